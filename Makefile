@@ -1,0 +1,30 @@
+# crmsync — the two commands a fresh clone needs: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test unit bootstrap clean
+
+## demo: bootstrap, start a throwaway PostgreSQL and the SUMIT sandbox, run crm_bidirectional_sync
+demo: $(STAMP)
+	$(PY) scripts/demo.py
+
+## test: bootstrap, then the whole suite (unit + integration through Airflow)
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## unit: only the fast tests that need neither PostgreSQL nor Airflow
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+bootstrap: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .airflow .run .pytest_cache

@@ -1,0 +1,66 @@
+"""crm_bidirectional_sync — pull from SUMIT, then push what changed locally.
+
+Runs daily at 03:00 Asia/Jerusalem (``CRMSYNC_SYNC_CRON`` / ``CRMSYNC_SYNC_TIMEZONE``
+override it) and on demand. The pull never overwrites a local edit with an unchanged CRM
+copy; when both sides changed, ``conflict_policy`` decides and the conflict is recorded.
+The push sends only customers changed locally since their last sync (or never synced),
+limited to ``customer_ids`` when given.
+"""
+
+from __future__ import annotations
+
+import pendulum
+
+from airflow.sdk import DAG, CronTriggerTimetable
+
+from crmsync import config
+from crmsync.operators.report import CrmSyncReportOperator
+from crmsync.operators.sync import PrepareCustomersTableOperator, SumitPullOperator, SumitPushOperator
+from crmsync.params import conflict_policy_param, customer_ids_param, dry_run_param, fail_on_partial_param
+
+with DAG(
+    dag_id="crm_bidirectional_sync",
+    description="Pull SUMIT customers, then push local changes back (daily and on demand)",
+    doc_md=__doc__,
+    schedule=CronTriggerTimetable(config.SYNC_CRON, timezone=config.SYNC_TIMEZONE),
+    start_date=pendulum.datetime(2026, 1, 1, tz=config.SYNC_TIMEZONE),
+    catchup=False,
+    max_active_runs=1,
+    default_args=config.DEFAULT_ARGS,
+    render_template_as_native_obj=True,
+    tags=["crmsync", "sumit", "sync"],
+    params={
+        "customer_ids": customer_ids_param(required=False),
+        "dry_run": dry_run_param(),
+        "conflict_policy": conflict_policy_param(),
+        "fail_on_partial": fail_on_partial_param(),
+    },
+) as dag:
+    connections = {"sumit_conn_id": config.SUMIT_CONN_ID, "postgres_conn_id": config.POSTGRES_CONN_ID}
+
+    prepare_customers_table = PrepareCustomersTableOperator(
+        task_id="prepare_customers_table", dry_run="{{ params.dry_run }}", **connections
+    )
+    pull_from_crm = SumitPullOperator(
+        task_id="pull_from_crm",
+        dry_run="{{ params.dry_run }}",
+        conflict_policy="{{ params.conflict_policy }}",
+        **connections,
+    )
+    push_changed = SumitPushOperator(
+        task_id="push_changed",
+        customer_ids="{{ params.customer_ids }}",
+        only_changed=True,
+        dry_run="{{ params.dry_run }}",
+        **connections,
+    )
+    report = CrmSyncReportOperator(
+        task_id="report",
+        operation="bidirectional",
+        phase_task_ids=["pull_from_crm", "push_changed"],
+        dry_run="{{ params.dry_run }}",
+        fail_on_partial="{{ params.fail_on_partial }}",
+        **connections,
+    )
+
+    prepare_customers_table >> pull_from_crm >> push_changed >> report

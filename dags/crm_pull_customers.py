@@ -1,0 +1,51 @@
+"""crm_pull_customers — bring every SUMIT customer into sumit_customers (manual trigger)."""
+
+from __future__ import annotations
+
+import pendulum
+
+from airflow.sdk import DAG
+
+from crmsync import config
+from crmsync.operators.report import CrmSyncReportOperator
+from crmsync.operators.sync import PrepareCustomersTableOperator, SumitPullOperator
+from crmsync.params import conflict_policy_param, dry_run_param, fail_on_partial_param
+
+with DAG(
+    dag_id="crm_pull_customers",
+    description="Pull every SUMIT CRM customer into PostgreSQL (create or update, never duplicate)",
+    doc_md=__doc__,
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz=config.SYNC_TIMEZONE),
+    catchup=False,
+    max_active_runs=1,
+    default_args=config.DEFAULT_ARGS,
+    render_template_as_native_obj=True,
+    tags=["crmsync", "sumit", "pull"],
+    params={
+        "dry_run": dry_run_param(),
+        "conflict_policy": conflict_policy_param(),
+        "fail_on_partial": fail_on_partial_param(),
+    },
+) as dag:
+    connections = {"sumit_conn_id": config.SUMIT_CONN_ID, "postgres_conn_id": config.POSTGRES_CONN_ID}
+
+    prepare_customers_table = PrepareCustomersTableOperator(
+        task_id="prepare_customers_table", dry_run="{{ params.dry_run }}", **connections
+    )
+    pull_from_crm = SumitPullOperator(
+        task_id="pull_from_crm",
+        dry_run="{{ params.dry_run }}",
+        conflict_policy="{{ params.conflict_policy }}",
+        **connections,
+    )
+    report = CrmSyncReportOperator(
+        task_id="report",
+        operation="pull",
+        phase_task_ids=["pull_from_crm"],
+        dry_run="{{ params.dry_run }}",
+        fail_on_partial="{{ params.fail_on_partial }}",
+        **connections,
+    )
+
+    prepare_customers_table >> pull_from_crm >> report

@@ -1,0 +1,57 @@
+"""crm_push_customers — send the chosen local customers to SUMIT (manual trigger).
+
+Trigger with ``{"customer_ids": [1, 2, 3]}``. Ids that match no local customer are named in
+the run summary and nothing is sent for them; a customer SUMIT refuses is recorded in
+crm_sync_errors and the others go on.
+"""
+
+from __future__ import annotations
+
+import pendulum
+
+from airflow.sdk import DAG
+
+from crmsync import config
+from crmsync.operators.report import CrmSyncReportOperator
+from crmsync.operators.sync import PrepareCustomersTableOperator, SumitPushOperator
+from crmsync.params import customer_ids_param, dry_run_param, fail_on_partial_param
+
+with DAG(
+    dag_id="crm_push_customers",
+    description="Push chosen customers (local ids) from PostgreSQL to SUMIT CRM",
+    doc_md=__doc__,
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz=config.SYNC_TIMEZONE),
+    catchup=False,
+    max_active_runs=1,
+    default_args=config.DEFAULT_ARGS,
+    render_template_as_native_obj=True,
+    tags=["crmsync", "sumit", "push"],
+    params={
+        "customer_ids": customer_ids_param(required=True),
+        "dry_run": dry_run_param(),
+        "fail_on_partial": fail_on_partial_param(),
+    },
+) as dag:
+    connections = {"sumit_conn_id": config.SUMIT_CONN_ID, "postgres_conn_id": config.POSTGRES_CONN_ID}
+
+    prepare_customers_table = PrepareCustomersTableOperator(
+        task_id="prepare_customers_table", dry_run="{{ params.dry_run }}", **connections
+    )
+    push_to_crm = SumitPushOperator(
+        task_id="push_to_crm",
+        customer_ids="{{ params.customer_ids }}",
+        only_changed=False,
+        dry_run="{{ params.dry_run }}",
+        **connections,
+    )
+    report = CrmSyncReportOperator(
+        task_id="report",
+        operation="push",
+        phase_task_ids=["push_to_crm"],
+        dry_run="{{ params.dry_run }}",
+        fail_on_partial="{{ params.fail_on_partial }}",
+        **connections,
+    )
+
+    prepare_customers_table >> push_to_crm >> report

@@ -1,0 +1,13 @@
+-- Record what SUMIT accepted (each parameter is a column array). The fingerprint is the one
+-- read before the push, so an edit made while the push was in flight still differs from it
+-- and is pushed next time.
+UPDATE sumit_customers AS c SET
+    sumit_customer_id  = COALESCE(v.sumit_customer_id, c.sumit_customer_id),
+    synced_fingerprint = v.fingerprint,
+    crm_fingerprint    = v.fingerprint,
+    synced_at          = %(synced_at)s,
+    metadata           = c.metadata || jsonb_build_object('last_synced_at', %(synced_at_text)s::text)
+FROM unnest(%(id)s::bigint[], %(sumit_customer_id)s::text[], %(fingerprint)s::text[])
+     AS v(id, sumit_customer_id, fingerprint)
+WHERE c.id = v.id
+RETURNING c.id

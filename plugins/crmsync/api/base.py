@@ -1,0 +1,71 @@
+"""What every API profile provides, and the envelope rules all SUMIT endpoints share."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from crmsync.errors import SumitAuthError, SumitPermanentError
+from crmsync.model import CrmCustomer, LocalCustomer, PushResult
+
+# SUMIT reports a refused CompanyID/APIKey as an ordinary failure envelope; these words
+# (English and Hebrew) tell it apart from a validation error so it can fail the whole run.
+_AUTH_WORDS = re.compile(r"credential|api ?key|companyid|unauthori[sz]ed|not authori[sz]ed|הרשאה|פרטי הזדהות|מפתח", re.I)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One page of a listing answer, before decoding."""
+
+    records: list[Any]
+    has_next: bool
+
+
+class ApiProfile(Protocol):
+    name: str
+
+    def list_request(self, start: int, size: int) -> tuple[str, dict[str, Any]]:
+        """Endpoint path and body (without Credentials) for one listing page."""
+
+    def parse_list(self, answer: dict[str, Any], endpoint: str) -> Listing:
+        """The records and the has-next flag of a listing answer; ProtocolError when absent."""
+
+    def decode_customer(self, raw: Any) -> CrmCustomer:
+        """A wire record as a CrmCustomer; InvalidRecord when it cannot be synced."""
+
+    def push_request(self, customer: LocalCustomer) -> tuple[str, dict[str, Any]]:
+        """Endpoint path and body (without Credentials) that send one local customer."""
+
+    def parse_push(self, answer: dict[str, Any], endpoint: str) -> PushResult:
+        """The CRM id in a push answer, if any."""
+
+
+def is_success(status: Any) -> bool:
+    """SUMIT says success as ``"Success"`` in the guide and ``0`` in the published API."""
+    if isinstance(status, bool):
+        return False
+    if isinstance(status, (int, float)):
+        return status == 0
+    return isinstance(status, str) and status.strip().lower() in ("success", "0")
+
+
+def check_envelope(answer: dict[str, Any], endpoint: str) -> None:
+    """Raise the right error when the envelope says failure."""
+    status = answer.get("Status")
+    if is_success(status):
+        return
+    message = answer.get("UserErrorMessage") or answer.get("TechnicalErrorDetails") or f"Status {status!r}"
+    message = str(message)
+    if _AUTH_WORDS.search(message):
+        raise SumitAuthError(
+            f"SUMIT refused the credentials on {endpoint}: {message}. "
+            "Check the CompanyID (login) and API key (password) of the sumit connection.",
+            endpoint=endpoint,
+        )
+    raise SumitPermanentError(f"SUMIT rejected the request on {endpoint}: {message}", endpoint=endpoint)
+
+
+def data_section(answer: dict[str, Any]) -> dict[str, Any]:
+    data = answer.get("Data")
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,89 @@
+"""The ``guide`` profile: the endpoints named in the CRM synchronization guide."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from crmsync.api.base import Listing, data_section
+from crmsync.errors import InvalidRecord, SumitProtocolError
+from crmsync.mapping import clean_id, clean_json, clean_text, finish_fields
+from crmsync.model import SYNCED_COLUMNS, CrmCustomer, LocalCustomer, PushResult
+
+LIST_ENDPOINT = "/website/customers/getlist/"
+UPDATE_ENDPOINT = "/website/customers/update/"
+
+# local column -> guide key
+FIELD_KEYS: dict[str, str] = {
+    "name": "Name",
+    "email": "Email",
+    "phone": "Phone",
+    "company_name": "CompanyName",
+    "tax_id": "TaxID",
+    "address": "Address",
+    "city": "City",
+    "state": "State",
+    "country": "Country",
+    "zip_code": "ZipCode",
+}
+ID_KEY = "CustomerID"
+_KNOWN_KEYS = frozenset(FIELD_KEYS.values()) | {ID_KEY}
+# Keys some SUMIT accounts send with a record's last change; used by the newer-wins policy.
+CHANGED_AT_KEYS = ("UpdatedAt", "LastUpdated", "LastModified", "ModifiedAt", "LastUpdate")
+
+assert tuple(FIELD_KEYS) == SYNCED_COLUMNS
+
+
+class GuideProfile:
+    name = "guide"
+
+    def list_request(self, start: int, size: int) -> tuple[str, dict[str, Any]]:
+        return LIST_ENDPOINT, {"Paging": {"StartIndex": start, "PageSize": size}}
+
+    def parse_list(self, answer: dict[str, Any], endpoint: str) -> Listing:
+        data = data_section(answer)
+        records = answer.get("Customers", data.get("Customers"))
+        if not isinstance(records, list):
+            raise SumitProtocolError(
+                f"{endpoint} answered Success but without a Customers list; the listing cannot be trusted.",
+                endpoint=endpoint,
+            )
+        has_next = answer.get("HasNextPage", data.get("HasNextPage", False))
+        return Listing(records=records, has_next=has_next is True)
+
+    def decode_customer(self, raw: Any) -> CrmCustomer:
+        if not isinstance(raw, dict):
+            raise InvalidRecord(f"record is a {type(raw).__name__}, not an object")
+        sumit_id = clean_id(raw.get(ID_KEY))
+        if sumit_id is None:
+            raise InvalidRecord("record has no CustomerID")
+        fields = finish_fields({column: clean_text(raw.get(key), field_name=key) for column, key in FIELD_KEYS.items()})
+        custom = {clean_json(str(k)): clean_json(v) for k, v in raw.items() if k not in _KNOWN_KEYS}
+        return CrmCustomer(sumit_id=sumit_id, fields=fields, custom=custom, changed_at=_changed_at(raw))
+
+    def push_request(self, customer: LocalCustomer) -> tuple[str, dict[str, Any]]:
+        record: dict[str, Any] = {}
+        if customer.sumit_id:
+            record[ID_KEY] = customer.sumit_id
+        for column, key in FIELD_KEYS.items():
+            record[key] = customer.fields.get(column) or ""
+        return UPDATE_ENDPOINT, {"Customer": record}
+
+    def parse_push(self, answer: dict[str, Any], endpoint: str) -> PushResult:
+        value = data_section(answer).get(ID_KEY, answer.get(ID_KEY))
+        try:
+            return PushResult(sumit_id=clean_id(value))
+        except InvalidRecord:
+            raise SumitProtocolError(f"{endpoint} answered a CustomerID that is not an id", endpoint=endpoint) from None
+
+
+def _changed_at(raw: dict[str, Any]) -> datetime | None:
+    for key in CHANGED_AT_KEYS:
+        value = raw.get(key)
+        if isinstance(value, str) and value:
+            try:
+                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return None

@@ -1,0 +1,251 @@
+"""How a sync moves: the pull and push loops that join the SUMIT client and the store.
+
+No Airflow here: the operators hand in a client (SumitHook), a store (CustomerStore) and a
+logger, so the same loops run in tests, in the benchmark and in any scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import datetime, timezone
+from typing import Protocol
+
+from psycopg import IntegrityError
+
+from crmsync.errors import SumitAuthError, SumitError, SumitTransientError
+from crmsync.merge import ConflictPolicy, Outcome, dedupe_by_id, plan_pull
+from crmsync.model import LocalCustomer, PulledPage, PushResult, RejectedRecord
+from crmsync.store import CustomerStore, ErrorRow
+from crmsync.summary import SyncCounts
+
+PROGRESS_EVERY_SECONDS = 10.0
+
+
+class CrmClient(Protocol):
+    def iter_customer_pages(self) -> Iterator[PulledPage]: ...
+
+    def push_customer(self, customer: LocalCustomer) -> PushResult: ...
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# -- pull ---------------------------------------------------------------------------------------
+
+
+def run_pull(
+    client: CrmClient,
+    store: CustomerStore,
+    *,
+    policy: ConflictPolicy = ConflictPolicy.NEWER_WINS,
+    full_resync: bool = False,
+    log: logging.Logger,
+    now: Callable[[], datetime] = utcnow,
+) -> SyncCounts:
+    """Bring every CRM customer into the table, a page at a time, committing each page.
+
+    A page is one state query and at most three writes, whatever its size. Committing per
+    page means a run cut off half way keeps what it merged; running again finishes the job,
+    since records already merged compare as unchanged.
+    """
+    counts = SyncCounts()
+    pulled_at = now()
+    if store.dry_run:
+        store.ensure_schema()  # inside the dry run's transaction: an empty database works too
+    for page in client.iter_customer_pages():
+        page_counts = _merge_page(page, store, policy=policy, full_resync=full_resync, pulled_at=pulled_at)
+        store.commit()
+        counts = counts.merge(page_counts)
+        log.info(
+            "Page %d: %d records (created %d, updated %d, unchanged %d, skipped %d, conflicts %d); "
+            "%d fetched so far",
+            page.number, page_counts.fetched, page_counts.created, page_counts.updated,
+            page_counts.unchanged, page_counts.skipped, page_counts.conflicts, counts.fetched,
+        )
+    return counts
+
+
+def _merge_page(
+    page: PulledPage, store: CustomerStore, *, policy: ConflictPolicy, full_resync: bool, pulled_at: datetime
+) -> SyncCounts:
+    counts = SyncCounts(fetched=len(page.customers) + len(page.rejected))
+    customers, duplicates = dedupe_by_id(page.customers)
+    rejected = page.rejected + [
+        RejectedRecord(
+            reason="CustomerID appears more than once on the same page; the last copy was used",
+            sumit_id=c.sumit_id, excerpt={"CustomerID": c.sumit_id, "Name": c.fields.get("name")},
+        )
+        for c in duplicates
+    ]
+    for r in rejected:
+        counts.add_reason(f"pull: {r.reason}")
+    counts.skipped = len(rejected)
+
+    states = store.sync_states([c.sumit_id for c in customers])
+    decisions = [
+        plan_pull(c, states.get(c.sumit_id), policy=policy, pulled_at=pulled_at, full_resync=full_resync)
+        for c in customers
+    ]
+    inserted, updated_ids = store.apply_pull(decisions, synced_at=pulled_at, policy=policy.value)
+    store.record_rejected(rejected)
+
+    counts.created = inserted
+    counts.updated = sum(1 for d in decisions if d.outcome is Outcome.UPDATED and d.local_id in updated_ids)
+    counts.unchanged = len(decisions) - counts.created - counts.updated
+    counts.conflicts = sum(1 for d in decisions if d.conflict is not None)
+    return counts
+
+
+# -- push ---------------------------------------------------------------------------------------
+
+
+class SumitUnavailable(SumitError):
+    """Too many pushes in a row met transient faults: SUMIT is down, stop hammering it."""
+
+
+def run_push(
+    client: CrmClient,
+    store: CustomerStore,
+    *,
+    customer_ids: Sequence[int] | None,
+    only_changed: bool,
+    concurrency: int,
+    log: logging.Logger,
+    now: Callable[[], datetime] = utcnow,
+    flush_every: int = 100,
+) -> SyncCounts:
+    """Send the chosen customers to SUMIT, ``concurrency`` at a time, each on its own.
+
+    A refused record is recorded and the rest go on; refused credentials, or a run of
+    transient faults longer than the concurrency, stop the run. Accepted customers are
+    written back (CRM id, fingerprints) in batches; a customer SUMIT just created is written
+    back before more are sent, so its new id is never lost.
+    """
+    counts = SyncCounts()
+    ids = sorted(set(customer_ids)) if customer_ids is not None else None
+    if store.dry_run and not store.table_exists():
+        log.info("Dry run: the sumit_customers table does not exist yet, so there is nothing to push.")
+        return counts
+    if ids:
+        unknown = store.unknown_ids(ids)
+        if unknown:
+            shown = ", ".join(map(str, unknown[:20])) + (" ..." if len(unknown) > 20 else "")
+            log.warning("%d requested ids match no local customer and are not sent: %s", len(unknown), shown)
+            counts.skipped += len(unknown)
+            counts.add_reason(f"push: no local customer with id {shown}")
+            store.record_errors(ErrorRow(phase="push", error="no local customer has this id", customer_id=i) for i in unknown)
+            store.commit()
+
+    limit = max(1, concurrency)
+    batch = _PushBatch(store, counts, now=now, flush_every=flush_every, streak_limit=max(3, limit))
+    last_progress = time.monotonic()
+    with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="sumit-push") as pool:
+        in_flight: dict[Future, LocalCustomer] = {}
+        try:
+            for chunk in store.push_candidates(ids=ids, only_changed=only_changed):
+                for customer in chunk:
+                    if not (customer.fields.get("name") or "").strip():
+                        batch.skip(customer, "customer has no name; SUMIT requires one")
+                        continue
+                    if store.dry_run:
+                        counts.pushed += 1  # would be pushed
+                        continue
+                    in_flight[pool.submit(client.push_customer, customer)] = customer
+                    while len(in_flight) >= 2 * limit:
+                        batch.collect(_wait_some(in_flight))
+                if time.monotonic() - last_progress >= PROGRESS_EVERY_SECONDS:
+                    log.info("Pushed %d so far (failed %d, skipped %d)", counts.pushed, counts.failed, counts.skipped)
+                    last_progress = time.monotonic()
+            while in_flight:
+                batch.collect(_wait_some(in_flight))
+        except BaseException:
+            for future in in_flight:
+                future.cancel()
+            batch.collect([(f, c) for f, c in in_flight.items() if f.done() and not f.cancelled()], raise_fatal=False)
+            batch.flush()
+            raise
+        batch.flush()
+    return counts
+
+
+def _wait_some(in_flight: dict[Future, LocalCustomer]) -> list[tuple[Future, LocalCustomer]]:
+    done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+    return [(future, in_flight.pop(future)) for future in done]
+
+
+class _PushBatch:
+    """Collects push outcomes on the main thread and writes them back in batches."""
+
+    def __init__(
+        self, store: CustomerStore, counts: SyncCounts, *, now: Callable[[], datetime], flush_every: int, streak_limit: int
+    ):
+        self.store, self.counts, self.now = store, counts, now
+        self.flush_every, self.streak_limit = flush_every, streak_limit
+        self.accepted: list[tuple[LocalCustomer, PushResult]] = []
+        self.errors: list[ErrorRow] = []
+        self.transient_streak = 0  # transient failures since the last success
+
+    def skip(self, customer: LocalCustomer, reason: str) -> None:
+        self.counts.skipped += 1
+        self.counts.add_reason(f"push: {reason}")
+        self.errors.append(ErrorRow(phase="push", error=reason, customer_id=customer.id, sumit_customer_id=customer.sumit_id))
+
+    def collect(self, finished: list[tuple[Future, LocalCustomer]], *, raise_fatal: bool = True) -> None:
+        fatal: BaseException | None = None
+        created = False
+        for future, customer in finished:
+            error = future.exception()
+            if error is None:
+                self.accepted.append((customer, future.result()))
+                self.counts.pushed += 1
+                self.transient_streak = 0
+                created = created or customer.sumit_id is None
+                continue
+            if isinstance(error, SumitAuthError) or not isinstance(error, SumitError):
+                fatal = fatal or error
+                continue
+            self.counts.failed += 1
+            self.counts.add_reason(f"push: {error}")
+            self.errors.append(ErrorRow(phase="push", error=str(error), customer_id=customer.id,
+                                        sumit_customer_id=customer.sumit_id))
+            if isinstance(error, SumitTransientError):
+                self.transient_streak += 1
+        if created or len(self.accepted) + len(self.errors) >= self.flush_every:
+            self.flush()
+        if fatal is not None and raise_fatal:
+            raise fatal
+        if raise_fatal and self.transient_streak >= self.streak_limit:
+            raise SumitUnavailable(
+                f"SUMIT failed {self.transient_streak} pushes in a row with transient faults; stopping the push. "
+                f"Last: {self.errors[-1].error if self.errors else 'unknown'}"
+            )
+
+    def flush(self) -> None:
+        if not self.accepted and not self.errors:
+            return
+        accepted, errors = self.accepted, self.errors
+        self.accepted, self.errors = [], []
+        synced_at = self.now()
+        try:
+            self.store.mark_pushed(accepted, synced_at=synced_at)
+        except IntegrityError:
+            # SUMIT answered an id another local customer already holds: write one by one so
+            # only the clashing customers fail.
+            self.store.rollback()
+            for customer, result in accepted:
+                try:
+                    self.store.mark_pushed([(customer, result)], synced_at=synced_at)
+                    self.store.commit()
+                except IntegrityError:
+                    self.store.rollback()
+                    self.counts.pushed -= 1
+                    self.counts.failed += 1
+                    reason = f"SUMIT answered CustomerID {result.sumit_id}, which another local customer already has"
+                    self.counts.add_reason(f"push: {reason}")
+                    errors.append(ErrorRow(phase="push", error=reason, customer_id=customer.id, sumit_customer_id=result.sumit_id))
+        self.store.record_errors(errors)
+        self.store.commit()

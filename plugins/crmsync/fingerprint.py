@@ -1,0 +1,35 @@
+"""Fingerprints of customer content, used to tell who changed what since the last sync.
+
+``fields_fingerprint`` has a twin in SQL, ``crmsync_fingerprint(text[])`` in
+include/sql/schema.sql, so the database can find locally changed rows without shipping them
+to Python. Both hash the same text: each value as ``<length>:<value>`` (NULL as ``-``),
+joined by ``|``, MD5 over UTF-8. The length prefix makes the encoding unambiguous, so
+``("a|b", None)`` and ``("a", "b")`` cannot collide. MD5 is for change detection here, not
+security. tests/integration check that both twins agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from crmsync.model import SYNCED_COLUMNS
+
+
+def fingerprint_values(values: Sequence[str | None]) -> str:
+    """The fingerprint of an ordered list of text values."""
+    text = "|".join("-" if v is None else f"{len(v)}:{v}" for v in values)
+    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def fields_fingerprint(fields: Mapping[str, str | None]) -> str:
+    """The fingerprint of a customer's synced columns (see model.SYNCED_COLUMNS)."""
+    return fingerprint_values([fields.get(column) for column in SYNCED_COLUMNS])
+
+
+def custom_fingerprint(custom: Mapping[str, Any]) -> str:
+    """The fingerprint of the CRM's custom fields, independent of key order."""
+    text = json.dumps(custom, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()

@@ -1,0 +1,281 @@
+"""SumitHook: the one place crmsync talks to SUMIT.
+
+It turns the ``sumit`` connection into an HTTP session, puts the credentials in every body,
+judges the answer envelope, retries transient faults with bounded exponential backoff and
+jitter (honouring ``Retry-After``), and walks paged listings with a guard against servers
+that ignore paging. What the requests and records look like is the API profile's business
+(crmsync.api); what to do with the customers is the sync engine's.
+
+The API key lives only in the request body. It is registered with Airflow's secrets masker,
+and every message this hook builds is redacted again, because Airflow does not mask every
+path (``airflow dags test`` output, for one).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from functools import cached_property
+from typing import Any
+
+import requests
+import tenacity
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
+
+from airflow.sdk import BaseHook
+
+from crmsync.api import get_profile
+from crmsync.api.base import ApiProfile, check_envelope
+from crmsync.errors import (
+    InvalidRecord,
+    SumitError,
+    SumitPermanentError,
+    SumitProtocolError,
+    SumitTransientError,
+)
+from crmsync.mapping import excerpt
+from crmsync.model import LocalCustomer, PulledPage, PushResult, RejectedRecord
+from crmsync.redact import redact, shorten
+from crmsync.settings import SumitSettings
+
+log = logging.getLogger(__name__)
+
+# 502/503 and 429 mean the server did not act on the request; 500/504 and cut connections may
+# have come after it did.
+_NOT_PROCESSED_STATUSES = {429, 502, 503}
+
+
+class SumitHook(BaseHook):
+    """Talks to the SUMIT CRM API through the connection ``sumit_conn_id``."""
+
+    conn_name_attr = "sumit_conn_id"
+    default_conn_name = "sumit_default"
+    conn_type = "sumit"
+    hook_name = "SUMIT CRM"
+
+    def __init__(self, sumit_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sumit_conn_id = sumit_conn_id
+
+    # -- configuration -------------------------------------------------------------------
+
+    @cached_property
+    def settings(self) -> SumitSettings:
+        conn = self.get_connection(self.sumit_conn_id)
+        settings = SumitSettings.from_connection(
+            self.sumit_conn_id,
+            host=conn.host,
+            login=conn.login,
+            password=conn.password,
+            extra=conn.extra_dejson,
+            schema=conn.schema,
+            port=conn.port,
+        )
+        _mask(settings.api_key)
+        return settings
+
+    @cached_property
+    def profile(self) -> ApiProfile:
+        return get_profile(self.settings.api_profile)
+
+    def get_conn(self) -> requests.Session:
+        return self._session
+
+    @cached_property
+    def _session(self) -> requests.Session:
+        session = requests.Session()
+        # Retries are ours (tenacity, below); the adapter only pools connections for the pushers.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(10, self.settings.push_concurrency), max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers["Content-Type"] = "application/json; charset=utf-8"
+        session.headers["Accept"] = "application/json"
+        if self.settings.language:
+            session.headers["Content-Language"] = self.settings.language
+        return session
+
+    def close(self) -> None:
+        if "_session" in self.__dict__:
+            self._session.close()
+            del self.__dict__["_session"]
+
+    # -- one call ------------------------------------------------------------------------
+
+    def call(self, endpoint: str, body: dict[str, Any], *, idempotent: bool = True) -> dict[str, Any]:
+        """POST ``body`` (plus credentials) to ``endpoint`` and return the successful answer.
+
+        Transient faults are retried up to ``max_attempts`` times; a call that is not
+        idempotent is retried only when the server surely did not act on it.
+        """
+        settings = self.settings
+
+        def should_retry(state: tenacity.RetryCallState) -> bool:
+            error = state.outcome.exception() if state.outcome else None
+            return isinstance(error, SumitTransientError) and (idempotent or not error.maybe_processed)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            if isinstance(error, SumitTransientError) and error.retry_after is not None:
+                return min(error.retry_after, settings.backoff_max)
+            return _BACKOFF(settings)(state)
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            self.log.warning(
+                "SUMIT %s: %s; try %d of %d in %.1f s",
+                endpoint, error, state.attempt_number + 1, settings.max_attempts,
+                state.next_action.sleep if state.next_action else 0,
+            )
+
+        retrying = tenacity.Retrying(
+            retry=should_retry,
+            stop=tenacity.stop_after_attempt(settings.max_attempts),
+            wait=wait,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        payload = {"Credentials": {"CompanyID": settings.company_id, "APIKey": settings.api_key}, **body}
+        return retrying(self._post_once, endpoint, payload)
+
+    def _post_once(self, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
+        settings = self.settings
+        url = settings.base_url + endpoint
+        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        try:
+            response = self._session.post(url, data=data, timeout=(settings.connect_timeout, settings.read_timeout))
+        except requests.ConnectTimeout:
+            raise self._transient(endpoint, f"no connection within {settings.connect_timeout:g} s", processed=False)
+        except requests.Timeout:
+            raise self._transient(endpoint, f"no answer within {settings.read_timeout:g} s", processed=True)
+        except requests.ConnectionError as exc:
+            refused = isinstance(getattr(exc.args[0] if exc.args else None, "reason", None), NewConnectionError)
+            what = "connection refused" if refused else "connection lost before the answer"
+            raise self._transient(endpoint, f"{what} ({settings.base_url})", processed=not refused)
+        except requests.RequestException as exc:
+            raise SumitPermanentError(self._clean(f"SUMIT {endpoint}: request failed: {exc}"), endpoint=endpoint)
+        return self._judge(endpoint, response)
+
+    def _judge(self, endpoint: str, response: requests.Response) -> dict[str, Any]:
+        status = response.status_code
+        if status == 429 or status >= 500:
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            reason = "rate limited (HTTP 429)" if status == 429 else f"server error HTTP {status}"
+            raise SumitTransientError(
+                self._clean(f"SUMIT {endpoint}: {reason}"), endpoint=endpoint, http_status=status,
+                retry_after=retry_after, maybe_processed=status not in _NOT_PROCESSED_STATUSES,
+            )
+        try:
+            answer = response.json()
+        except ValueError:
+            start = shorten(response.text.strip().replace("\n", " "), 120)
+            raise SumitProtocolError(
+                self._clean(f"SUMIT {endpoint} answered HTTP {status} with a body that is not JSON: {start!r}"),
+                endpoint=endpoint, http_status=status,
+            ) from None
+        if not isinstance(answer, dict) or "Status" not in answer:
+            raise SumitProtocolError(
+                f"SUMIT {endpoint} answered HTTP {status} with JSON that is not a SUMIT envelope (no Status).",
+                endpoint=endpoint, http_status=status,
+            )
+        try:
+            check_envelope(answer, endpoint)
+        except SumitError as exc:
+            raise type(exc)(self._clean(shorten(str(exc))), endpoint=endpoint, http_status=status) from None
+        if status >= 400:
+            raise SumitPermanentError(f"SUMIT {endpoint} answered HTTP {status}", endpoint=endpoint, http_status=status)
+        return answer
+
+    def _transient(self, endpoint: str, what: str, *, processed: bool) -> SumitTransientError:
+        return SumitTransientError(self._clean(f"SUMIT {endpoint}: {what}"), endpoint=endpoint, maybe_processed=processed)
+
+    def _clean(self, text: str) -> str:
+        return redact(text, [self.settings.api_key])
+
+    # -- what the sync needs ---------------------------------------------------------------
+
+    def iter_customer_pages(self, page_size: int | None = None) -> Iterator[PulledPage]:
+        """Yield the CRM's customers page by page, decoded; nothing is held beyond one page.
+
+        Guards: a server that ignores paging and repeats the same page ends the listing (the
+        first answer already held everything), and one that promises more pages forever, or
+        sends an empty page while promising more, is a protocol error.
+        """
+        size = page_size or self.settings.page_size
+        start, previous_ids = 0, None
+        for number in range(1, self.settings.max_pages + 1):
+            endpoint, body = self.profile.list_request(start, size)
+            listing = self.profile.parse_list(self.call(endpoint, body), endpoint)
+            ids = tuple(_raw_id(record) for record in listing.records)
+            if ids and ids == previous_ids:
+                self.log.warning(
+                    "SUMIT %s sent page %d identical to page %d: the server ignores paging, so the "
+                    "first answer was the whole list. Stopping here.", endpoint, number, number - 1,
+                )
+                return
+            yield self._decode_page(number, listing.records)
+            if not listing.has_next:
+                return
+            if not listing.records:
+                raise SumitProtocolError(
+                    f"SUMIT {endpoint} sent an empty page {number} but said more pages follow.", endpoint=endpoint
+                )
+            start += len(listing.records)
+            previous_ids = ids
+        raise SumitProtocolError(
+            f"SUMIT listing did not end after {self.settings.max_pages} pages; raise extra.max_pages if that is real."
+        )
+
+    def _decode_page(self, number: int, records: list[Any]) -> PulledPage:
+        customers, rejected = [], []
+        for raw in records:
+            try:
+                customers.append(self.profile.decode_customer(raw))
+            except InvalidRecord as exc:
+                rejected.append(RejectedRecord(reason=str(exc), sumit_id=_raw_id(raw), excerpt=excerpt(raw)))
+        return PulledPage(number=number, customers=customers, rejected=rejected)
+
+    def push_customer(self, customer: LocalCustomer) -> PushResult:
+        """Create or update one customer in SUMIT; returns the CRM id it answered, if any."""
+        endpoint, body = self.profile.push_request(customer)
+        answer = self.call(endpoint, body, idempotent=customer.sumit_id is not None)
+        return self.profile.parse_push(answer, endpoint)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """One read-only call (a one-customer listing page): for the UI's Test button."""
+        try:
+            endpoint, body = self.profile.list_request(0, 1)
+            self.profile.parse_list(self.call(endpoint, body), endpoint)
+        except Exception as exc:  # the UI shows the text; it must be the reason, redacted
+            return False, redact(str(exc), [self.__dict__.get("settings") and self.settings.api_key])
+        return True, f"Connected to SUMIT at {self.settings.base_url} as CompanyID {self.settings.company_id}."
+
+
+def _BACKOFF(settings: SumitSettings) -> tenacity.wait.wait_base:
+    return tenacity.wait_exponential_jitter(initial=settings.backoff_initial, max=settings.backoff_max, jitter=settings.backoff_initial)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
+
+
+def _raw_id(record: Any) -> str | None:
+    if isinstance(record, dict):
+        value = record.get("CustomerID", record.get("ID"))
+        return None if value is None else str(value)
+    return None
+
+
+def _mask(secret: str) -> None:
+    """Register the key with Airflow's masker (best effort: it is not present outside tasks)."""
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - older task SDK
+        return
+    mask_secret(secret)

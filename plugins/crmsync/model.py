@@ -1,0 +1,76 @@
+"""The profile-neutral shape of a customer, shared by the API adapters and the sync logic.
+
+An API adapter turns whatever SUMIT sends into :class:`CrmCustomer` (and back); the merge
+logic and the database code only ever see these types, so a new API profile changes
+nothing outside its adapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# The local columns that mirror a SUMIT field, in a fixed order: this order is part of the
+# fingerprint definition (see fingerprint.py and include/sql/schema.sql).
+SYNCED_COLUMNS: tuple[str, ...] = (
+    "name",
+    "email",
+    "phone",
+    "company_name",
+    "tax_id",
+    "address",
+    "city",
+    "state",
+    "country",
+    "zip_code",
+)
+
+DEFAULT_COUNTRY = "IL"
+
+Fields = dict[str, str | None]
+
+
+@dataclass(frozen=True)
+class CrmCustomer:
+    """A customer as the CRM holds it, in local column names."""
+
+    sumit_id: str
+    fields: Fields
+    custom: dict[str, Any] = field(default_factory=dict)
+    changed_at: datetime | None = None  # when the CRM says it last changed, if it says
+
+
+@dataclass(frozen=True)
+class RejectedRecord:
+    """A CRM record that cannot be synced, with the reason and a safe excerpt of it."""
+
+    reason: str
+    sumit_id: str | None
+    excerpt: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PulledPage:
+    """One page of a CRM listing, already decoded by the API adapter."""
+
+    number: int
+    customers: list[CrmCustomer]
+    rejected: list[RejectedRecord]
+
+
+@dataclass(frozen=True)
+class LocalCustomer:
+    """A local row as the push needs it."""
+
+    id: int
+    sumit_id: str | None
+    fields: Fields
+    fingerprint: str  # fingerprint of ``fields`` as read, computed by the database
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What SUMIT said about one pushed customer."""
+
+    sumit_id: str | None

@@ -1,0 +1,75 @@
+"""The last task of every crmsync DAG: one run row, one summary line, the run's verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow.sdk import TriggerRule
+from airflow.sdk.exceptions import AirflowFailException
+
+from crmsync.operators.sync import _as_bool, _CrmSyncOperator
+from crmsync.summary import FAILED, WARNING, SyncCounts, detail_line, run_status, summary_line
+
+
+class CrmSyncReportOperator(_CrmSyncOperator):
+    """Sum the phases' counts, write ``crm_sync_runs``, log the guide's summary line.
+
+    Runs whatever happened upstream (trigger rule ``all_done``): a phase that left no result
+    failed, and the run is recorded as ``failed`` with that phase's reason, then this task
+    fails too so the DAG run is red. Partial failures make a ``warning`` run that stays green
+    unless ``fail_on_partial`` is set. The return value (XCom) is the summary the UI shows.
+    """
+
+    template_fields: Sequence[str] = ("dry_run", "fail_on_partial")
+
+    def __init__(self, *, operation: str, phase_task_ids: Sequence[str], fail_on_partial: bool | str = False, **kwargs):
+        kwargs.setdefault("trigger_rule", TriggerRule.ALL_DONE)
+        super().__init__(**kwargs)
+        self.operation = operation
+        self.phase_task_ids = list(phase_task_ids)
+        self.fail_on_partial = fail_on_partial
+
+    def run(self, context: Any) -> dict[str, Any]:
+        ti = context["ti"]
+        counts, problems = SyncCounts(), []
+        for task_id in self.phase_task_ids:
+            result = ti.xcom_pull(task_ids=task_id)
+            if isinstance(result, dict):
+                counts = counts.merge(SyncCounts.from_dict(result))
+            else:
+                problems.append(f"{task_id} did not finish")
+        for task_id in sorted(self.upstream_task_ids):
+            error = ti.xcom_pull(task_ids=task_id, key="error")
+            if error:
+                problems.append(f"{task_id}: {error}")
+
+        dry_run = _as_bool(self.dry_run)
+        status = run_status(counts, phase_failed=bool(problems))
+        line = summary_line(self.operation, counts, status=status, dry_run=dry_run)
+        message = "; ".join([line, detail_line(counts), *problems, *counts.reasons])
+        self.log.info("Counts: %s", detail_line(counts))
+        for reason in counts.reasons:
+            self.log.warning("Problem: %s", reason)
+        for problem in problems:
+            self.log.error("Failed: %s", problem)
+        self.log.info("Status: %s", status)
+        if not dry_run:
+            self._write_run(context, counts, status, message)
+        self.log.info("%s", line)
+
+        if status == FAILED:
+            raise AirflowFailException(message)
+        if status == WARNING and _as_bool(self.fail_on_partial):
+            raise AirflowFailException(f"fail_on_partial is set and the run had failures: {message}")
+        return {"operation": self.operation, "status": status, "message": message, "dry_run": dry_run,
+                **{k: v for k, v in counts.to_dict().items() if k != "reasons"}}
+
+    def _write_run(self, context: Any, counts: SyncCounts, status: str, message: str) -> None:
+        dag_run = context.get("dag_run")
+        started_at = getattr(dag_run, "start_date", None) or datetime.now(timezone.utc)
+        row = {k: v for k, v in counts.to_dict().items() if k != "reasons"}
+        with self.open_store(context) as store:
+            store.write_run({**row, "operation": self.operation, "status": status, "message": message,
+                             "started_at": started_at, "finished_at": datetime.now(timezone.utc)})

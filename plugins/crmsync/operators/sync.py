@@ -1,0 +1,142 @@
+"""Thin Airflow operators: read the run's arguments, build the hook and store, call the engine.
+
+Errors become Airflow's semantics here, and only here: a permanent error (bad credentials,
+bad connection, a broken answer) fails the task at once with no retry; a transient one that
+outlived the hook's own retries leaves the task to Airflow's retries. A failing task pushes
+its reason to XCom (key ``error``) so the report task can name it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from crmsync import engine
+from crmsync.errors import ConfigurationError, CrmSyncError, SumitPermanentError
+from crmsync.hooks.sumit import SumitHook
+from crmsync.merge import ConflictPolicy
+from crmsync.store import CustomerStore, RunRef
+
+DEFAULT_SUMIT_CONN_ID = "sumit_default"
+DEFAULT_POSTGRES_CONN_ID = "crm_postgres"
+
+
+def _as_bool(value: Any) -> bool:
+    """Rendered templates may arrive as text when a DAG does not render native objects."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes", "on")
+    return bool(value)
+
+
+class _CrmSyncOperator(BaseOperator):
+    """What every crmsync task shares: the two connections and error translation."""
+
+    ui_color = "#d8ecf3"
+
+    def __init__(
+        self,
+        *,
+        sumit_conn_id: str = DEFAULT_SUMIT_CONN_ID,
+        postgres_conn_id: str = DEFAULT_POSTGRES_CONN_ID,
+        dry_run: bool | str = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sumit_conn_id = sumit_conn_id
+        self.postgres_conn_id = postgres_conn_id
+        self.dry_run = dry_run
+
+    def execute(self, context: Any) -> Any:
+        try:
+            return self.run(context)
+        except (SumitPermanentError, ConfigurationError) as exc:
+            self._report_error(context, str(exc))
+            raise AirflowFailException(str(exc)) from None
+        except CrmSyncError as exc:
+            self._report_error(context, str(exc))
+            raise AirflowException(str(exc)) from None
+        except psycopg.OperationalError as exc:
+            message = f"The customers database (connection {self.postgres_conn_id!r}) is unreachable: {exc}".strip()
+            self._report_error(context, message)
+            raise AirflowException(message) from None
+
+    def run(self, context: Any) -> Any:
+        raise NotImplementedError
+
+    def _report_error(self, context: Any, message: str) -> None:
+        self.log.error("%s", message)
+        context["ti"].xcom_push(key="error", value=message)
+
+    def open_store(self, context: Any) -> CustomerStore:
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        conn = PostgresHook(postgres_conn_id=self.postgres_conn_id).get_conn()
+        run = RunRef(dag_id=context["dag"].dag_id, dag_run_id=context["run_id"])
+        return CustomerStore(conn, run, dry_run=_as_bool(self.dry_run))
+
+
+class PrepareCustomersTableOperator(_CrmSyncOperator):
+    """Create or upgrade the sumit_customers table and crmsync's bookkeeping tables."""
+
+    template_fields: Sequence[str] = ("dry_run",)
+
+    def run(self, context: Any) -> dict[str, Any]:
+        with self.open_store(context) as store:
+            if store.dry_run:
+                self.log.info("Dry run: the schema is checked inside the pull's own transaction, not here.")
+                store.table_exists()  # still proves the database answers
+                return {"schema": "unchanged (dry run)"}
+            store.ensure_schema()
+            self.log.info("Schema of sumit_customers, crm_sync_runs, crm_sync_errors and crm_sync_conflicts is current.")
+            return {"schema": "current"}
+
+
+class SumitPullOperator(_CrmSyncOperator):
+    """Pull every SUMIT customer into sumit_customers (three-way merge, batched per page)."""
+
+    template_fields: Sequence[str] = ("dry_run", "conflict_policy", "full_resync")
+
+    def __init__(self, *, conflict_policy: str = ConflictPolicy.NEWER_WINS.value, full_resync: bool | str = False, **kwargs):
+        super().__init__(**kwargs)
+        self.conflict_policy = conflict_policy
+        self.full_resync = full_resync
+
+    def run(self, context: Any) -> dict[str, Any]:
+        policy = ConflictPolicy.parse(self.conflict_policy)
+        hook = SumitHook(self.sumit_conn_id)
+        try:
+            with self.open_store(context) as store:
+                counts = engine.run_pull(hook, store, policy=policy, full_resync=_as_bool(self.full_resync), log=self.log)
+                self.log.info("Pull finished in %d database round trips.", store.round_trips)
+        finally:
+            hook.close()
+        return counts.to_dict()
+
+
+class SumitPushOperator(_CrmSyncOperator):
+    """Push local customers to SUMIT: the given ids, or (only_changed) those edited since their last sync."""
+
+    template_fields: Sequence[str] = ("dry_run", "customer_ids", "only_changed")
+
+    def __init__(self, *, customer_ids: Any = None, only_changed: bool | str = False, **kwargs):
+        super().__init__(**kwargs)
+        self.customer_ids = customer_ids
+        self.only_changed = only_changed
+
+    def run(self, context: Any) -> dict[str, Any]:
+        ids = list(self.customer_ids) if self.customer_ids else None  # empty means all
+        hook = SumitHook(self.sumit_conn_id)
+        try:
+            with self.open_store(context) as store:
+                counts = engine.run_push(
+                    hook, store, customer_ids=ids, only_changed=_as_bool(self.only_changed),
+                    concurrency=hook.settings.push_concurrency, log=self.log,
+                )
+        finally:
+            hook.close()
+        return counts.to_dict()

@@ -1,0 +1,117 @@
+"""Reading the ``sumit_default`` connection into typed settings (pure, no Airflow import).
+
+Connection fields: host = API base URL, login = CompanyID, password = APIKey, extra = JSON
+with ``api_profile`` and the tuning knobs below. Every problem is reported with the
+connection id and the field to fix, never with the password's value.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+from urllib.parse import urlsplit
+
+from crmsync.errors import ConfigurationError
+
+DEFAULT_BASE_URL = "https://api.sumit.co.il"
+PROFILES = ("guide",)
+
+
+@dataclass(frozen=True)
+class SumitSettings:
+    base_url: str
+    company_id: int
+    api_key: str = field(repr=False)
+    api_profile: str = "guide"
+    connect_timeout: float = 10.0  # seconds to open a connection
+    read_timeout: float = 60.0  # seconds to wait for an answer
+    page_size: int = 500  # customers per listing page
+    max_pages: int = 100_000  # a listing longer than this is treated as a broken server
+    max_attempts: int = 5  # tries per call for transient faults (1 = no retry)
+    backoff_initial: float = 1.0  # seconds before the first retry; doubles each time, with jitter
+    backoff_max: float = 30.0  # longest wait between tries (also caps Retry-After)
+    push_concurrency: int = 8  # customers pushed at once
+    language: str | None = None  # Content-Language for SUMIT's error texts: "he" or "en"
+
+    @classmethod
+    def from_connection(
+        cls,
+        conn_id: str,
+        *,
+        host: str | None,
+        login: str | None,
+        password: str | None,
+        extra: dict[str, Any] | str | None,
+        schema: str | None = None,
+        port: int | None = None,
+    ) -> "SumitSettings":
+        where = f"Airflow connection {conn_id!r}"
+        if not password:
+            raise ConfigurationError(f"{where} has no password: set it to your SUMIT API key.")
+        company_id = _company_id(login, where)
+        base_url = _base_url(host, schema, port, where)
+        options = _extra(extra, where)
+        profile = str(options.pop("api_profile", "guide")).strip().lower()
+        if profile not in PROFILES:
+            raise ConfigurationError(
+                f"{where}: extra.api_profile is {profile!r}; supported profiles: {', '.join(PROFILES)}."
+            )
+        tuning = _tuning(options, where)
+        return cls(base_url=base_url, company_id=company_id, api_key=password, api_profile=profile, **tuning)
+
+
+def _company_id(login: str | None, where: str) -> int:
+    text = (login or "").strip()
+    if not text.isdigit():
+        shown = repr(text) if text else "empty"
+        raise ConfigurationError(f"{where}: login must be your numeric SUMIT CompanyID, got {shown}.")
+    return int(text)
+
+
+def _base_url(host: str | None, schema: str | None, port: int | None, where: str) -> str:
+    text = (host or "").strip() or DEFAULT_BASE_URL
+    if "://" not in text:
+        scheme = schema if schema in ("http", "https") else "https"
+        text = f"{scheme}://{text}" + (f":{port}" if port else "")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"{where}: host {host!r} is not an http(s) URL such as {DEFAULT_BASE_URL}.")
+    try:
+        parts.port  # noqa: B018 - raises on a non-numeric port
+    except ValueError:
+        raise ConfigurationError(f"{where}: host {host!r} has an invalid port.") from None
+    return text.rstrip("/")
+
+
+def _extra(extra: dict[str, Any] | str | None, where: str) -> dict[str, Any]:
+    if not extra:
+        return {}
+    if isinstance(extra, str):
+        try:
+            extra = json.loads(extra)
+        except ValueError:
+            raise ConfigurationError(f"{where}: extra is not valid JSON.") from None
+    if not isinstance(extra, dict):
+        raise ConfigurationError(f"{where}: extra must be a JSON object.")
+    return dict(extra)
+
+
+def _tuning(options: dict[str, Any], where: str) -> dict[str, Any]:
+    known = {f.name: f for f in fields(SumitSettings)}
+    result: dict[str, Any] = {}
+    for key, value in options.items():
+        if key not in known or key in ("base_url", "company_id", "api_key", "api_profile"):
+            continue  # unknown keys are ignored, as Airflow does for other providers' extras
+        if key == "language":
+            result[key] = None if value in (None, "") else str(value)
+            continue
+        kind = int if known[key].type == "int" else float
+        try:
+            number = kind(value)
+        except (TypeError, ValueError):
+            raise ConfigurationError(f"{where}: extra.{key} must be a number, got {value!r}.") from None
+        if number <= 0 and key != "backoff_initial" or number < 0:
+            raise ConfigurationError(f"{where}: extra.{key} must be positive, got {value!r}.")
+        result[key] = number
+    return result

@@ -1,0 +1,221 @@
+"""The customers database: every read and write the sync makes, batched, SQL from include/sql.
+
+Takes a psycopg 3 connection and knows nothing of Airflow. A batch is one statement whose
+parameters are column arrays (``unnest``), so a page costs the same few round trips whatever
+its size. Writes become visible at :meth:`CustomerStore.commit`; a dry-run store never
+commits and rolls back on close, so a dry run reports exactly what a real run would write,
+and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from crmsync import sql
+from crmsync.errors import ConfigurationError
+from crmsync.merge import PullDecision, SyncState
+from crmsync.model import SYNCED_COLUMNS, LocalCustomer, PushResult, RejectedRecord
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """Which DAG run the writes belong to."""
+
+    dag_id: str
+    dag_run_id: str
+
+
+@dataclass(frozen=True)
+class ErrorRow:
+    phase: str  # "pull" or "push"
+    error: str
+    customer_id: int | None = None
+    sumit_customer_id: str | None = None
+    record: dict[str, Any] | None = None
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _columns(rows: Sequence[dict[str, Any]], names: Iterable[str]) -> dict[str, list[Any]]:
+    """Rows as one list per column: the shape the ``unnest`` statements take."""
+    return {name: [row[name] for row in rows] for name in names}
+
+
+class CustomerStore:
+    def __init__(self, conn: Any, run: RunRef, *, dry_run: bool = False) -> None:
+        if not hasattr(conn, "pgconn"):
+            raise ConfigurationError("crmsync needs a psycopg 3 connection (the postgres provider's default).")
+        self.conn = conn
+        self.run = run
+        self.dry_run = dry_run
+        self.round_trips = 0  # statements sent, for the logs and the benchmark
+
+    # -- transactions -----------------------------------------------------------------------
+
+    def commit(self) -> None:
+        if not self.dry_run:
+            self.conn.commit()
+
+    def rollback(self) -> None:
+        self.conn.rollback()
+
+    def close(self) -> None:
+        try:
+            self.conn.rollback()  # a dry run's writes, or an unfinished batch's, are undone here
+        finally:
+            self.conn.close()
+
+    def __enter__(self) -> "CustomerStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _fetch(self, name_or_sql: str, params: Any = None, *, raw: bool = False) -> list[tuple]:
+        query = name_or_sql if raw else sql.load(name_or_sql)
+        with self.conn.cursor() as cur:
+            cur.execute(query, params)
+            self.round_trips += 1
+            return cur.fetchall() if cur.description else []
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def ensure_schema(self) -> None:
+        """Create or upgrade every crmsync table and function; safe to run at any time."""
+        encoding = self._fetch("SHOW server_encoding", raw=True)[0][0]
+        if encoding.upper() not in ("UTF8", "UTF-8"):
+            raise ConfigurationError(
+                f"The customers database uses encoding {encoding}; crmsync needs UTF8 (Hebrew text, fingerprints)."
+            )
+        self._fetch("schema")
+        self.commit()
+
+    def table_exists(self) -> bool:
+        return self._fetch("SELECT to_regclass('sumit_customers') IS NOT NULL", raw=True)[0][0]
+
+    # -- pull -----------------------------------------------------------------------------------
+
+    def sync_states(self, sumit_ids: Sequence[str]) -> dict[str, SyncState]:
+        """The local state of the given CRM ids, in one query."""
+        if not sumit_ids:
+            return {}
+        states = {}
+        for row in self._fetch("select_sync_state", {"sumit_ids": list(sumit_ids)}):
+            states[row[1]] = SyncState(
+                id=row[0], fields=dict(zip(SYNCED_COLUMNS, row[2:12])), synced_fingerprint=row[12],
+                crm_fingerprint=row[13], crm_custom_fingerprint=row[14], updated_at=row[15],
+            )
+        return states
+
+    def apply_pull(
+        self, decisions: Iterable[PullDecision], *, synced_at: datetime, policy: str
+    ) -> tuple[int, set[int]]:
+        """Write one page's decisions: one INSERT, one UPDATE, one conflicts INSERT at most.
+
+        Returns the number of rows inserted and the ids of the rows updated; a row skipped
+        because another writer got there first is in neither.
+        """
+        stamp = synced_at.isoformat()
+        inserts, updates, conflicts = [], [], []
+        for d in decisions:
+            c = d.customer
+            if d.local_id is None:
+                inserts.append({
+                    "sumit_customer_id": c.sumit_id, **c.fields,
+                    "metadata": _json({**c.custom, "last_synced_at": stamp}),
+                    "fingerprint": d.fingerprint, "custom_fingerprint": d.custom_fingerprint,
+                })
+            elif d.write:
+                updates.append({
+                    "id": d.local_id, "replace_fields": d.replace_fields, "merge_custom": d.merge_custom,
+                    "mark_agreed": d.mark_agreed, **c.fields, "custom": _json(c.custom),
+                    "fingerprint": d.fingerprint, "custom_fingerprint": d.custom_fingerprint,
+                    "expected_fingerprint": d.expected_fingerprint,
+                })
+            if d.conflict is not None:
+                conflicts.append({
+                    "customer_id": d.local_id, "sumit_customer_id": c.sumit_id, "winner": d.conflict.winner,
+                    "local_values": _json(d.conflict.local_fields), "crm_values": _json(d.conflict.crm_fields),
+                })
+        inserted = updated = []
+        if inserts:
+            names = ["sumit_customer_id", *SYNCED_COLUMNS, "metadata", "fingerprint", "custom_fingerprint"]
+            inserted = self._fetch("insert_pulled", {**_columns(inserts, names), "synced_at": synced_at})
+        if updates:
+            names = ["id", "replace_fields", "merge_custom", "mark_agreed", *SYNCED_COLUMNS, "custom",
+                     "fingerprint", "custom_fingerprint", "expected_fingerprint"]
+            updated = self._fetch(
+                "update_pulled", {**_columns(updates, names), "synced_at": synced_at, "synced_at_text": stamp}
+            )
+        if conflicts:
+            names = ["customer_id", "sumit_customer_id", "winner", "local_values", "crm_values"]
+            self._fetch("insert_conflicts", {**_columns(conflicts, names), **self._run_params(), "policy": policy})
+        return len(inserted), {row[0] for row in updated}
+
+    def record_errors(self, errors: Iterable[ErrorRow]) -> None:
+        rows = [
+            {"phase": e.phase, "customer_id": e.customer_id, "sumit_customer_id": e.sumit_customer_id,
+             "error": e.error, "record": None if e.record is None else _json(e.record)}
+            for e in errors
+        ]
+        if rows:
+            names = ["phase", "customer_id", "sumit_customer_id", "error", "record"]
+            self._fetch("insert_errors", {**_columns(rows, names), **self._run_params()})
+
+    def record_rejected(self, rejected: Iterable[RejectedRecord]) -> None:
+        self.record_errors(
+            ErrorRow(phase="pull", error=r.reason, sumit_customer_id=r.sumit_id, record=r.excerpt) for r in rejected
+        )
+
+    def _run_params(self) -> dict[str, str]:
+        return {"dag_id": self.run.dag_id, "dag_run_id": self.run.dag_run_id}
+
+    # -- push -----------------------------------------------------------------------------------
+
+    def unknown_ids(self, ids: Sequence[int]) -> list[int]:
+        return [row[0] for row in self._fetch("select_unknown_ids", {"ids": list(ids)})]
+
+    def push_candidates(
+        self, *, ids: Sequence[int] | None, only_changed: bool, chunk_size: int = 500
+    ) -> Iterator[list[LocalCustomer]]:
+        """Customers to push, chunk by chunk in id order; never the whole table in memory."""
+        after_id = 0
+        while True:
+            rows = self._fetch("select_push_candidates", {
+                "after_id": after_id, "ids": list(ids) if ids is not None else None,
+                "only_changed": only_changed, "limit": chunk_size,
+            })
+            if not rows:
+                return
+            yield [
+                LocalCustomer(id=row[0], sumit_id=row[1], fields=dict(zip(SYNCED_COLUMNS, row[2:12])), fingerprint=row[12])
+                for row in rows
+            ]
+            if len(rows) < chunk_size:
+                return
+            after_id = rows[-1][0]
+
+    def mark_pushed(self, accepted: Sequence[tuple[LocalCustomer, PushResult]], *, synced_at: datetime) -> int:
+        """Record the customers SUMIT accepted, in one statement (not committed)."""
+        if not accepted:
+            return 0
+        params = {
+            "id": [c.id for c, _ in accepted],
+            "sumit_customer_id": [r.sumit_id for _, r in accepted],
+            "fingerprint": [c.fingerprint for c, _ in accepted],
+            "synced_at": synced_at,
+            "synced_at_text": synced_at.isoformat(),
+        }
+        return len(self._fetch("mark_pushed", params))
+
+    # -- run outcome ----------------------------------------------------------------------------
+
+    def write_run(self, row: dict[str, Any]) -> None:
+        self._fetch("upsert_run", {**self._run_params(), **row})
+        self.commit()

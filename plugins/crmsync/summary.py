@@ -1,0 +1,83 @@
+"""Run counts, the run's status and the one-line summary the log ends with (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+SUCCESS, WARNING, FAILED = "success", "warning", "failed"
+
+
+@dataclass
+class SyncCounts:
+    """Counts of one run (or one phase of it). Plain integers: they travel through XCom."""
+
+    fetched: int = 0  # records the CRM listed
+    created: int = 0  # local rows inserted by the pull
+    updated: int = 0  # local rows changed by the pull
+    unchanged: int = 0  # pulled records that needed no local change
+    skipped: int = 0  # records not synced: invalid, duplicate, unknown id
+    pushed: int = 0  # customers the CRM accepted
+    failed: int = 0  # customers the CRM refused or that could not be sent
+    conflicts: int = 0  # customers both sides changed since the last sync
+    reasons: list[str] = field(default_factory=list)  # first few problems, for the message
+
+    MAX_REASONS = 5
+
+    def add_reason(self, reason: str) -> None:
+        if len(self.reasons) < self.MAX_REASONS and reason not in self.reasons:
+            self.reasons.append(reason)
+
+    def merge(self, other: "SyncCounts") -> "SyncCounts":
+        merged = SyncCounts()
+        for f in fields(SyncCounts):
+            if f.name != "reasons":
+                setattr(merged, f.name, getattr(self, f.name) + getattr(other, f.name))
+        for reason in self.reasons + other.reasons:
+            merged.add_reason(reason)
+        return merged
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "SyncCounts":
+        data = data or {}
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def run_status(counts: SyncCounts, *, phase_failed: bool) -> str:
+    """``failed`` when a phase failed as a whole; ``warning`` when some records were not synced."""
+    if phase_failed:
+        return FAILED
+    if counts.failed or counts.skipped:
+        return WARNING
+    return SUCCESS
+
+
+_TITLES = {"pull": "Pull", "push": "Push", "bidirectional": "Bidirectional sync"}
+
+
+def summary_line(operation: str, counts: SyncCounts, *, status: str, dry_run: bool = False) -> str:
+    """The closing line, in the synchronization guide's wording.
+
+    e.g. ``Bidirectional sync completed. Pulled: 120, Pushed: 8 (Failed: 2)``.
+    """
+    title = _TITLES[operation]
+    verb = "failed" if status == FAILED else "completed"
+    parts = []
+    if operation in ("pull", "bidirectional"):
+        parts.append(f"Pulled: {counts.fetched}")
+    if operation in ("push", "bidirectional"):
+        parts.append(f"Pushed: {counts.pushed} (Failed: {counts.failed})")
+    line = f"{title} {verb}. " + ", ".join(parts)
+    return f"[dry run, nothing written] {line}" if dry_run else line
+
+
+def detail_line(counts: SyncCounts) -> str:
+    """Every count, for the run row's message and the log."""
+    return (
+        f"fetched={counts.fetched} created={counts.created} updated={counts.updated} "
+        f"unchanged={counts.unchanged} skipped={counts.skipped} pushed={counts.pushed} "
+        f"failed={counts.failed} conflicts={counts.conflicts}"
+    )

@@ -1,0 +1,1 @@
+"""Throwaway services for tests, the demo and the benchmark (not used by the DAGs)."""
