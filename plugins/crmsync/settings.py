@@ -111,7 +111,8 @@ def _tuning(options: dict[str, Any], where: str) -> dict[str, Any]:
             number = kind(value)
         except (TypeError, ValueError):
             raise ConfigurationError(f"{where}: extra.{key} must be a number, got {value!r}.") from None
-        if number <= 0 and key != "backoff_initial" or number < 0:
+        smallest_allowed = 0 if key == "backoff_initial" else 1e-9  # only the first backoff may be zero
+        if number < smallest_allowed:
             raise ConfigurationError(f"{where}: extra.{key} must be positive, got {value!r}.")
         result[key] = number
     return result

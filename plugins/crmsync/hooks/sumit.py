@@ -119,7 +119,7 @@ class SumitHook(BaseHook):
             error = state.outcome.exception() if state.outcome else None
             if isinstance(error, SumitTransientError) and error.retry_after is not None:
                 return min(error.retry_after, settings.backoff_max)
-            return _BACKOFF(settings)(state)
+            return _backoff(settings)(state)
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
@@ -247,13 +247,16 @@ class SumitHook(BaseHook):
         try:
             endpoint, body = self.profile.list_request(0, 1)
             self.profile.parse_list(self.call(endpoint, body), endpoint)
-        except Exception as exc:  # the UI shows the text; it must be the reason, redacted
-            return False, redact(str(exc), [self.__dict__.get("settings") and self.settings.api_key])
+        except Exception as exc:  # the UI shows the text: the reason, redacted
+            known = [self.settings.api_key] if "settings" in self.__dict__ else []
+            return False, redact(str(exc), known)
         return True, f"Connected to SUMIT at {self.settings.base_url} as CompanyID {self.settings.company_id}."
 
 
-def _BACKOFF(settings: SumitSettings) -> tenacity.wait.wait_base:
-    return tenacity.wait_exponential_jitter(initial=settings.backoff_initial, max=settings.backoff_max, jitter=settings.backoff_initial)
+def _backoff(settings: SumitSettings) -> tenacity.wait.wait_base:
+    return tenacity.wait_exponential_jitter(
+        initial=settings.backoff_initial, max=settings.backoff_max, jitter=settings.backoff_initial
+    )
 
 
 def _retry_after(value: str | None) -> float | None:

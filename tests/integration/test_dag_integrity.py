@@ -1,0 +1,72 @@
+"""Every DAG file imports, and the names, schedules and params others rely on are as documented."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from airflow.sdk.exceptions import ParamValidationError
+
+
+def test_dags_import_without_errors(dagbag):
+    assert set(dagbag.dag_ids) == {"crm_pull_customers", "crm_push_customers", "crm_bidirectional_sync"}
+
+
+def test_bidirectional_runs_daily_at_three_in_jerusalem_one_at_a_time(dagbag):
+    dag = dagbag.get_dag("crm_bidirectional_sync")
+    assert (dag.timetable.expression, str(dag.timetable.timezone)) == ("0 3 * * *", "Asia/Jerusalem")
+    assert dag.catchup is False and dag.max_active_runs == 1
+
+
+@pytest.mark.parametrize("dag_id", ["crm_pull_customers", "crm_push_customers"])
+def test_pull_and_push_are_manual_only(dagbag, dag_id):
+    dag = dagbag.get_dag(dag_id)
+    assert not dag.timetable.can_be_scheduled
+    assert dag.max_active_runs == 1 and dag.catchup is False
+
+
+def test_tasks_read_like_the_job(dagbag):
+    assert [t.task_id for t in dagbag.get_dag("crm_bidirectional_sync").topological_sort()] == [
+        "prepare_customers_table", "pull_from_crm", "push_changed", "report"]
+    assert dagbag.get_dag("crm_push_customers").task_dict["report"].trigger_rule == "all_done"
+
+
+def validated(dag, conf):
+    """What Airflow does with a trigger's conf: the DAG's params updated with it, then validated."""
+    import copy
+
+    params = copy.deepcopy(dag.params)
+    params.update(conf)
+    return params.validate()
+
+
+def test_params_validate_as_documented(dagbag):
+    push = dagbag.get_dag("crm_push_customers")
+    assert validated(push, {"customer_ids": [1, 2]}) == {"customer_ids": [1, 2], "dry_run": False, "fail_on_partial": False}
+    for bad in ({}, {"customer_ids": []}, {"customer_ids": ["1"]}, {"customer_ids": [0]}, {"customer_ids": [1], "dry_run": "no"}):
+        with pytest.raises(ParamValidationError):
+            validated(push, bad)
+    sync = dagbag.get_dag("crm_bidirectional_sync")
+    defaults = validated(sync, {})
+    assert defaults["customer_ids"] == [] and defaults["conflict_policy"] == "newer_wins"
+    with pytest.raises(ParamValidationError):
+        validated(sync, {"conflict_policy": "latest"})
+
+
+def test_next_scheduled_run_is_three_oclock_jerusalem_time(dagbag):
+    import pendulum
+
+    from airflow.serialization.encoders import coerce_to_core_timetable
+
+    timetable = coerce_to_core_timetable(dagbag.get_dag("crm_bidirectional_sync").timetable)
+    after = pendulum.datetime(2026, 11, 25, 12, 0, tz="Asia/Jerusalem")
+    info = timetable.next_dagrun_info(last_automated_data_interval=None,
+                                          restriction=_restriction(after))
+    start = pendulum.instance(info.run_after).in_timezone("Asia/Jerusalem")
+    assert (start.hour, start.minute, start.day) == (3, 0, 26)
+
+
+def _restriction(earliest: datetime):
+    from airflow.timetables.base import TimeRestriction
+
+    return TimeRestriction(earliest=earliest, latest=None, catchup=False)

@@ -1,0 +1,292 @@
+"""The three DAGs run through Airflow against a real PostgreSQL and the SUMIT sandbox."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import API_KEY, COMPANY_ID, set_sumit_connection
+from crmsync.testing.airflow_env import PROJECT_ROOT
+
+pytestmark = pytest.mark.usefixtures("env")
+
+HEBREW = {"Name": 'חברת אלפא בע"מ', "Email": "alpha@example.co.il", "Phone": "050-1234567",
+          "CompanyName": "אלפא", "TaxID": "012345678", "Address": "רחוב הרצל 1", "City": "תל אביב",
+          "State": "", "Country": "IL", "ZipCode": "6100001", "Segment": "VIP", "מקור": "אתר"}
+ENGLISH = {"Name": "Galil Software", "Email": "office@galil.example", "Phone": "+972501234567", "TaxID": "000000018",
+           "City": "Haifa", "ZipCode": "3100001"}
+
+
+def rows(pg, query, *args):
+    with pg.connect() as conn:
+        return conn.execute(query, args).fetchall()
+
+
+def customers(pg):
+    return {r[0]: r for r in rows(pg, "SELECT sumit_customer_id, id, name, email, phone, tax_id, country, city, metadata,"
+                                      " updated_at FROM sumit_customers ORDER BY id")}
+
+
+def last_run(pg):
+    return rows(pg, "SELECT operation, status, fetched, created, updated, unchanged, skipped, pushed, failed,"
+                    " conflicts, message FROM crm_sync_runs ORDER BY id DESC LIMIT 1")[0]
+
+
+def insert_local(pg, name, **values):
+    columns = ["name", *values]
+    with pg.connect() as conn:
+        return conn.execute(
+            f"INSERT INTO sumit_customers ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) RETURNING id",
+            [name, *values.values()],
+        ).fetchone()[0]
+
+
+def ensure_schema(pg):
+    from crmsync import sql
+
+    with pg.connect() as conn:
+        conn.execute(sql.load("schema"))
+
+
+# -- pull -------------------------------------------------------------------------------------
+
+
+def test_pull_creates_every_crm_customer_with_hebrew_custom_fields_and_leading_zeros(pg, sandbox, run_dag):
+    ids = sandbox.control.add_customers([HEBREW, ENGLISH] + [{"Name": f"Customer {i}"} for i in range(120)])
+    assert run_dag("crm_pull_customers") == "success"
+
+    local = customers(pg)
+    assert len(local) == 122
+    alpha = local[str(ids[0])]
+    assert alpha[2] == 'חברת אלפא בע"מ' and alpha[5] == "012345678" and alpha[7] == "תל אביב"
+    assert alpha[8]["Segment"] == "VIP" and alpha[8]["מקור"] == "אתר"
+    assert "+" in alpha[8]["last_synced_at"] or alpha[8]["last_synced_at"].endswith("+00:00")
+    assert local[str(ids[1])][6] == "IL"  # default country
+    assert last_run(pg)[:6] == ("pull", "success", 122, 122, 0, 0)
+
+
+def test_pull_rerun_changes_nothing_and_updates_only_what_changed(pg, sandbox, run_dag):
+    ids = sandbox.control.add_customers([HEBREW, ENGLISH])
+    assert run_dag("crm_pull_customers") == "success"
+    before = customers(pg)
+    assert run_dag("crm_pull_customers") == "success"
+    assert customers(pg) == before  # not even updated_at moved
+    assert last_run(pg)[2:6] == (2, 0, 0, 2)
+
+    sandbox.control.add_customers([{**ENGLISH, "CustomerID": ids[1], "Email": "new@galil.example"}])
+    assert run_dag("crm_pull_customers") == "success"
+    after = customers(pg)
+    assert after[str(ids[1])][3] == "new@galil.example"
+    assert after[str(ids[0])] == before[str(ids[0])]
+    assert last_run(pg)[2:6] == (2, 0, 1, 1)
+
+
+def test_pull_keeps_local_metadata_keys(pg, sandbox, run_dag):
+    ids = sandbox.control.add_customers([HEBREW])
+    assert run_dag("crm_pull_customers") == "success"
+    with pg.connect() as conn:
+        conn.execute("UPDATE sumit_customers SET metadata = metadata || '{\"owner\": \"dana\"}'")
+    sandbox.control.add_customers([{**HEBREW, "CustomerID": ids[0], "Segment": "Gold"}])
+    assert run_dag("crm_pull_customers") == "success"
+    metadata = customers(pg)[str(ids[0])][8]
+    assert metadata["owner"] == "dana" and metadata["Segment"] == "Gold"
+
+
+def test_record_without_customer_id_is_skipped_counted_and_recorded(pg, sandbox, run_dag):
+    sandbox.control.add_customers([ENGLISH])
+    sandbox.control.add_raw([{"Name": "No id at all", "Email": "x@example.com"}])
+    assert run_dag("crm_pull_customers") == "success"
+    assert len(customers(pg)) == 1
+    run = last_run(pg)
+    assert run[1] == "warning" and run[2] == 2 and run[6] == 1
+    errors = rows(pg, "SELECT phase, error, record FROM crm_sync_errors")
+    assert errors[0][0] == "pull" and "no CustomerID" in errors[0][1] and errors[0][2]["Name"] == "No id at all"
+
+
+def test_paging_is_followed_and_a_server_ignoring_it_does_not_loop(pg, sandbox, run_dag):
+    sandbox.control.add_customers([{"Name": f"C{i}"} for i in range(130)])  # page_size 50: three pages
+    assert run_dag("crm_pull_customers") == "success"
+    assert len(customers(pg)) == 130
+    paged = [r for r in sandbox.control.requests() if "getlist" in r["path"]]
+    assert len(paged) == 3
+
+    sandbox.control.set_faults(ignore_paging=True, ignore_paging_says_more=True)
+    assert run_dag("crm_pull_customers") == "success"
+    assert last_run(pg)[2] == 130  # the repeated page was recognised, not merged again
+
+
+def test_transient_faults_are_retried_inside_the_hook(pg, sandbox, run_dag):
+    sandbox.control.add_customers([ENGLISH])
+    sandbox.control.set_faults(fail_next={"count": 2, "status": 503})
+    assert run_dag("crm_pull_customers") == "success"
+    sandbox.control.set_faults(fail_next={"count": 1, "status": 429, "retry_after": 0})
+    assert run_dag("crm_pull_customers") == "success"
+    statuses = [r["status"] for r in sandbox.control.requests()]
+    assert statuses.count(503) == 2 and statuses.count(429) == 1
+    assert len(customers(pg)) == 1
+
+
+def test_faults_outlasting_the_retries_fail_the_run_with_the_cause(pg, sandbox, run_dag):
+    sandbox.control.add_customers([ENGLISH])
+    sandbox.control.set_faults(fail_next={"count": 10, "status": 503})
+    assert run_dag("crm_pull_customers") == "failed"
+    run = last_run(pg)
+    assert run[1] == "failed" and "HTTP 503" in run[10]
+
+
+def test_malformed_answer_fails_with_the_endpoint_named(pg, sandbox, run_dag):
+    sandbox.control.add_customers([ENGLISH])
+    sandbox.control.set_faults(malformed_next={"count": 1, "kind": "html"})
+    assert run_dag("crm_pull_customers") == "failed"
+    message = last_run(pg)[10]
+    assert "/website/customers/getlist/" in message and "not JSON" in message
+    assert customers(pg) == {}
+
+
+def test_wrong_credentials_fail_at_once_without_retry(pg, sandbox, run_dag):
+    sandbox.control.add_customers([ENGLISH])
+    set_sumit_connection(sandbox.url, api_key="wrong-key")
+    assert run_dag("crm_pull_customers") == "failed"
+    assert len([r for r in sandbox.control.requests() if "getlist" in r["path"]]) == 1  # no retry
+    run = last_run(pg)
+    assert run[1] == "failed" and "credentials" in run[10].lower()
+
+
+def test_dry_run_pull_writes_nothing(pg, sandbox, run_dag):
+    sandbox.control.add_customers([HEBREW, ENGLISH])
+    assert run_dag("crm_pull_customers", {"dry_run": True}) == "success"
+    assert rows(pg, "SELECT to_regclass('sumit_customers')")[0][0] is None  # not even the schema
+
+
+# -- push -------------------------------------------------------------------------------------
+
+
+def test_push_sends_chosen_customers_stores_crm_ids_and_names_unknown_ids(pg, sandbox, run_dag):
+    ensure_schema(pg)
+    first = insert_local(pg, 'מאפיית השכונה בע"מ', tax_id="001234567", city="ירושלים")
+    second = insert_local(pg, "Second Ltd", email="s@example.com")
+    untouched = insert_local(pg, "Not chosen")
+    assert run_dag("crm_push_customers", {"customer_ids": [first, second, 9999]}) == "success"
+
+    crm = {c["Name"]: c for c in sandbox.control.customers()}
+    assert set(crm) == {'מאפיית השכונה בע"מ', "Second Ltd"}
+    assert crm['מאפיית השכונה בע"מ']["TaxID"] == "001234567"
+    local = {r[1]: r for r in rows(pg, "SELECT sumit_customer_id, id FROM sumit_customers")}
+    assert local[first][0] == str(crm['מאפיית השכונה בע"מ']["CustomerID"])
+    assert local[untouched][0] is None
+    run = last_run(pg)
+    assert run[1] == "warning" and run[7] == 2 and run[6] == 1 and "9999" in run[10]
+
+
+def test_push_records_rejected_customers_and_continues(pg, sandbox, run_dag):
+    ensure_schema(pg)
+    good = insert_local(pg, "Good Customer")
+    bad = insert_local(pg, "Refused Customer")
+    sandbox.control.set_faults(reject_names=["Refused Customer"])
+    assert run_dag("crm_push_customers", {"customer_ids": [good, bad]}) == "success"
+    run = last_run(pg)
+    assert (run[1], run[7], run[8]) == ("warning", 1, 1)
+    errors = rows(pg, "SELECT customer_id, error FROM crm_sync_errors WHERE phase = 'push'")
+    assert errors[0][0] == bad and "Rejected by sandbox rule" in errors[0][1]
+    assert run_dag("crm_push_customers", {"customer_ids": [good, bad], "fail_on_partial": True}) == "failed"
+
+
+@pytest.mark.parametrize("conf", [{}, {"customer_ids": []}, {"customer_ids": ["a"]}, {"customer_ids": [-1]},
+                                  {"customer_ids": "1,2"}, {"customer_ids": [1], "dry_run": "yes"}])
+def test_bad_conf_is_refused_before_any_work(pg, sandbox, conf):
+    import json
+
+    result = subprocess.run([sys.executable, "-m", "airflow", "dags", "test", "crm_push_customers", "-c", json.dumps(conf)],
+                            capture_output=True, text=True, cwd=PROJECT_ROOT)
+    assert result.returncode != 0
+    assert sandbox.control.requests() == []
+    assert rows(pg, "SELECT to_regclass('sumit_customers')")[0][0] is None
+
+
+# -- bidirectional ----------------------------------------------------------------------------
+
+
+def test_bidirectional_pulls_then_pushes_local_changes_only(pg, sandbox, run_dag):
+    ids = sandbox.control.add_customers([HEBREW, ENGLISH])
+    assert run_dag("crm_bidirectional_sync") == "success"
+    assert last_run(pg)[7] == 0  # everything came from the CRM: nothing to push
+
+    local_new = insert_local(pg, "Local Only Ltd", email="local@example.com")
+    with pg.connect() as conn:
+        conn.execute("UPDATE sumit_customers SET phone = '03-5550000' WHERE sumit_customer_id = %s", (str(ids[1]),))
+    assert run_dag("crm_bidirectional_sync") == "success"
+    run = last_run(pg)
+    assert run[0] == "bidirectional" and run[7] == 2 and run[8] == 0
+    crm = {str(c["CustomerID"]): c for c in sandbox.control.customers()}
+    assert crm[str(ids[1])]["Phone"] == "03-5550000"  # the local edit survived the pull and was pushed
+    assert "Local Only Ltd" in {c["Name"] for c in crm.values()}
+    assert rows(pg, "SELECT sumit_customer_id FROM sumit_customers WHERE id = %s", local_new)[0][0] is not None
+    assert "Bidirectional sync completed. Pulled: 2, Pushed: 2 (Failed: 0)" in run[10]
+
+    updates_before = len([r for r in sandbox.control.requests() if "update" in r["path"]])
+    assert run_dag("crm_bidirectional_sync") == "success"
+    assert last_run(pg)[7] == 0  # a no-op run pushes nothing
+    assert len([r for r in sandbox.control.requests() if "update" in r["path"]]) == updates_before
+
+
+@pytest.mark.parametrize("policy, winner_value", [("crm_wins", "crm@x.il"), ("local_wins", "local@x.il")])
+def test_conflicts_follow_the_policy_and_are_recorded(pg, sandbox, run_dag, policy, winner_value):
+    ids = sandbox.control.add_customers([ENGLISH])
+    assert run_dag("crm_bidirectional_sync") == "success"
+    with pg.connect() as conn:
+        conn.execute("UPDATE sumit_customers SET email = 'local@x.il'")
+    sandbox.control.add_customers([{**ENGLISH, "CustomerID": ids[0], "Email": "crm@x.il"}])
+    assert run_dag("crm_bidirectional_sync", {"conflict_policy": policy}) == "success"
+    assert rows(pg, "SELECT email FROM sumit_customers")[0][0] == winner_value
+    assert sandbox.control.customers()[0]["Email"] == winner_value
+    conflict = rows(pg, "SELECT winner, local_values->>'email', crm_values->>'email' FROM crm_sync_conflicts")
+    assert conflict == [(policy.split("_")[0], "local@x.il", "crm@x.il")]
+    assert last_run(pg)[9] == 1
+
+
+def test_customer_ids_limit_the_push_phase(pg, sandbox, run_dag):
+    ensure_schema(pg)
+    a = insert_local(pg, "A")
+    insert_local(pg, "B")
+    assert run_dag("crm_bidirectional_sync", {"customer_ids": [a]}) == "success"
+    assert [c["Name"] for c in sandbox.control.customers()] == ["A"]
+
+
+# -- secrets ----------------------------------------------------------------------------------
+
+
+def test_api_key_never_appears_in_output_logs_or_database(pg, sandbox, tmp_path):
+    """Runs the CLI at DEBUG, including a failing run, and scans everything it left behind."""
+    import json
+    import os
+
+    sandbox.control.add_customers([HEBREW, ENGLISH])
+    sandbox.control.add_raw([{"Name": "broken"}])
+    env = dict(os.environ, AIRFLOW__LOGGING__LOGGING_LEVEL="DEBUG")
+    outputs = []
+    for dag_id, conf in [("crm_bidirectional_sync", {}), ("crm_push_customers", {"customer_ids": [1, 424242]})]:
+        result = subprocess.run([sys.executable, "-m", "airflow", "dags", "test", dag_id, "-c", json.dumps(conf)],
+                                capture_output=True, text=True, env=env, cwd=PROJECT_ROOT)
+        outputs.append(result.stdout + result.stderr)
+    sandbox.control.set_faults(malformed_next={"count": 1, "kind": "html"})
+    result = subprocess.run([sys.executable, "-m", "airflow", "dags", "test", "crm_pull_customers"],
+                            capture_output=True, text=True, env=env, cwd=PROJECT_ROOT)
+    outputs.append(result.stdout + result.stderr)
+    assert result.returncode != 0
+
+    everything = "\n".join(outputs)
+    assert "Bidirectional sync completed" in everything  # the scan looked at real run output
+    assert API_KEY not in everything
+    logs = "\n".join(p.read_text(errors="replace") for p in (PROJECT_ROOT.parent / "nonexistent").glob("*"))
+    from conftest import AIRFLOW_HOME
+
+    logs = "\n".join(p.read_text(errors="replace") for p in AIRFLOW_HOME.rglob("*.log"))
+    assert API_KEY not in logs
+    with pg.connect() as conn:
+        for table in ("sumit_customers", "crm_sync_runs", "crm_sync_errors", "crm_sync_conflicts"):
+            dump = conn.execute(f"SELECT coalesce(json_agg(t)::text, '') FROM {table} t").fetchone()[0]
+            assert API_KEY not in dump, table
+    assert API_KEY not in json.dumps(sandbox.control.requests())
+    assert str(COMPANY_ID)  # the company id is not a secret; only the key is
