@@ -184,11 +184,14 @@ def test_push_records_rejected_customers_and_continues(pg, sandbox, run_dag):
     ensure_schema(pg)
     good = insert_local(pg, "Good Customer")
     bad = insert_local(pg, "Refused Customer")
+    nameless = insert_local(pg, "   ")
     sandbox.control.set_faults(reject_names=["Refused Customer"])
-    assert run_dag("crm_push_customers", {"customer_ids": [good, bad]}) == "success"
+    assert run_dag("crm_push_customers", {"customer_ids": [good, bad, nameless]}) == "success"
     run = last_run(pg)
-    assert (run[1], run[7], run[8]) == ("warning", 1, 1)
-    errors = rows(pg, "SELECT customer_id, error FROM crm_sync_errors WHERE phase = 'push'")
+    assert (run[1], run[6], run[7], run[8]) == ("warning", 1, 1, 1)
+    assert [c["Name"] for c in sandbox.control.customers()] == ["Good Customer"]
+    assert rows(pg, "SELECT error FROM crm_sync_errors WHERE customer_id = %s", nameless)[0][0].startswith("customer has no name")
+    errors = rows(pg, "SELECT customer_id, error FROM crm_sync_errors WHERE phase = 'push' AND customer_id = %s", bad)
     assert errors[0][0] == bad and "Rejected by sandbox rule" in errors[0][1]
     assert run_dag("crm_push_customers", {"customer_ids": [good, bad], "fail_on_partial": True}) == "failed"
 
@@ -279,14 +282,73 @@ def test_api_key_never_appears_in_output_logs_or_database(pg, sandbox, tmp_path)
     everything = "\n".join(outputs)
     assert "Bidirectional sync completed" in everything  # the scan looked at real run output
     assert API_KEY not in everything
-    logs = "\n".join(p.read_text(errors="replace") for p in (PROJECT_ROOT.parent / "nonexistent").glob("*"))
     from conftest import AIRFLOW_HOME
 
     logs = "\n".join(p.read_text(errors="replace") for p in AIRFLOW_HOME.rglob("*.log"))
     assert API_KEY not in logs
+    # The metadata database holds XComs, rendered templates and run conf of every run so far.
+    assert API_KEY.encode() not in (AIRFLOW_HOME / "airflow.db").read_bytes()
     with pg.connect() as conn:
         for table in ("sumit_customers", "crm_sync_runs", "crm_sync_errors", "crm_sync_conflicts"):
             dump = conn.execute(f"SELECT coalesce(json_agg(t)::text, '') FROM {table} t").fetchone()[0]
             assert API_KEY not in dump, table
     assert API_KEY not in json.dumps(sandbox.control.requests())
     assert str(COMPANY_ID)  # the company id is not a secret; only the key is
+
+
+# -- more failure paths -----------------------------------------------------------------------
+
+
+def _dags_test(dag_id, conf=None, **env_overrides):
+    import json
+    import os
+
+    env = dict(os.environ, **env_overrides)
+    return subprocess.run([sys.executable, "-m", "airflow", "dags", "test", dag_id, "-c", json.dumps(conf or {})],
+                          capture_output=True, text=True, env=env, cwd=PROJECT_ROOT)
+
+
+def test_airflow_retries_transient_failures_but_never_bad_credentials(pg, sandbox):
+    retrying = {"CRMSYNC_TASK_RETRIES": "1", "CRMSYNC_TASK_RETRY_DELAY_SECONDS": "1"}
+    sandbox.control.add_customers([ENGLISH])
+    # Control: a fault that outlasts the hook's 4 tries fails the first task try; Airflow tries again.
+    sandbox.control.set_faults(fail_next={"count": 4, "status": 503, "endpoint": "getlist"})
+    assert _dags_test("crm_pull_customers", **retrying).returncode == 0
+    assert len([r for r in sandbox.control.requests() if "getlist" in r["path"]]) == 5
+
+    sandbox.control.reset([ENGLISH])
+    set_sumit_connection(sandbox.url, api_key="wrong-key")
+    assert _dags_test("crm_pull_customers", **retrying).returncode != 0
+    assert len([r for r in sandbox.control.requests() if "getlist" in r["path"]]) == 1
+
+
+def test_pull_alone_never_overwrites_a_local_edit(pg, sandbox, run_dag):
+    ids = sandbox.control.add_customers([ENGLISH])
+    assert run_dag("crm_pull_customers") == "success"
+    with pg.connect() as conn:
+        conn.execute("UPDATE sumit_customers SET city = 'Akko'")
+    assert run_dag("crm_pull_customers") == "success"
+    assert rows(pg, "SELECT city FROM sumit_customers")[0][0] == "Akko"
+    assert sandbox.control.customers()[0]["City"] == "Haifa"  # the pull sends nothing
+    assert str(ids[0]) in customers(pg)
+
+
+def test_dry_run_push_sends_nothing(pg, sandbox, run_dag):
+    ensure_schema(pg)
+    local = insert_local(pg, "Dry Run Ltd")
+    assert run_dag("crm_push_customers", {"customer_ids": [local], "dry_run": True}) == "success"
+    assert sandbox.control.customers() == []
+    assert rows(pg, "SELECT sumit_customer_id FROM sumit_customers")[0][0] is None
+    assert rows(pg, "SELECT count(*) FROM crm_sync_runs")[0][0] == 0
+
+
+def test_unreachable_database_fails_the_run_before_any_api_call(pg, sandbox, run_dag):
+    import json
+    import os
+
+    from crmsync.testing.postgres import free_port
+
+    sandbox.control.add_customers([ENGLISH])
+    os.environ["AIRFLOW_CONN_CRM_POSTGRES"] = json.dumps({**pg.airflow_conn(), "port": free_port()})
+    assert run_dag("crm_bidirectional_sync") == "failed"
+    assert sandbox.control.requests() == []

@@ -1,0 +1,160 @@
+"""SumitHook against the sandbox over a real socket: retries, paging guard, protocol errors.
+
+The hook's settings are given directly (no Airflow connection lookup), so these run fast.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from crmsync.errors import SumitAuthError, SumitPermanentError, SumitProtocolError, SumitTransientError
+from crmsync.hooks.sumit import SumitHook
+from crmsync.model import LocalCustomer
+from crmsync.sandbox import SandboxServer
+from crmsync.settings import SumitSettings
+
+KEY = "hook-test-key-5d1c"
+
+
+@pytest.fixture
+def server():
+    with SandboxServer(company_id=1000, api_key=KEY) as sandbox:
+        yield sandbox
+
+
+def make_hook(url, **overrides):
+    options = dict(base_url=url, company_id=1000, api_key=KEY, backoff_initial=0.01, backoff_max=0.2,
+                   max_attempts=4, read_timeout=1, connect_timeout=1, page_size=2)
+    options.update(overrides)
+    hook = SumitHook()
+    hook.__dict__["settings"] = SumitSettings(**options)
+    return hook
+
+
+def seed(server, n):
+    for i in range(n):
+        server.state.upsert({"Name": f"C{i}"})
+
+
+def pulled_ids(hook):
+    return [c.sumit_id for page in hook.iter_customer_pages() for c in page.customers]
+
+
+def statuses(server):
+    return [entry["status"] for entry in server.state.log]
+
+
+def test_pages_are_walked_until_has_next_page_is_false(server):
+    seed(server, 5)
+    assert pulled_ids(make_hook(server.url)) == [str(100001 + i) for i in range(5)]
+    assert len(server.state.log) == 3
+
+
+@pytest.mark.parametrize("options", [{"status_style": "numeric"}, {"list_shape": "data"}, {"numeric_ids": True}])
+def test_both_answer_shapes_and_id_types_are_accepted(options):
+    with SandboxServer(company_id=1000, api_key=KEY, **options) as server:
+        seed(server, 3)
+        assert pulled_ids(make_hook(server.url)) == ["100001", "100002", "100003"]
+
+
+def test_server_ignoring_paging_is_read_once(server):
+    seed(server, 5)
+    server.state.set_knobs({"ignore_paging": True, "ignore_paging_says_more": True})
+    assert len(pulled_ids(make_hook(server.url))) == 5
+    assert len(server.state.log) == 2  # the second, identical page ended the listing
+
+
+def test_empty_page_that_promises_more_is_a_protocol_error(server):
+    server.state.set_knobs({"ignore_paging": True, "ignore_paging_says_more": True})
+    with pytest.raises(SumitProtocolError, match="empty page 1"):
+        pulled_ids(make_hook(server.url))
+
+
+def test_transient_faults_are_retried_and_retry_after_is_honoured(server):
+    seed(server, 1)
+    server.state.set_knobs({"fail_next": {"count": 1, "status": 429, "retry_after": 0.3}})
+    started = time.monotonic()
+    assert pulled_ids(make_hook(server.url, backoff_max=1)) == ["100001"]
+    assert time.monotonic() - started >= 0.3
+    assert statuses(server) == [429, 200]
+
+
+@pytest.mark.parametrize("fault", [
+    {"fail_next": {"count": 2, "status": 503}},
+    {"fail_next": {"count": 2, "status": 500}},
+    {"drop_next": {"count": 2}},
+    {"hang_next": {"count": 1, "seconds": 1.5}},
+])
+def test_reads_survive_each_transient_fault(server, fault):
+    seed(server, 1)
+    server.state.set_knobs(fault)
+    assert pulled_ids(make_hook(server.url)) == ["100001"]
+
+
+def test_retries_are_bounded(server):
+    server.state.set_knobs({"fail_next": {"count": 10, "status": 502}})
+    with pytest.raises(SumitTransientError, match="HTTP 502"):
+        pulled_ids(make_hook(server.url, max_attempts=3))
+    assert statuses(server) == [502, 502, 502]
+
+
+def test_connection_refused_is_transient_and_named():
+    with pytest.raises(SumitTransientError, match="connection refused"):
+        pulled_ids(make_hook("http://127.0.0.1:9", max_attempts=2))
+
+
+def test_create_is_not_retried_when_the_server_may_have_acted(server):
+    """A dropped answer to a create may mean SUMIT created the customer: retrying could duplicate it."""
+    hook = make_hook(server.url)
+    new = LocalCustomer(id=1, sumit_id=None, fields={"name": "New"}, fingerprint="x")
+    server.state.set_knobs({"drop_next": {"count": 1}})
+    with pytest.raises(SumitTransientError):
+        hook.push_customer(new)
+    assert len(server.state.log) == 1
+    server.state.set_knobs({"fail_next": {"count": 1, "status": 503}})  # 503: surely not acted on
+    assert hook.push_customer(new).sumit_id is not None
+    existing = LocalCustomer(id=2, sumit_id="100001", fields={"name": "Again"}, fingerprint="x")
+    server.state.set_knobs({"drop_next": {"count": 1}})  # an update is idempotent: retried
+    assert hook.push_customer(existing).sumit_id == "100001"
+
+
+def test_bad_credentials_are_permanent_and_not_retried(server):
+    hook = make_hook(server.url, api_key="wrong")
+    with pytest.raises(SumitAuthError, match="Invalid credentials"):
+        pulled_ids(hook)
+    assert len(server.state.log) == 1
+
+
+@pytest.mark.parametrize("kind, words", [("html", "not JSON"), ("truncated", "not JSON"), ("not_json", "not JSON"),
+                                         ("missing_customers", "without a Customers list")])
+def test_broken_answers_are_protocol_errors_naming_the_endpoint(server, kind, words):
+    server.state.set_knobs({"malformed_next": {"count": 1, "kind": kind}})
+    with pytest.raises(SumitProtocolError, match=words) as info:
+        pulled_ids(make_hook(server.url))
+    assert "/website/customers/getlist/" in str(info.value)
+
+
+def test_refused_record_is_a_permanent_error_with_the_servers_words(server):
+    server.state.set_knobs({"reject_names": ["Bad"]})
+    with pytest.raises(SumitPermanentError, match="Rejected by sandbox rule"):
+        make_hook(server.url).push_customer(LocalCustomer(id=1, sumit_id=None, fields={"name": "Bad"}, fingerprint="x"))
+
+
+def test_key_never_in_error_messages_even_when_the_server_echoes_it(server):
+    server.state.set_knobs({"malformed_next": {"count": 1, "kind": "html"}})
+    hook = make_hook(server.url)
+    original = server.state.failure
+    server.state.failure = lambda message: original(f"{message}; you sent {KEY}")
+    for call in (lambda: pulled_ids(hook), lambda: pulled_ids(make_hook(server.url, company_id=1001))):
+        with pytest.raises(SumitPermanentError) as info:
+            call()
+        assert KEY not in str(info.value)
+
+
+def test_test_connection_reports_success_and_the_reason_for_failure(server):
+    ok, message = make_hook(server.url).test_connection()
+    assert ok and "CompanyID 1000" in message
+    ok, message = make_hook(server.url, api_key="wrong").test_connection()
+    assert not ok and "credentials" in message.lower() and "wrong" not in message
