@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit bootstrap clean
+.PHONY: demo test unit check-connection bootstrap clean
 
 ## demo: bootstrap, start a throwaway PostgreSQL and the SUMIT sandbox, run crm_bidirectional_sync
 demo: $(STAMP)
@@ -18,6 +18,10 @@ test: $(STAMP)
 ## unit: only the fast tests that need neither PostgreSQL nor Airflow
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+## check-connection: one read-only call with the sumit_default connection; says what is wrong
+check-connection: $(STAMP)
+	$(PY) scripts/check_connection.py
 
 bootstrap: $(STAMP)
 

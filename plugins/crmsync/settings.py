@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from crmsync.errors import ConfigurationError
 
 DEFAULT_BASE_URL = "https://api.sumit.co.il"
-PROFILES = ("guide",)
+PROFILES = ("guide", "rest")
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class SumitSettings:
     backoff_max: float = 30.0  # longest wait between tries (also caps Retry-After)
     push_concurrency: int = 8  # customers pushed at once
     language: str | None = None  # Content-Language for SUMIT's error texts: "he" or "en"
+    customers_folder: str | None = None  # rest profile: the customers folder id or application name
 
     @classmethod
     def from_connection(
@@ -57,8 +58,14 @@ class SumitSettings:
             raise ConfigurationError(
                 f"{where}: extra.api_profile is {profile!r}; supported profiles: {', '.join(PROFILES)}."
             )
+        folder = str(options.pop("customers_folder", "") or "").strip() or None
+        if profile == "rest" and not folder:
+            raise ConfigurationError(
+                f"{where}: the rest profile needs extra.customers_folder, the id (or application name) of your "
+                "SUMIT customers folder."
+            )
         tuning = _tuning(options, where)
-        return cls(base_url=base_url, company_id=company_id, api_key=password, api_profile=profile, **tuning)
+        return cls(customers_folder=folder, base_url=base_url, company_id=company_id, api_key=password, api_profile=profile, **tuning)
 
 
 def _company_id(login: str | None, where: str) -> int:

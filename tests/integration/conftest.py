@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -47,9 +50,13 @@ def sandbox():
         yield server
 
 
+TEMPLATE_DB = AIRFLOW_HOME / "template.db"  # migrated and never used: copied for subprocess runs
+
+
 @pytest.fixture(scope="session")
 def dagbag():
     migrate(dict(os.environ))
+    shutil.copyfile(AIRFLOW_HOME / "airflow.db", TEMPLATE_DB)
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
@@ -57,20 +64,71 @@ def dagbag():
     return bag
 
 
-def set_sumit_connection(url: str, *, api_key: str = API_KEY, company_id: int | str = COMPANY_ID, **extra) -> None:
-    os.environ["AIRFLOW_CONN_SUMIT_DEFAULT"] = sumit_connection(url, company_id, api_key, **{**FAST_RETRIES, **extra})
+PROFILES = ("guide", "rest")
+LIST_PATH = {"guide": "/website/customers/getlist/", "rest": "/crm/data/listentities/"}
+PUSH_PATHS = {"guide": ("/website/customers/update/",),
+              "rest": ("/accounting/customers/update/", "/accounting/customers/create/")}
 
 
-@pytest.fixture
-def env(pg, sandbox, dagbag):
-    """Empty database, empty sandbox, connections pointed at both."""
+def set_sumit_connection(url: str, *, api_key: str = API_KEY, company_id: int | str = COMPANY_ID,
+                         profile: str | None = None, **extra) -> None:
+    """Point sumit_default at ``url``; the profile stays the current test's unless given."""
+    profile = profile or os.environ.get("CRMSYNC_TEST_PROFILE", "guide")
+    options = {**FAST_RETRIES, "api_profile": profile, "customers_folder": "customers", **extra}
+    os.environ["AIRFLOW_CONN_SUMIT_DEFAULT"] = sumit_connection(url, company_id, api_key, **options)
+
+
+def list_requests(sandbox, profile: str) -> list[dict]:
+    return [r for r in sandbox.control.requests() if r["path"] == LIST_PATH[profile]]
+
+
+def push_requests(sandbox, profile: str) -> list[dict]:
+    return [r for r in sandbox.control.requests() if r["path"] in PUSH_PATHS[profile]]
+
+
+def _prepare(pg, sandbox, profile: str) -> None:
     with pg.connect(autocommit=True) as conn:
         conn.execute(f"DROP TABLE IF EXISTS {CRM_TABLES} CASCADE")
     sandbox.control.reset()
+    os.environ["CRMSYNC_TEST_PROFILE"] = profile
     os.environ["AIRFLOW_CONN_CRM_POSTGRES"] = json.dumps(pg.airflow_conn())
     set_sumit_connection(sandbox.url)
+
+
+@pytest.fixture(params=PROFILES)
+def profile(request):
+    """Every DAG scenario runs under both SUMIT API profiles."""
+    return request.param
+
+
+@pytest.fixture
+def env(pg, sandbox, dagbag, profile):
+    """Empty database, empty sandbox, connections pointed at both, under one API profile."""
+    _prepare(pg, sandbox, profile)
     yield
     sandbox.control.clear_faults()
+
+
+@pytest.fixture
+def guide_env(pg, sandbox, dagbag):
+    """As ``env``, for tests where the API profile plays no part (e.g. refused params)."""
+    _prepare(pg, sandbox, "guide")
+    yield
+    sandbox.control.clear_faults()
+
+
+def airflow_cli(*args: str, home: Path | None = None, **env_overrides: str) -> subprocess.CompletedProcess:
+    """Run ``airflow <args>`` in a separate process with its own copy of the metadata database.
+
+    SQLite shared between this process (dag.test) and a CLI process was seen to corrupt, so
+    each CLI run gets a fresh copy of the migrated template.
+    """
+    home = home or Path(tempfile.mkdtemp(prefix="crmsync-cli-airflow-"))
+    shutil.copyfile(TEMPLATE_DB, home / "airflow.db")
+    env = dict(os.environ, AIRFLOW_HOME=str(home), AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home}/airflow.db",
+               **env_overrides)
+    return subprocess.run([sys.executable, "-m", "airflow", *args], capture_output=True, text=True, env=env,
+                          cwd=PROJECT_ROOT)
 
 
 @pytest.fixture
@@ -79,7 +137,11 @@ def run_dag(dagbag):
 
     def run(dag_id: str, conf: dict | None = None) -> str:
         dag = dagbag.get_dag(dag_id)
-        dag_run = dag.test(run_conf=conf or {})
-        return str(dag_run.state)
+        # In-process, Airflow 3.3's dag.test() carries one run's conf into the params of later
+        # runs of the same DAG; sending every param (the file's defaults unless given) keeps
+        # each test's run independent of the ones before it.
+        defaults = {name: param.value for name, param in
+                    ((n, dag.params.get_param(n)) for n in dag.params.keys()) if param.has_value}
+        return str(dag.test(run_conf={**defaults, **(conf or {})}).state)
 
     return run

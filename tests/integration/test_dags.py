@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from conftest import API_KEY, COMPANY_ID, set_sumit_connection
-from crmsync.testing.airflow_env import PROJECT_ROOT
+from conftest import API_KEY, LIST_PATH, airflow_cli, list_requests, push_requests, set_sumit_connection
 
 pytestmark = pytest.mark.usefixtures("env")
 
@@ -105,12 +101,11 @@ def test_record_without_customer_id_is_skipped_counted_and_recorded(pg, sandbox,
     assert errors[0][0] == "pull" and "no CustomerID" in errors[0][1] and errors[0][2]["Name"] == "No id at all"
 
 
-def test_paging_is_followed_and_a_server_ignoring_it_does_not_loop(pg, sandbox, run_dag):
+def test_paging_is_followed_and_a_server_ignoring_it_does_not_loop(pg, sandbox, run_dag, profile):
     sandbox.control.add_customers([{"Name": f"C{i}"} for i in range(130)])  # page_size 50: three pages
     assert run_dag("crm_pull_customers") == "success"
     assert len(customers(pg)) == 130
-    paged = [r for r in sandbox.control.requests() if "getlist" in r["path"]]
-    assert len(paged) == 3
+    assert len(list_requests(sandbox, profile)) == 3
 
     sandbox.control.set_faults(ignore_paging=True, ignore_paging_says_more=True)
     assert run_dag("crm_pull_customers") == "success"
@@ -136,20 +131,20 @@ def test_faults_outlasting_the_retries_fail_the_run_with_the_cause(pg, sandbox, 
     assert run[1] == "failed" and "HTTP 503" in run[10]
 
 
-def test_malformed_answer_fails_with_the_endpoint_named(pg, sandbox, run_dag):
+def test_malformed_answer_fails_with_the_endpoint_named(pg, sandbox, run_dag, profile):
     sandbox.control.add_customers([ENGLISH])
     sandbox.control.set_faults(malformed_next={"count": 1, "kind": "html"})
     assert run_dag("crm_pull_customers") == "failed"
     message = last_run(pg)[10]
-    assert "/website/customers/getlist/" in message and "not JSON" in message
+    assert LIST_PATH[profile] in message and "not JSON" in message
     assert customers(pg) == {}
 
 
-def test_wrong_credentials_fail_at_once_without_retry(pg, sandbox, run_dag):
+def test_wrong_credentials_fail_at_once_without_retry(pg, sandbox, run_dag, profile):
     sandbox.control.add_customers([ENGLISH])
     set_sumit_connection(sandbox.url, api_key="wrong-key")
     assert run_dag("crm_pull_customers") == "failed"
-    assert len([r for r in sandbox.control.requests() if "getlist" in r["path"]]) == 1  # no retry
+    assert len(list_requests(sandbox, profile)) == 1  # no retry
     run = last_run(pg)
     assert run[1] == "failed" and "credentials" in run[10].lower()
 
@@ -198,12 +193,12 @@ def test_push_records_rejected_customers_and_continues(pg, sandbox, run_dag):
 
 @pytest.mark.parametrize("conf", [{}, {"customer_ids": []}, {"customer_ids": ["a"]}, {"customer_ids": [-1]},
                                   {"customer_ids": "1,2"}, {"customer_ids": [1], "dry_run": "yes"}])
-def test_bad_conf_is_refused_before_any_work(pg, sandbox, conf):
+def test_bad_conf_is_refused_before_any_work(pg, sandbox, guide_env, conf):
     import json
 
-    result = subprocess.run([sys.executable, "-m", "airflow", "dags", "test", "crm_push_customers", "-c", json.dumps(conf)],
-                            capture_output=True, text=True, cwd=PROJECT_ROOT)
+    result = airflow_cli("dags", "test", "crm_push_customers", "-c", json.dumps(conf))
     assert result.returncode != 0
+    assert "customer_ids" in result.stdout + result.stderr or "dry_run" in result.stdout + result.stderr
     assert sandbox.control.requests() == []
     assert rows(pg, "SELECT to_regclass('sumit_customers')")[0][0] is None
 
@@ -211,7 +206,7 @@ def test_bad_conf_is_refused_before_any_work(pg, sandbox, conf):
 # -- bidirectional ----------------------------------------------------------------------------
 
 
-def test_bidirectional_pulls_then_pushes_local_changes_only(pg, sandbox, run_dag):
+def test_bidirectional_pulls_then_pushes_local_changes_only(pg, sandbox, run_dag, profile):
     ids = sandbox.control.add_customers([HEBREW, ENGLISH])
     assert run_dag("crm_bidirectional_sync") == "success"
     assert last_run(pg)[7] == 0  # everything came from the CRM: nothing to push
@@ -228,10 +223,10 @@ def test_bidirectional_pulls_then_pushes_local_changes_only(pg, sandbox, run_dag
     assert rows(pg, "SELECT sumit_customer_id FROM sumit_customers WHERE id = %s", local_new)[0][0] is not None
     assert "Bidirectional sync completed. Pulled: 2, Pushed: 2 (Failed: 0)" in run[10]
 
-    updates_before = len([r for r in sandbox.control.requests() if "update" in r["path"]])
+    pushes_before = len(push_requests(sandbox, profile))
     assert run_dag("crm_bidirectional_sync") == "success"
     assert last_run(pg)[7] == 0  # a no-op run pushes nothing
-    assert len([r for r in sandbox.control.requests() if "update" in r["path"]]) == updates_before
+    assert len(push_requests(sandbox, profile)) == pushes_before
 
 
 @pytest.mark.parametrize("policy, winner_value", [("crm_wins", "crm@x.il"), ("local_wins", "local@x.il")])
@@ -261,39 +256,36 @@ def test_customer_ids_limit_the_push_phase(pg, sandbox, run_dag):
 
 
 def test_api_key_never_appears_in_output_logs_or_database(pg, sandbox, tmp_path):
-    """Runs the CLI at DEBUG, including a failing run, and scans everything it left behind."""
+    """Runs the CLI at DEBUG, including failing runs, and scans everything they left behind."""
     import json
-    import os
 
     sandbox.control.add_customers([HEBREW, ENGLISH])
     sandbox.control.add_raw([{"Name": "broken"}])
-    env = dict(os.environ, AIRFLOW__LOGGING__LOGGING_LEVEL="DEBUG")
     outputs = []
-    for dag_id, conf in [("crm_bidirectional_sync", {}), ("crm_push_customers", {"customer_ids": [1, 424242]})]:
-        result = subprocess.run([sys.executable, "-m", "airflow", "dags", "test", dag_id, "-c", json.dumps(conf)],
-                                capture_output=True, text=True, env=env, cwd=PROJECT_ROOT)
+    runs = [("crm_bidirectional_sync", {}), ("crm_push_customers", {"customer_ids": [1, 424242]}),
+            ("crm_pull_customers", {})]
+    for dag_id, conf in runs:
+        if dag_id == "crm_pull_customers":
+            sandbox.control.set_faults(malformed_next={"count": 1, "kind": "html"})
+        result = airflow_cli("dags", "test", dag_id, "-c", json.dumps(conf), home=tmp_path,
+                             AIRFLOW__LOGGING__LOGGING_LEVEL="DEBUG")
         outputs.append(result.stdout + result.stderr)
-    sandbox.control.set_faults(malformed_next={"count": 1, "kind": "html"})
-    result = subprocess.run([sys.executable, "-m", "airflow", "dags", "test", "crm_pull_customers"],
-                            capture_output=True, text=True, env=env, cwd=PROJECT_ROOT)
-    outputs.append(result.stdout + result.stderr)
-    assert result.returncode != 0
+    assert result.returncode != 0  # the last run failed on purpose
 
     everything = "\n".join(outputs)
     assert "Bidirectional sync completed" in everything  # the scan looked at real run output
+    assert "Failed: 1" in everything or "not JSON" in everything
     assert API_KEY not in everything
-    from conftest import AIRFLOW_HOME
-
-    logs = "\n".join(p.read_text(errors="replace") for p in AIRFLOW_HOME.rglob("*.log"))
+    logs = "\n".join(p.read_text(errors="replace") for p in tmp_path.rglob("*.log"))
     assert API_KEY not in logs
-    # The metadata database holds XComs, rendered templates and run conf of every run so far.
-    assert API_KEY.encode() not in (AIRFLOW_HOME / "airflow.db").read_bytes()
+    # The metadata database holds XComs, rendered templates and run conf of every run.
+    assert API_KEY.encode() not in (tmp_path / "airflow.db").read_bytes()
     with pg.connect() as conn:
         for table in ("sumit_customers", "crm_sync_runs", "crm_sync_errors", "crm_sync_conflicts"):
             dump = conn.execute(f"SELECT coalesce(json_agg(t)::text, '') FROM {table} t").fetchone()[0]
             assert API_KEY not in dump, table
     assert API_KEY not in json.dumps(sandbox.control.requests())
-    assert str(COMPANY_ID)  # the company id is not a secret; only the key is
+    assert API_KEY not in "".join(sandbox.stderr_lines)  # the sandbox runs with --verbose
 
 
 # -- more failure paths -----------------------------------------------------------------------
@@ -301,25 +293,22 @@ def test_api_key_never_appears_in_output_logs_or_database(pg, sandbox, tmp_path)
 
 def _dags_test(dag_id, conf=None, **env_overrides):
     import json
-    import os
 
-    env = dict(os.environ, **env_overrides)
-    return subprocess.run([sys.executable, "-m", "airflow", "dags", "test", dag_id, "-c", json.dumps(conf or {})],
-                          capture_output=True, text=True, env=env, cwd=PROJECT_ROOT)
+    return airflow_cli("dags", "test", dag_id, "-c", json.dumps(conf or {}), **env_overrides)
 
 
-def test_airflow_retries_transient_failures_but_never_bad_credentials(pg, sandbox):
+def test_airflow_retries_transient_failures_but_never_bad_credentials(pg, sandbox, profile):
     retrying = {"CRMSYNC_TASK_RETRIES": "1", "CRMSYNC_TASK_RETRY_DELAY_SECONDS": "1"}
     sandbox.control.add_customers([ENGLISH])
     # Control: a fault that outlasts the hook's 4 tries fails the first task try; Airflow tries again.
-    sandbox.control.set_faults(fail_next={"count": 4, "status": 503, "endpoint": "getlist"})
+    sandbox.control.set_faults(fail_next={"count": 4, "status": 503, "endpoint": LIST_PATH[profile]})
     assert _dags_test("crm_pull_customers", **retrying).returncode == 0
-    assert len([r for r in sandbox.control.requests() if "getlist" in r["path"]]) == 5
+    assert len(list_requests(sandbox, profile)) == 5
 
     sandbox.control.reset([ENGLISH])
     set_sumit_connection(sandbox.url, api_key="wrong-key")
     assert _dags_test("crm_pull_customers", **retrying).returncode != 0
-    assert len([r for r in sandbox.control.requests() if "getlist" in r["path"]]) == 1
+    assert len(list_requests(sandbox, profile)) == 1
 
 
 def test_pull_alone_never_overwrites_a_local_edit(pg, sandbox, run_dag):

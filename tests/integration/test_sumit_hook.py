@@ -1,4 +1,5 @@
-"""SumitHook against the sandbox over a real socket: retries, paging guard, protocol errors.
+"""SumitHook against the sandbox over a real socket, under both API profiles: retries,
+paging guard, protocol errors, idempotent creates.
 
 The hook's settings are given directly (no Airflow connection lookup), so these run fast.
 """
@@ -16,6 +17,13 @@ from crmsync.sandbox import SandboxServer
 from crmsync.settings import SumitSettings
 
 KEY = "hook-test-key-5d1c"
+LIST_PATH = {"guide": "/website/customers/getlist/", "rest": "/crm/data/listentities/"}
+PAGE = 10  # the rest profile's smallest page
+
+
+@pytest.fixture(params=["guide", "rest"])
+def profile(request):
+    return request.param
 
 
 @pytest.fixture
@@ -24,13 +32,18 @@ def server():
         yield sandbox
 
 
-def make_hook(url, **overrides):
-    options = dict(base_url=url, company_id=1000, api_key=KEY, backoff_initial=0.01, backoff_max=0.2,
-                   max_attempts=4, read_timeout=1, connect_timeout=1, page_size=2)
-    options.update(overrides)
-    hook = SumitHook()
-    hook.__dict__["settings"] = SumitSettings(**options)
-    return hook
+@pytest.fixture
+def make_hook(profile):
+    def make(url, **overrides):
+        options = dict(base_url=url, company_id=1000, api_key=KEY, backoff_initial=0.01, backoff_max=0.2,
+                       max_attempts=4, read_timeout=1, connect_timeout=1, page_size=PAGE, api_profile=profile,
+                       customers_folder="customers")
+        options.update(overrides)
+        hook = SumitHook()
+        hook.__dict__["settings"] = SumitSettings(**options)
+        return hook
+
+    return make
 
 
 def seed(server, n):
@@ -46,33 +59,42 @@ def statuses(server):
     return [entry["status"] for entry in server.state.log]
 
 
-def test_pages_are_walked_until_has_next_page_is_false(server):
-    seed(server, 5)
-    assert pulled_ids(make_hook(server.url)) == [str(100001 + i) for i in range(5)]
-    assert len(server.state.log) == 3
+def test_pages_are_walked_until_has_next_page_is_false(server, make_hook, profile):
+    seed(server, 25)
+    assert pulled_ids(make_hook(server.url)) == [str(100001 + i) for i in range(25)]
+    assert [entry["path"] for entry in server.state.log] == [LIST_PATH[profile]] * 3
+
+
+def test_pull_maps_hebrew_text_typed_properties_and_custom_fields(server, make_hook, profile):
+    server.state.upsert({"Name": 'חברת אלפא בע"מ', "TaxID": "012345678", "CompanyName": "אלפא", "Country": "IL",
+                         "Property_7": "x", "מקור": "אתר"})
+    [customer] = [c for page in make_hook(server.url).iter_customer_pages() for c in page.customers]
+    assert customer.fields["name"] == 'חברת אלפא בע"מ' and customer.fields["tax_id"] == "012345678"
+    assert customer.fields["company_name"] == "אלפא" and customer.fields["country"] == "IL"
+    assert customer.custom == {"Property_7": "x", "מקור": "אתר"}
 
 
 @pytest.mark.parametrize("options", [{"status_style": "numeric"}, {"list_shape": "data"}, {"numeric_ids": True}])
-def test_both_answer_shapes_and_id_types_are_accepted(options):
+def test_both_answer_shapes_and_id_types_are_accepted(options, make_hook):
     with SandboxServer(company_id=1000, api_key=KEY, **options) as server:
         seed(server, 3)
         assert pulled_ids(make_hook(server.url)) == ["100001", "100002", "100003"]
 
 
-def test_server_ignoring_paging_is_read_once(server):
-    seed(server, 5)
+def test_server_ignoring_paging_is_read_once(server, make_hook):
+    seed(server, 25)
     server.state.set_knobs({"ignore_paging": True, "ignore_paging_says_more": True})
-    assert len(pulled_ids(make_hook(server.url))) == 5
+    assert len(pulled_ids(make_hook(server.url))) == 25
     assert len(server.state.log) == 2  # the second, identical page ended the listing
 
 
-def test_empty_page_that_promises_more_is_a_protocol_error(server):
+def test_empty_page_that_promises_more_is_a_protocol_error(server, make_hook):
     server.state.set_knobs({"ignore_paging": True, "ignore_paging_says_more": True})
     with pytest.raises(SumitProtocolError, match="empty page 1"):
         pulled_ids(make_hook(server.url))
 
 
-def test_transient_faults_are_retried_and_retry_after_is_honoured(server):
+def test_transient_faults_are_retried_and_retry_after_is_honoured(server, make_hook):
     seed(server, 1)
     server.state.set_knobs({"fail_next": {"count": 1, "status": 429, "retry_after": 0.3}})
     started = time.monotonic()
@@ -87,40 +109,48 @@ def test_transient_faults_are_retried_and_retry_after_is_honoured(server):
     {"drop_next": {"count": 2}},
     {"hang_next": {"count": 1, "seconds": 1.5}},
 ])
-def test_reads_survive_each_transient_fault(server, fault):
+def test_reads_survive_each_transient_fault(server, fault, make_hook):
     seed(server, 1)
     server.state.set_knobs(fault)
     assert pulled_ids(make_hook(server.url)) == ["100001"]
 
 
-def test_retries_are_bounded(server):
+def test_retries_are_bounded(server, make_hook):
     server.state.set_knobs({"fail_next": {"count": 10, "status": 502}})
     with pytest.raises(SumitTransientError, match="HTTP 502"):
         pulled_ids(make_hook(server.url, max_attempts=3))
     assert statuses(server) == [502, 502, 502]
 
 
-def test_connection_refused_is_transient_and_named():
+def test_connection_refused_is_transient_and_named(make_hook):
     with pytest.raises(SumitTransientError, match="connection refused"):
         pulled_ids(make_hook("http://127.0.0.1:9", max_attempts=2))
 
 
-def test_create_is_not_retried_when_the_server_may_have_acted(server):
-    """A dropped answer to a create may mean SUMIT created the customer: retrying could duplicate it."""
+def test_lost_create_answer_never_duplicates_a_customer(server, make_hook, profile):
+    """SUMIT created the customer but the answer was lost. The guide profile has no lookup key,
+    so it does not retry (the record fails and is retried by a later run); the rest profile
+    retries safely: create with ExternalIdentifier + SearchMode 2 finds the customer it made."""
     hook = make_hook(server.url)
     new = LocalCustomer(id=1, sumit_id=None, fields={"name": "New"}, fingerprint="x")
-    server.state.set_knobs({"drop_next": {"count": 1}})
-    with pytest.raises(SumitTransientError):
-        hook.push_customer(new)
-    assert len(server.state.log) == 1
-    server.state.set_knobs({"fail_next": {"count": 1, "status": 503}})  # 503: surely not acted on
-    assert hook.push_customer(new).sumit_id is not None
-    existing = LocalCustomer(id=2, sumit_id="100001", fields={"name": "Again"}, fingerprint="x")
-    server.state.set_knobs({"drop_next": {"count": 1}})  # an update is idempotent: retried
+    server.state.set_knobs({"drop_after_next": {"count": 1}})
+    if profile == "guide":
+        with pytest.raises(SumitTransientError):
+            hook.push_customer(new)
+        assert len(server.state.log) == 1
+    else:
+        assert hook.push_customer(new).sumit_id == "100001"
+        assert len(server.state.log) == 2
+    assert len(server.state.customers) == 1
+    server.state.set_knobs({"fail_next": {"count": 1, "status": 503}})  # 503: surely not acted on, so retried
+    assert hook.push_customer(LocalCustomer(id=2, sumit_id=None, fields={"name": "Other"}, fingerprint="x")).sumit_id
+    existing = LocalCustomer(id=3, sumit_id="100001", fields={"name": "Again"}, fingerprint="x")
+    server.state.set_knobs({"drop_after_next": {"count": 1}})  # an update is idempotent: retried
     assert hook.push_customer(existing).sumit_id == "100001"
+    assert len(server.state.customers) == 2 and server.state.customers["100001"]["Name"] == "Again"
 
 
-def test_bad_credentials_are_permanent_and_not_retried(server):
+def test_bad_credentials_are_permanent_and_not_retried(server, make_hook):
     hook = make_hook(server.url, api_key="wrong")
     with pytest.raises(SumitAuthError, match="Invalid credentials"):
         pulled_ids(hook)
@@ -128,32 +158,32 @@ def test_bad_credentials_are_permanent_and_not_retried(server):
 
 
 @pytest.mark.parametrize("kind, words", [("html", "not JSON"), ("truncated", "not JSON"), ("not_json", "not JSON"),
-                                         ("missing_customers", "without a Customers list")])
-def test_broken_answers_are_protocol_errors_naming_the_endpoint(server, kind, words):
+                                         ("missing_customers", "without a (Customers|Data.Entities) list")])
+def test_broken_answers_are_protocol_errors_naming_the_endpoint(server, make_hook, profile, kind, words):
     server.state.set_knobs({"malformed_next": {"count": 1, "kind": kind}})
     with pytest.raises(SumitProtocolError, match=words) as info:
         pulled_ids(make_hook(server.url))
-    assert "/website/customers/getlist/" in str(info.value)
+    assert LIST_PATH[profile] in str(info.value)
 
 
-def test_refused_record_is_a_permanent_error_with_the_servers_words(server):
+def test_refused_record_is_a_permanent_error_with_the_servers_words(server, make_hook):
     server.state.set_knobs({"reject_names": ["Bad"]})
     with pytest.raises(SumitPermanentError, match="Rejected by sandbox rule"):
         make_hook(server.url).push_customer(LocalCustomer(id=1, sumit_id=None, fields={"name": "Bad"}, fingerprint="x"))
 
 
-def test_key_never_in_error_messages_even_when_the_server_echoes_it(server):
+def test_key_never_in_error_messages_even_when_the_server_echoes_it(server, make_hook):
     server.state.set_knobs({"malformed_next": {"count": 1, "kind": "html"}})
     hook = make_hook(server.url)
     original = server.state.failure
-    server.state.failure = lambda message: original(f"{message}; you sent {KEY}")
+    server.state.failure = lambda message, **kw: original(f"{message}; you sent {KEY}", **kw)
     for call in (lambda: pulled_ids(hook), lambda: pulled_ids(make_hook(server.url, company_id=1001))):
         with pytest.raises(SumitPermanentError) as info:
             call()
         assert KEY not in str(info.value)
 
 
-def test_test_connection_reports_success_and_the_reason_for_failure(server):
+def test_test_connection_reports_success_and_the_reason_for_failure(server, make_hook):
     ok, message = make_hook(server.url).test_connection()
     assert ok and "CompanyID 1000" in message
     ok, message = make_hook(server.url, api_key="wrong").test_connection()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from crmsync.api.base import ApiProfile
 from crmsync.api.guide import GuideProfile
+from crmsync.api.rest import RestProfile
+from crmsync.settings import SumitSettings
 
-_PROFILES: dict[str, type[ApiProfile]] = {"guide": GuideProfile}
 
-
-def get_profile(name: str) -> ApiProfile:
-    return _PROFILES[name]()
+def get_profile(settings: SumitSettings) -> ApiProfile:
+    if settings.api_profile == "rest":
+        return RestProfile(customers_folder=settings.customers_folder)
+    return GuideProfile()

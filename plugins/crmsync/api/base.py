@@ -37,6 +37,9 @@ class ApiProfile(Protocol):
     def push_request(self, customer: LocalCustomer) -> tuple[str, dict[str, Any]]:
         """Endpoint path and body (without Credentials) that send one local customer."""
 
+    def is_idempotent(self, customer: LocalCustomer) -> bool:
+        """Whether sending this customer twice leaves SUMIT as sending it once (safe to retry)."""
+
     def parse_push(self, answer: dict[str, Any], endpoint: str) -> PushResult:
         """The CRM id in a push answer, if any."""
 

@@ -69,6 +69,10 @@ class GuideProfile:
             record[key] = customer.fields.get(column) or ""
         return UPDATE_ENDPOINT, {"Customer": record}
 
+    def is_idempotent(self, customer: LocalCustomer) -> bool:
+        """An update by CustomerID can be repeated; a create cannot (the guide has no lookup key)."""
+        return customer.sumit_id is not None
+
     def parse_push(self, answer: dict[str, Any], endpoint: str) -> PushResult:
         value = data_section(answer).get(ID_KEY, answer.get(ID_KEY))
         try:

@@ -78,7 +78,7 @@ class SumitHook(BaseHook):
 
     @cached_property
     def profile(self) -> ApiProfile:
-        return get_profile(self.settings.api_profile)
+        return get_profile(self.settings)
 
     def get_conn(self) -> requests.Session:
         return self._session
@@ -239,7 +239,7 @@ class SumitHook(BaseHook):
     def push_customer(self, customer: LocalCustomer) -> PushResult:
         """Create or update one customer in SUMIT; returns the CRM id it answered, if any."""
         endpoint, body = self.profile.push_request(customer)
-        answer = self.call(endpoint, body, idempotent=customer.sumit_id is not None)
+        answer = self.call(endpoint, body, idempotent=self.profile.is_idempotent(customer))
         return self.profile.parse_push(answer, endpoint)
 
     def test_connection(self) -> tuple[bool, str]:

@@ -1,4 +1,9 @@
-"""python -m crmsync.sandbox --port N: run the SUMIT sandbox until SIGTERM/SIGINT."""
+"""python -m crmsync.sandbox --port N: run the SUMIT sandbox until SIGTERM or SIGINT.
+
+Prints exactly one line to stdout, ``SUMIT sandbox listening on http://HOST:PORT``, once it
+accepts connections (launchers wait for it; ``--port 0`` picks a free port), then one line
+per request to stderr.
+"""
 
 from __future__ import annotations
 
@@ -6,48 +11,85 @@ import argparse
 import json
 import signal
 import sys
+import threading
+from typing import Any
 
 from crmsync.sandbox.data import demo_customers
-from crmsync.sandbox.server import SandboxHTTPServer, SandboxState
+from crmsync.sandbox.server import SandboxServer
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m crmsync.sandbox", description=__doc__)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m crmsync.sandbox",
+                                     description="A local HTTP server imitating SUMIT's guide profile API.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--company-id", type=int, default=1000)
     parser.add_argument("--api-key", default="sandbox-key")
     parser.add_argument("--seed-demo", type=int, default=0, metavar="N", help="start with N sample customers")
-    parser.add_argument("--seed-file", help="JSON list of guide-shaped customers to start with")
-    parser.add_argument("--latency-ms", type=float, default=0)
-    parser.add_argument("--status-style", choices=["string", "numeric"], default="string")
-    parser.add_argument("--list-shape", choices=["top", "data"], default="top")
-    parser.add_argument("--numeric-ids", action="store_true")
-    parser.add_argument("--ignore-paging", action="store_true")
+    parser.add_argument("--seed-file", metavar="PATH",
+                        help='start with these customers: a JSON list, or {"customers": [...]}')
+    parser.add_argument("--latency-ms", type=float, default=0, help="delay before every API answer")
+    parser.add_argument("--status-style", choices=["string", "numeric"], default="string",
+                        help='success/failure Status as "Success"/"GeneralError" or 0/1')
+    parser.add_argument("--list-shape", choices=["top", "data"], default="top",
+                        help="getlist puts Customers at the top level or under Data")
+    parser.add_argument("--numeric-ids", action="store_true", help="assign CustomerIDs as JSON numbers")
+    parser.add_argument("--ignore-paging", action="store_true", help="getlist always answers everything")
     parser.add_argument("--max-page-size", type=int, default=1000)
-    parser.add_argument("--verbose", action="store_true", help="log request bodies (the API key redacted)")
+    parser.add_argument("--customers-folder", default="customers",
+                        help="rest profile: the customers folder id that listentities serves")
+    parser.add_argument("--verbose", action="store_true", help="also log request bodies (the API key redacted)")
+    return parser
+
+
+def read_seed_file(path: str) -> list[Any]:
+    """The customers in a seed file; ValueError (or OSError) with a readable reason otherwise."""
+    with open(path, encoding="utf-8") as handle:
+        content = json.load(handle)
+    if isinstance(content, dict):
+        content = content.get("customers")
+    if not isinstance(content, list):
+        raise ValueError('expected a JSON list of customers or {"customers": [...]}')
+    return content
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
-
-    state = SandboxState(company_id=args.company_id, api_key=args.api_key, status_style=args.status_style,
-                         list_shape=args.list_shape, numeric_ids=args.numeric_ids, max_page_size=args.max_page_size,
-                         latency_ms=args.latency_ms or None, ignore_paging=args.ignore_paging or None)
-    for record in demo_customers(args.seed_demo):
-        state.upsert(record)
+    seeds: list[Any] = []
     if args.seed_file:
-        with open(args.seed_file, encoding="utf-8") as handle:
-            for record in json.load(handle):
-                state.upsert(record)
-
-    httpd = SandboxHTTPServer((args.host, args.port), state, verbose=args.verbose)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    host, port = httpd.server_address[:2]
-    print(f"SUMIT sandbox listening on http://{host}:{port}", flush=True)
+        try:
+            seeds = read_seed_file(args.seed_file)
+        except (OSError, ValueError) as error:
+            parser.error(f"--seed-file {args.seed_file}: {error}")
+    knobs: dict[str, Any] = {}
+    if args.latency_ms:
+        knobs["latency_ms"] = args.latency_ms
+    if args.ignore_paging:
+        knobs["ignore_paging"] = True
     try:
-        httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        httpd.server_close()
+        server = SandboxServer(args.host, args.port, args.company_id, args.api_key, verbose=args.verbose,
+                               status_style=args.status_style, list_shape=args.list_shape,
+                               numeric_ids=args.numeric_ids, max_page_size=args.max_page_size,
+                               customers_folder=args.customers_folder, **knobs)
+    except OSError as error:
+        parser.exit(1, f"cannot listen on {args.host}:{args.port}: {error.strerror or error}\n")
+    except ValueError as error:
+        parser.error(str(error))
+    try:
+        server.state.add_customers(demo_customers(args.seed_demo))
+        server.state.add_customers(seeds)
+    except ValueError as error:
+        server.stop()
+        parser.error(f"--seed-file {args.seed_file}: {error}")
+
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    server.start()
+    print(f"SUMIT sandbox listening on {server.url}", flush=True)
+    stopping.wait()
+    server.stop()
     return 0
 
 

@@ -1,4 +1,8 @@
-"""Drive a running sandbox: its control API (urllib), and a subprocess launcher."""
+"""Drive a running sandbox: a urllib client for its control API, and a subprocess launcher.
+
+Stdlib only, so tests, the demo script and a shell session can use it without the project's
+dependencies.
+"""
 
 from __future__ import annotations
 
@@ -9,94 +13,167 @@ import queue
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-PLUGINS_DIR = Path(__file__).resolve().parents[2]
+PLUGINS_DIR = Path(__file__).resolve().parents[2]  # plugins/, where the crmsync package lives
+LISTENING = "SUMIT sandbox listening on "
+START_TIMEOUT_SECONDS = 15
+STOP_TIMEOUT_SECONDS = 5
+
+
+class SandboxControlError(RuntimeError):
+    """The control API refused a call (bad knob, bad record); carries the sandbox's reason."""
 
 
 class SandboxControl:
-    def __init__(self, base_url: str):
+    """Client for ``/_sandbox/...``: ``SandboxControl(url).add_customers([{"Name": "A"}])``."""
+
+    def __init__(self, base_url: str, timeout: float = 30):
         self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
-        request = urllib.request.Request(self.base_url + path, data=data, method=method,
+        request = urllib.request.Request(self.base_url + "/_sandbox/" + path, data=data, method=method,
                                          headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read().decode("utf-8"))
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read().decode("utf-8"))
+        except urllib.error.HTTPError as error:
+            with error:
+                reason = error.read().decode("utf-8", "replace")
+            try:
+                reason = json.loads(reason)["error"]
+            except (ValueError, KeyError, TypeError):
+                pass
+            raise SandboxControlError(f"{method} /_sandbox/{path}: HTTP {error.code}: {reason}") from None
 
-    def reset(self, customers: list[dict] | None = None) -> list:
-        return self._call("POST", "/_sandbox/reset", {"customers": customers or []})["ids"]
+    def reset(self, customers: list[dict[str, Any]] | None = None) -> list[Any]:
+        """Empty the sandbox (customers, raw records, log; knobs back to the start-time ones),
+        then seed ``customers``; return their ids."""
+        return self._call("POST", "reset", {"customers": customers or []})["ids"]
 
-    def add_customers(self, customers: list[dict]) -> list:
-        return self._call("POST", "/_sandbox/customers", {"customers": customers})["ids"]
+    def add_customers(self, customers: list[dict[str, Any]]) -> list[Any]:
+        """Upsert: a record with a known CustomerID replaces that customer, others are created."""
+        return self._call("POST", "customers", {"customers": customers})["ids"]
 
-    def customers(self) -> list[dict]:
-        return self._call("GET", "/_sandbox/customers")["customers"]
+    def customers(self) -> list[dict[str, Any]]:
+        return self._call("GET", "customers")["customers"]
 
-    def delete(self, ids: list) -> None:
-        self._call("POST", "/_sandbox/customers/delete", {"ids": ids})
+    def delete(self, ids: list[Any]) -> int:
+        return self._call("POST", "customers/delete", {"ids": ids})["deleted"]
 
-    def add_raw(self, records: list) -> None:
-        self._call("POST", "/_sandbox/raw", {"records": records})
+    def add_raw(self, records: list[Any]) -> int:
+        """Records getlist returns verbatim after the customers (hostile input); return their count."""
+        return self._call("POST", "raw", {"records": records})["raw_records"]
 
-    def set_faults(self, **knobs: Any) -> dict:
-        return self._call("POST", "/_sandbox/faults", knobs)
+    def set_faults(self, **knobs: Any) -> dict[str, Any]:
+        """Merge knobs (``fail_next={"count": 2, "status": 503}``, ``latency_ms=50``, ...); a None
+        value removes one. Returns all current knobs."""
+        return self._call("POST", "faults", knobs)
 
-    def clear_faults(self) -> dict:
-        return self._call("POST", "/_sandbox/faults", {"reset": True})
+    def clear_faults(self) -> dict[str, Any]:
+        return self._call("POST", "faults", {"reset": True})
 
-    def requests(self) -> list[dict]:
-        return self._call("GET", "/_sandbox/requests")["requests"]
+    def faults(self) -> dict[str, Any]:
+        return self._call("GET", "faults")
 
-    def stats(self) -> dict:
-        return self._call("GET", "/_sandbox/stats")
+    def requests(self) -> list[dict[str, Any]]:
+        """API requests since the last reset: path, HTTP status (0: dropped), body with the key redacted."""
+        return self._call("GET", "requests")["requests"]
+
+    def stats(self) -> dict[str, int]:
+        """API request count per path since the last reset."""
+        return self._call("GET", "stats")
 
 
 @dataclass
 class RunningSandbox:
+    """A sandbox subprocess started by ``run_sandbox_process``."""
+
     url: str
     control: SandboxControl
-    process: subprocess.Popen
-    stderr_lines: list[str]
+    process: subprocess.Popen[str]
+    stderr_lines: list[str]  # filled by a reader thread as lines arrive
+
+    def stderr(self) -> str:
+        """What the sandbox wrote to stderr so far (its request log)."""
+        return "".join(list(self.stderr_lines))
 
 
-@contextlib.contextmanager
-def run_sandbox_process(port: int = 0, **options: Any) -> Iterator[RunningSandbox]:
-    """Start ``python -m crmsync.sandbox`` with the given options (as CLI flags); stop it after."""
-    command = [sys.executable, "-m", "crmsync.sandbox", "--port", str(port)]
+def cli_arguments(options: dict[str, Any]) -> list[str]:
+    """``{"company_id": 1000, "verbose": True}`` -> ``["--company-id", "1000", "--verbose"]``."""
+    arguments: list[str] = []
     for name, value in options.items():
         flag = "--" + name.replace("_", "-")
         if value is True:
-            command.append(flag)
-        elif value not in (None, False):
-            command += [flag, str(value)]
+            arguments.append(flag)
+        elif value is not None and value is not False:
+            arguments += [flag, str(value)]
+    return arguments
+
+
+@contextlib.contextmanager
+def run_sandbox_process(port: int = 0, **cli_options: Any) -> Iterator[RunningSandbox]:
+    """Run ``python -m crmsync.sandbox`` (options as CLI flags: ``seed_demo=120`` is
+    ``--seed-demo 120``, ``verbose=True`` is ``--verbose``) until the block ends.
+
+    A separate process, so the sandbox's stderr can be checked for secrets and it can be
+    killed like a real server; SIGTERM first, SIGKILL after 5 s.
+    """
+    command = [sys.executable, "-m", "crmsync.sandbox", "--port", str(port), *cli_arguments(cli_options)]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PLUGINS_DIR), env.get("PYTHONPATH")) if p)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               encoding="utf-8", env=env)
     stderr_lines: list[str] = []
-    threading.Thread(target=lambda: stderr_lines.extend(process.stderr), daemon=True).start()
     first_line: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: first_line.put(process.stdout.readline()), daemon=True).start()
+    readers = [threading.Thread(target=_collect, args=(process.stderr, stderr_lines), daemon=True),
+               threading.Thread(target=_first_line_then_drain, args=(process.stdout, first_line), daemon=True)]
+    for reader in readers:
+        reader.start()
     try:
-        line = first_line.get(timeout=15)
-    except queue.Empty:
-        line = ""
-    if "listening on" not in line:
-        process.kill()
-        process.wait()
-        raise RuntimeError(f"the SUMIT sandbox did not start: {''.join(stderr_lines)[-2000:]}")
-    url = line.strip().rsplit(" ", 1)[-1]
-    try:
+        try:
+            line, timed_out = first_line.get(timeout=START_TIMEOUT_SECONDS), False
+        except queue.Empty:
+            line, timed_out = "", True
+        if not line.startswith(LISTENING):
+            _stop(process)
+            readers[0].join(timeout=1)
+            why = f"not listening after {START_TIMEOUT_SECONDS} s" if timed_out else f"exit code {process.returncode}"
+            raise RuntimeError(f"the SUMIT sandbox did not start ({why}); its stderr:\n"
+                               + "".join(stderr_lines)[-4000:])
+        url = line[len(LISTENING):].strip()
         yield RunningSandbox(url=url, control=SandboxControl(url), process=process, stderr_lines=stderr_lines)
     finally:
+        _stop(process)
+        for reader in readers:
+            reader.join(timeout=1)
+        for stream in (process.stdout, process.stderr):
+            stream.close()
+
+
+def _collect(stream: Any, lines: list[str]) -> None:
+    for line in stream:
+        lines.append(line)
+
+
+def _first_line_then_drain(stream: Any, first_line: queue.Queue[str]) -> None:
+    first_line.put(stream.readline())
+    for _ in stream:  # keep the pipe from filling, should the process print more
+        pass
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
         process.terminate()
         try:
-            process.wait(timeout=5)
+            process.wait(timeout=STOP_TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
