@@ -3,8 +3,10 @@
 Runs daily at 03:00 Asia/Jerusalem (``CRMSYNC_SYNC_CRON`` / ``CRMSYNC_SYNC_TIMEZONE``
 override it) and on demand. The pull never overwrites a local edit with an unchanged CRM
 copy; when both sides changed, ``conflict_policy`` decides and the conflict is recorded.
-The push sends only customers changed locally since their last sync (or never synced),
-limited to ``customer_ids`` when given.
+The push first retries customers whose last push failed (the queue in crm_sync_errors),
+then sends customers changed locally since their last sync (or never synced), limited to
+``customer_ids`` when given. Customers the CRM stopped listing are never pushed back.
+``retry_failed_only`` skips the pull and runs just the retry queue.
 """
 
 from __future__ import annotations
@@ -16,7 +18,16 @@ from airflow.sdk import DAG, CronTriggerTimetable
 from crmsync import config
 from crmsync.operators.report import CrmSyncReportOperator
 from crmsync.operators.sync import PrepareCustomersTableOperator, SumitPullOperator, SumitPushOperator
-from crmsync.params import conflict_policy_param, customer_ids_param, dry_run_param, fail_on_partial_param
+from crmsync.params import (
+    conflict_policy_param,
+    customer_ids_param,
+    dry_run_param,
+    fail_on_partial_param,
+    full_resync_param,
+    max_record_attempts_param,
+    max_reject_ratio_param,
+    retry_failed_only_param,
+)
 
 with DAG(
     dag_id="crm_bidirectional_sync",
@@ -33,6 +44,10 @@ with DAG(
         "customer_ids": customer_ids_param(required=False),
         "dry_run": dry_run_param(),
         "conflict_policy": conflict_policy_param(),
+        "full_resync": full_resync_param(),
+        "retry_failed_only": retry_failed_only_param(),
+        "max_record_attempts": max_record_attempts_param(),
+        "max_reject_ratio": max_reject_ratio_param(),
         "fail_on_partial": fail_on_partial_param(),
     },
 ) as dag:
@@ -45,13 +60,19 @@ with DAG(
         task_id="pull_from_crm",
         dry_run="{{ params.dry_run }}",
         conflict_policy="{{ params.conflict_policy }}",
+        full_resync="{{ params.full_resync }}",
+        skip="{{ params.retry_failed_only }}",
+        max_record_attempts="{{ params.max_record_attempts }}",
         **connections,
     )
     push_changed = SumitPushOperator(
         task_id="push_changed",
         customer_ids="{{ params.customer_ids }}",
         only_changed=True,
+        retry_queue=True,
+        queue_only="{{ params.retry_failed_only }}",
         dry_run="{{ params.dry_run }}",
+        max_record_attempts="{{ params.max_record_attempts }}",
         **connections,
     )
     report = CrmSyncReportOperator(
@@ -60,6 +81,7 @@ with DAG(
         phase_task_ids=["pull_from_crm", "push_changed"],
         dry_run="{{ params.dry_run }}",
         fail_on_partial="{{ params.fail_on_partial }}",
+        max_reject_ratio="{{ params.max_reject_ratio }}",
         **connections,
     )
 

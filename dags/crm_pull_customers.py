@@ -1,4 +1,8 @@
-"""crm_pull_customers — bring every SUMIT customer into sumit_customers (manual trigger)."""
+"""crm_pull_customers — bring every SUMIT customer into sumit_customers (manual trigger).
+
+Creates or updates, never duplicates. A complete pull flags linked customers the CRM no
+longer lists (``metadata.crm_missing_since``) and never deletes them.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,14 @@ from airflow.sdk import DAG
 from crmsync import config
 from crmsync.operators.report import CrmSyncReportOperator
 from crmsync.operators.sync import PrepareCustomersTableOperator, SumitPullOperator
-from crmsync.params import conflict_policy_param, dry_run_param, fail_on_partial_param
+from crmsync.params import (
+    conflict_policy_param,
+    dry_run_param,
+    fail_on_partial_param,
+    full_resync_param,
+    max_record_attempts_param,
+    max_reject_ratio_param,
+)
 
 with DAG(
     dag_id="crm_pull_customers",
@@ -25,6 +36,9 @@ with DAG(
     params={
         "dry_run": dry_run_param(),
         "conflict_policy": conflict_policy_param(),
+        "full_resync": full_resync_param(),
+        "max_record_attempts": max_record_attempts_param(),
+        "max_reject_ratio": max_reject_ratio_param(),
         "fail_on_partial": fail_on_partial_param(),
     },
 ) as dag:
@@ -37,6 +51,8 @@ with DAG(
         task_id="pull_from_crm",
         dry_run="{{ params.dry_run }}",
         conflict_policy="{{ params.conflict_policy }}",
+        full_resync="{{ params.full_resync }}",
+        max_record_attempts="{{ params.max_record_attempts }}",
         **connections,
     )
     report = CrmSyncReportOperator(
@@ -45,6 +61,7 @@ with DAG(
         phase_task_ids=["pull_from_crm"],
         dry_run="{{ params.dry_run }}",
         fail_on_partial="{{ params.fail_on_partial }}",
+        max_reject_ratio="{{ params.max_reject_ratio }}",
         **connections,
     )
 

@@ -14,7 +14,13 @@ from airflow.sdk import DAG
 from crmsync import config
 from crmsync.operators.report import CrmSyncReportOperator
 from crmsync.operators.sync import PrepareCustomersTableOperator, SumitPushOperator
-from crmsync.params import customer_ids_param, dry_run_param, fail_on_partial_param
+from crmsync.params import (
+    customer_ids_param,
+    dry_run_param,
+    fail_on_partial_param,
+    max_record_attempts_param,
+    max_reject_ratio_param,
+)
 
 with DAG(
     dag_id="crm_push_customers",
@@ -30,6 +36,8 @@ with DAG(
     params={
         "customer_ids": customer_ids_param(required=True),
         "dry_run": dry_run_param(),
+        "max_record_attempts": max_record_attempts_param(),
+        "max_reject_ratio": max_reject_ratio_param(),
         "fail_on_partial": fail_on_partial_param(),
     },
 ) as dag:
@@ -43,6 +51,7 @@ with DAG(
         customer_ids="{{ params.customer_ids }}",
         only_changed=False,
         dry_run="{{ params.dry_run }}",
+        max_record_attempts="{{ params.max_record_attempts }}",
         **connections,
     )
     report = CrmSyncReportOperator(
@@ -51,6 +60,7 @@ with DAG(
         phase_task_ids=["push_to_crm"],
         dry_run="{{ params.dry_run }}",
         fail_on_partial="{{ params.fail_on_partial }}",
+        max_reject_ratio="{{ params.max_reject_ratio }}",
         **connections,
     )
 

@@ -18,7 +18,7 @@ from psycopg import IntegrityError
 from crmsync.errors import SumitAuthError, SumitError, SumitTransientError
 from crmsync.merge import ConflictPolicy, Outcome, dedupe_by_id, plan_pull
 from crmsync.model import LocalCustomer, PulledPage, PushResult, RejectedRecord
-from crmsync.store import CustomerStore, ErrorRow
+from crmsync.store import CustomerStore, ErrorRow, GaveUp
 from crmsync.summary import SyncCounts
 
 PROGRESS_EVERY_SECONDS = 10.0
@@ -51,13 +51,21 @@ def run_pull(
     A page is one state query and at most three writes, whatever its size. Committing per
     page means a run cut off half way keeps what it merged; running again finishes the job,
     since records already merged compare as unchanged.
+
+    Only a complete pull (every page read) then flags linked customers the CRM no longer
+    lists (``metadata.crm_missing_since``), unflags those that are back, and resolves queued
+    rejections the CRM has fixed; a pull that stops half way flags and resolves nothing.
     """
     counts = SyncCounts()
     pulled_at = now()
     if store.dry_run:
         store.ensure_schema()  # inside the dry run's transaction: an empty database works too
+    store.start_seen()
+    still_rejected: list[str] = []
     for page in client.iter_customer_pages():
-        page_counts = _merge_page(page, store, policy=policy, full_resync=full_resync, pulled_at=pulled_at)
+        page_counts, rejected_keys = _merge_page(page, store, policy=policy, full_resync=full_resync,
+                                                 pulled_at=pulled_at)
+        still_rejected += rejected_keys
         store.commit()
         counts = counts.merge(page_counts)
         log.info(
@@ -66,12 +74,19 @@ def run_pull(
             page.number, page_counts.fetched, page_counts.created, page_counts.updated,
             page_counts.unchanged, page_counts.skipped, page_counts.conflicts, counts.fetched,
         )
+    counts.vanished, back = store.flag_vanished(pulled_at=pulled_at)
+    store.resolve_pull_errors_after_complete_pull(still_rejected)
+    store.commit()
+    if counts.vanished or back:
+        log.warning("%d customers are no longer listed by the CRM and were flagged crm_missing_since; "
+                    "%d flagged earlier are listed again.", counts.vanished, back)
+    counts.considered = counts.fetched
     return counts
 
 
 def _merge_page(
     page: PulledPage, store: CustomerStore, *, policy: ConflictPolicy, full_resync: bool, pulled_at: datetime
-) -> SyncCounts:
+) -> tuple[SyncCounts, list[str]]:
     counts = SyncCounts(fetched=len(page.customers) + len(page.rejected))
     customers, duplicates = dedupe_by_id(page.customers)
     rejected = page.rejected + [
@@ -91,13 +106,22 @@ def _merge_page(
         for c in customers
     ]
     inserted, updated_ids = store.apply_pull(decisions, synced_at=pulled_at, policy=policy.value)
-    store.record_rejected(rejected)
+    rejected_keys, gave_up = store.record_rejected(rejected)
+    store.add_seen([c.sumit_id for c in customers] + [r.sumit_id for r in rejected if r.sumit_id])
+    _note_gave_up(counts, gave_up)
 
     counts.created = inserted
     counts.updated = sum(1 for d in decisions if d.outcome is Outcome.UPDATED and d.local_id in updated_ids)
     counts.unchanged = len(decisions) - counts.created - counts.updated
     counts.conflicts = sum(1 for d in decisions if d.conflict is not None)
-    return counts
+    return counts, rejected_keys
+
+
+def _note_gave_up(counts: SyncCounts, gave_up: list[GaveUp]) -> None:
+    counts.gave_up += len(gave_up)
+    for g in gave_up:
+        what = f"customer {g.record_key}" if g.phase == "push" else f"CRM record {g.record_key}"
+        counts.add_reason(f"{g.phase}: gave up on {what} after {g.attempts} failed attempts")
 
 
 # -- push ---------------------------------------------------------------------------------------
@@ -114,11 +138,16 @@ def run_push(
     customer_ids: Sequence[int] | None,
     only_changed: bool,
     concurrency: int,
+    retry_queue: bool = False,
+    queue_only: bool = False,
     log: logging.Logger,
     now: Callable[[], datetime] = utcnow,
     flush_every: int = 100,
 ) -> SyncCounts:
     """Send the chosen customers to SUMIT, ``concurrency`` at a time, each on its own.
+
+    With ``retry_queue``, customers whose last push failed go first, changed or not;
+    ``queue_only`` sends nothing else. A success resolves a customer's queued failure.
 
     A refused record is recorded and the rest go on; refused credentials, or a run of
     transient faults longer than the concurrency, stop the run. Accepted customers are
@@ -137,8 +166,17 @@ def run_push(
             log.warning("%d requested ids match no local customer and are not sent: %s", len(unknown), shown)
             counts.skipped += len(unknown)
             counts.add_reason(f"push: no local customer with id {shown}")
-            store.record_errors(ErrorRow(phase="push", error="no local customer has this id", customer_id=i) for i in unknown)
+            store.record_errors(ErrorRow(phase="push", error="no local customer has this id", customer_id=i,
+                                         retryable=False) for i in unknown)
             store.commit()
+    queued = store.pending_push_ids(ids) if retry_queue or queue_only else []
+    if queued:
+        log.info("Retrying %d customers whose last push failed first: %s", len(queued),
+                 ", ".join(map(str, queued[:20])) + (" ..." if len(queued) > 20 else ""))
+    # (candidates, ids to leave out): the queue first, then the rest without the queue again.
+    passes = [(store.push_candidates(ids=queued, only_changed=False), frozenset())] if queued else []
+    if not queue_only:
+        passes.append((store.push_candidates(ids=ids, only_changed=only_changed), frozenset(queued)))
 
     limit = max(1, concurrency)
     batch = _PushBatch(store, counts, now=now, flush_every=flush_every, streak_limit=max(3, limit))
@@ -146,14 +184,12 @@ def run_push(
     with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="sumit-push") as pool:
         in_flight: dict[Future, LocalCustomer] = {}
         try:
-            for chunk in store.push_candidates(ids=ids, only_changed=only_changed):
-                for customer in chunk:
-                    if not (customer.fields.get("name") or "").strip():
-                        batch.skip(customer, "customer has no name; SUMIT requires one")
-                        continue
-                    if store.dry_run:
-                        counts.pushed += 1  # would be pushed
-                        continue
+            for customer in _candidates(passes):
+                if not (customer.fields.get("name") or "").strip():
+                    batch.skip(customer, "customer has no name; SUMIT requires one")
+                elif store.dry_run:
+                    counts.pushed += 1  # would be pushed
+                else:
                     in_flight[pool.submit(client.push_customer, customer)] = customer
                     while len(in_flight) >= 2 * limit:
                         batch.collect(_wait_some(in_flight))
@@ -169,7 +205,14 @@ def run_push(
             batch.flush()
             raise
         batch.flush()
+    counts.considered = counts.pushed + counts.failed + counts.skipped
     return counts
+
+
+def _candidates(passes: list[tuple[Iterator[list[LocalCustomer]], frozenset[int]]]) -> Iterator[LocalCustomer]:
+    for chunks, leave_out in passes:
+        for chunk in chunks:
+            yield from (customer for customer in chunk if customer.id not in leave_out)
 
 
 def _wait_some(in_flight: dict[Future, LocalCustomer]) -> list[tuple[Future, LocalCustomer]]:
@@ -192,7 +235,8 @@ class _PushBatch:
     def skip(self, customer: LocalCustomer, reason: str) -> None:
         self.counts.skipped += 1
         self.counts.add_reason(f"push: {reason}")
-        self.errors.append(ErrorRow(phase="push", error=reason, customer_id=customer.id, sumit_customer_id=customer.sumit_id))
+        self.errors.append(ErrorRow(phase="push", error=reason, customer_id=customer.id,
+                                    sumit_customer_id=customer.sumit_id, fingerprint=customer.fingerprint))
 
     def collect(self, finished: list[tuple[Future, LocalCustomer]], *, raise_fatal: bool = True) -> None:
         fatal: BaseException | None = None
@@ -211,7 +255,7 @@ class _PushBatch:
             self.counts.failed += 1
             self.counts.add_reason(f"push: {error}")
             self.errors.append(ErrorRow(phase="push", error=str(error), customer_id=customer.id,
-                                        sumit_customer_id=customer.sumit_id))
+                                        sumit_customer_id=customer.sumit_id, fingerprint=customer.fingerprint))
             if isinstance(error, SumitTransientError):
                 self.transient_streak += 1
         if created or len(self.accepted) + len(self.errors) >= self.flush_every:
@@ -247,5 +291,6 @@ class _PushBatch:
                     reason = f"SUMIT answered CustomerID {result.sumit_id}, which another local customer already has"
                     self.counts.add_reason(f"push: {reason}")
                     errors.append(ErrorRow(phase="push", error=reason, customer_id=customer.id, sumit_customer_id=result.sumit_id))
-        self.store.record_errors(errors)
+        self.store.resolve_errors("push", [str(c.id) for c, _ in accepted])
+        _note_gave_up(self.counts, self.store.record_errors(errors))
         self.store.commit()

@@ -40,3 +40,29 @@ def conflict_policy_param() -> Param:
                  title="Conflict policy",
                  description="When a customer changed on both sides since the last sync: newer_wins (default), "
                              "crm_wins or local_wins. Every conflict is recorded in crm_sync_conflicts.")
+
+
+def full_resync_param() -> Param:
+    return Param(False, type="boolean", title="Full resync",
+                 description="Ignore the stored CRM fingerprints for this run: re-compare every customer on content "
+                             "(a row with no local edit takes the CRM copy). Never duplicates rows.")
+
+
+def retry_failed_only_param() -> Param:
+    return Param(False, type="boolean", title="Retry failed only",
+                 description="Skip the pull and push only the customers whose last push failed (the retry queue "
+                             "in crm_sync_errors).")
+
+
+def max_record_attempts_param() -> Param:
+    return Param(5, type="integer", minimum=1, maximum=1000, title="Attempts per record",
+                 description="Failed pushes (and rejected CRM records) are retried on later runs until they succeed "
+                             "or fail this many times; then they are marked gave_up and named in the run summary.")
+
+
+def max_reject_ratio_param() -> Param:
+    from crmsync.summary import DEFAULT_MAX_REJECT_RATIO
+
+    return Param(DEFAULT_MAX_REJECT_RATIO, type="number", minimum=0, maximum=1, title="Largest share of rejects",
+                 description="When more than this share of the run's records is skipped or refused, the run fails "
+                             "(red) naming the counts and first reasons; at or below it the run is a 'warning'.")

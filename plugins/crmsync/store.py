@@ -9,6 +9,7 @@ and writes nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,25 @@ class ErrorRow:
     customer_id: int | None = None
     sumit_customer_id: str | None = None
     record: dict[str, Any] | None = None
+    fingerprint: str | None = None  # push: the local row's fingerprint when it failed
+    retryable: bool = True  # False: nothing a later run can retry (an unknown local id)
+
+    @property
+    def key(self) -> str:
+        """What identifies the record across runs: local id, CRM id, or the record's content."""
+        if self.customer_id is not None:
+            return str(self.customer_id)
+        if self.sumit_customer_id is not None:
+            return self.sumit_customer_id
+        content = json.dumps(self.record, sort_keys=True, ensure_ascii=False, default=str)
+        return "content:" + hashlib.md5(content.encode(), usedforsecurity=False).hexdigest()
+
+
+@dataclass(frozen=True)
+class GaveUp:
+    phase: str
+    record_key: str
+    attempts: int
 
 
 def _json(value: Any) -> str:
@@ -48,12 +68,13 @@ def _columns(rows: Sequence[dict[str, Any]], names: Iterable[str]) -> dict[str, 
 
 
 class CustomerStore:
-    def __init__(self, conn: Any, run: RunRef, *, dry_run: bool = False) -> None:
+    def __init__(self, conn: Any, run: RunRef, *, dry_run: bool = False, max_attempts: int = 5) -> None:
         if not hasattr(conn, "pgconn"):
             raise ConfigurationError("crmsync needs a psycopg 3 connection (the postgres provider's default).")
         self.conn = conn
         self.run = run
         self.dry_run = dry_run
+        self.max_attempts = max_attempts  # failures of one record before it is given up
         self.round_trips = 0  # statements sent, for the logs and the benchmark
 
     # -- transactions -----------------------------------------------------------------------
@@ -158,25 +179,59 @@ class CustomerStore:
             self._fetch("insert_conflicts", {**_columns(conflicts, names), **self._run_params(), "policy": policy})
         return len(inserted), {row[0] for row in updated}
 
-    def record_errors(self, errors: Iterable[ErrorRow]) -> None:
+    def record_errors(self, errors: Iterable[ErrorRow]) -> list[GaveUp]:
+        """Queue failed records (one more attempt if already pending); returns those given up."""
+        by_key = {(e.phase, e.key): e for e in errors}  # one row per record per statement
         rows = [
-            {"phase": e.phase, "customer_id": e.customer_id, "sumit_customer_id": e.sumit_customer_id,
-             "error": e.error, "record": None if e.record is None else _json(e.record)}
-            for e in errors
+            {"phase": e.phase, "record_key": e.key, "customer_id": e.customer_id,
+             "sumit_customer_id": e.sumit_customer_id, "error": e.error,
+             "record": None if e.record is None else _json(e.record), "fingerprint": e.fingerprint,
+             "retryable": e.retryable}
+            for e in by_key.values()
         ]
-        if rows:
-            names = ["phase", "customer_id", "sumit_customer_id", "error", "record"]
-            self._fetch("insert_errors", {**_columns(rows, names), **self._run_params()})
+        if not rows:
+            return []
+        names = ["phase", "record_key", "customer_id", "sumit_customer_id", "error", "record", "fingerprint", "retryable"]
+        result = self._fetch("record_errors", {**_columns(rows, names), **self._run_params(),
+                                               "max_attempts": self.max_attempts})
+        return [GaveUp(phase, key, attempts) for phase, key, attempts, status in result if status == "gave_up"]
 
-    def record_rejected(self, rejected: Iterable[RejectedRecord]) -> None:
-        self.record_errors(
-            ErrorRow(phase="pull", error=r.reason, sumit_customer_id=r.sumit_id, record=r.excerpt) for r in rejected
-        )
+    def resolve_errors(self, phase: str, record_keys: Sequence[str]) -> None:
+        """Mark pending records of ``phase`` as synced now."""
+        if record_keys:
+            self._fetch("resolve_errors", {"phase": phase, "record_keys": list(record_keys)})
+
+    def resolve_pull_errors_after_complete_pull(self, still_rejected: Sequence[str]) -> None:
+        self._fetch("resolve_pull_errors_after_complete_pull", {"still_rejected": list(still_rejected)})
+
+    # -- vanished customers ---------------------------------------------------------------------
+
+    def start_seen(self) -> None:
+        """Begin collecting the CRM ids this pull sees (a temporary table of this session)."""
+        self._fetch("seen_ids")
+
+    def add_seen(self, sumit_ids: Sequence[str]) -> None:
+        if sumit_ids:
+            self._fetch("add_seen_ids", {"ids": list(sumit_ids)})
+
+    def flag_vanished(self, *, pulled_at: datetime) -> tuple[int, int]:
+        """After a complete pull: (newly flagged as missing from the CRM, unflagged as back)."""
+        flagged, unflagged = self._fetch("flag_vanished", {"pulled_at_text": pulled_at.isoformat()})[0]
+        return flagged, unflagged
+
+    def record_rejected(self, rejected: Iterable[RejectedRecord]) -> tuple[list[str], list[GaveUp]]:
+        """Queue rejected CRM records; returns their keys and those given up."""
+        rows = [ErrorRow(phase="pull", error=r.reason, sumit_customer_id=r.sumit_id, record=r.excerpt) for r in rejected]
+        return [row.key for row in rows], self.record_errors(rows)
 
     def _run_params(self) -> dict[str, str]:
         return {"dag_id": self.run.dag_id, "dag_run_id": self.run.dag_run_id}
 
     # -- push -----------------------------------------------------------------------------------
+
+    def pending_push_ids(self, ids: Sequence[int] | None) -> list[int]:
+        """The push retry queue (optionally limited to ``ids``), in id order."""
+        return [row[0] for row in self._fetch("select_pending_pushes", {"ids": list(ids) if ids is not None else None})]
 
     def unknown_ids(self, ids: Sequence[int]) -> list[int]:
         return [row[0] for row in self._fetch("select_unknown_ids", {"ids": list(ids)})]

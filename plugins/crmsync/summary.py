@@ -19,6 +19,9 @@ class SyncCounts:
     pushed: int = 0  # customers the CRM accepted
     failed: int = 0  # customers the CRM refused or that could not be sent
     conflicts: int = 0  # customers both sides changed since the last sync
+    vanished: int = 0  # linked customers the CRM stopped listing, newly flagged
+    gave_up: int = 0  # failed records that reached the attempt cap this run
+    considered: int = 0  # records the run dealt with: fetched, plus those the push looked at
     reasons: list[str] = field(default_factory=list)  # first few problems, for the message
 
     MAX_REASONS = 5
@@ -46,11 +49,20 @@ class SyncCounts:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def run_status(counts: SyncCounts, *, phase_failed: bool) -> str:
-    """``failed`` when a phase failed as a whole; ``warning`` when some records were not synced."""
-    if phase_failed:
+DEFAULT_MAX_REJECT_RATIO = 0.05
+
+
+def reject_ratio(counts: SyncCounts) -> float:
+    """The share of the records a run dealt with that were skipped or refused."""
+    return (counts.skipped + counts.failed) / counts.considered if counts.considered else 0.0
+
+
+def run_status(counts: SyncCounts, *, phase_failed: bool, max_reject_ratio: float = 1.0) -> str:
+    """``failed`` when a phase failed as a whole or more than ``max_reject_ratio`` of the
+    records were rejected; ``warning`` when some were; ``success`` otherwise."""
+    if phase_failed or reject_ratio(counts) > max_reject_ratio:
         return FAILED
-    if counts.failed or counts.skipped:
+    if counts.failed or counts.skipped or counts.gave_up:
         return WARNING
     return SUCCESS
 
@@ -79,5 +91,6 @@ def detail_line(counts: SyncCounts) -> str:
     return (
         f"fetched={counts.fetched} created={counts.created} updated={counts.updated} "
         f"unchanged={counts.unchanged} skipped={counts.skipped} pushed={counts.pushed} "
-        f"failed={counts.failed} conflicts={counts.conflicts}"
+        f"failed={counts.failed} conflicts={counts.conflicts} vanished={counts.vanished} "
+        f"gave_up={counts.gave_up}"
     )

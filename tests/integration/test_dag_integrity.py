@@ -42,13 +42,17 @@ def validated(dag, conf):
 
 def test_params_validate_as_documented(dagbag):
     push = dagbag.get_dag("crm_push_customers")
-    assert validated(push, {"customer_ids": [1, 2]}) == {"customer_ids": [1, 2], "dry_run": False, "fail_on_partial": False}
-    for bad in ({}, {"customer_ids": []}, {"customer_ids": ["1"]}, {"customer_ids": [0]}, {"customer_ids": [1], "dry_run": "no"}):
+    assert validated(push, {"customer_ids": [1, 2]}) == {
+        "customer_ids": [1, 2], "dry_run": False, "fail_on_partial": False, "max_record_attempts": 5,
+        "max_reject_ratio": 0.05}
+    for bad in ({}, {"customer_ids": []}, {"customer_ids": ["1"]}, {"customer_ids": [0]}, {"customer_ids": [1], "dry_run": "no"},
+                {"customer_ids": [1], "max_reject_ratio": 2}, {"customer_ids": [1], "max_record_attempts": 0}):
         with pytest.raises(ParamValidationError):
             validated(push, bad)
     sync = dagbag.get_dag("crm_bidirectional_sync")
     defaults = validated(sync, {})
     assert defaults["customer_ids"] == [] and defaults["conflict_policy"] == "newer_wins"
+    assert defaults["full_resync"] is False and defaults["retry_failed_only"] is False
     with pytest.raises(ParamValidationError):
         validated(sync, {"conflict_policy": "latest"})
 

@@ -93,7 +93,7 @@ def test_pull_keeps_local_metadata_keys(pg, sandbox, run_dag):
 def test_record_without_customer_id_is_skipped_counted_and_recorded(pg, sandbox, run_dag):
     sandbox.control.add_customers([ENGLISH])
     sandbox.control.add_raw([{"Name": "No id at all", "Email": "x@example.com"}])
-    assert run_dag("crm_pull_customers") == "success"
+    assert run_dag("crm_pull_customers", {"max_reject_ratio": 0.5}) == "success"  # 1 of 2 rejected
     assert len(customers(pg)) == 1
     run = last_run(pg)
     assert run[1] == "warning" and run[2] == 2 and run[6] == 1
@@ -163,7 +163,7 @@ def test_push_sends_chosen_customers_stores_crm_ids_and_names_unknown_ids(pg, sa
     first = insert_local(pg, 'מאפיית השכונה בע"מ', tax_id="001234567", city="ירושלים")
     second = insert_local(pg, "Second Ltd", email="s@example.com")
     untouched = insert_local(pg, "Not chosen")
-    assert run_dag("crm_push_customers", {"customer_ids": [first, second, 9999]}) == "success"
+    assert run_dag("crm_push_customers", {"customer_ids": [first, second, 9999], "max_reject_ratio": 0.5}) == "success"
 
     crm = {c["Name"]: c for c in sandbox.control.customers()}
     assert set(crm) == {'מאפיית השכונה בע"מ', "Second Ltd"}
@@ -181,14 +181,15 @@ def test_push_records_rejected_customers_and_continues(pg, sandbox, run_dag):
     bad = insert_local(pg, "Refused Customer")
     nameless = insert_local(pg, "   ")
     sandbox.control.set_faults(reject_names=["Refused Customer"])
-    assert run_dag("crm_push_customers", {"customer_ids": [good, bad, nameless]}) == "success"
+    assert run_dag("crm_push_customers", {"customer_ids": [good, bad, nameless], "max_reject_ratio": 1}) == "success"
     run = last_run(pg)
     assert (run[1], run[6], run[7], run[8]) == ("warning", 1, 1, 1)
     assert [c["Name"] for c in sandbox.control.customers()] == ["Good Customer"]
     assert rows(pg, "SELECT error FROM crm_sync_errors WHERE customer_id = %s", nameless)[0][0].startswith("customer has no name")
     errors = rows(pg, "SELECT customer_id, error FROM crm_sync_errors WHERE phase = 'push' AND customer_id = %s", bad)
     assert errors[0][0] == bad and "Rejected by sandbox rule" in errors[0][1]
-    assert run_dag("crm_push_customers", {"customer_ids": [good, bad], "fail_on_partial": True}) == "failed"
+    assert run_dag("crm_push_customers", {"customer_ids": [good, bad], "fail_on_partial": True,
+                                          "max_reject_ratio": 1}) == "failed"
 
 
 @pytest.mark.parametrize("conf", [{}, {"customer_ids": []}, {"customer_ids": ["a"]}, {"customer_ids": [-1]},

@@ -10,7 +10,16 @@ from airflow.sdk import TriggerRule
 from airflow.sdk.exceptions import AirflowFailException
 
 from crmsync.operators.sync import _as_bool, _CrmSyncOperator
-from crmsync.summary import FAILED, WARNING, SyncCounts, detail_line, run_status, summary_line
+from crmsync.summary import (
+    DEFAULT_MAX_REJECT_RATIO,
+    FAILED,
+    WARNING,
+    SyncCounts,
+    detail_line,
+    reject_ratio,
+    run_status,
+    summary_line,
+)
 
 
 class CrmSyncReportOperator(_CrmSyncOperator):
@@ -18,18 +27,28 @@ class CrmSyncReportOperator(_CrmSyncOperator):
 
     Runs whatever happened upstream (trigger rule ``all_done``): a phase that left no result
     failed, and the run is recorded as ``failed`` with that phase's reason, then this task
-    fails too so the DAG run is red. Partial failures make a ``warning`` run that stays green
+    fails too so the DAG run is red. So does a run where more than ``max_reject_ratio`` of
+    the records were skipped or refused. Fewer rejects make a ``warning`` run that stays green
     unless ``fail_on_partial`` is set. The return value (XCom) is the summary the UI shows.
     """
 
-    template_fields: Sequence[str] = ("dry_run", "fail_on_partial")
+    template_fields: Sequence[str] = ("dry_run", "fail_on_partial", "max_reject_ratio")
 
-    def __init__(self, *, operation: str, phase_task_ids: Sequence[str], fail_on_partial: bool | str = False, **kwargs):
+    def __init__(
+        self,
+        *,
+        operation: str,
+        phase_task_ids: Sequence[str],
+        fail_on_partial: bool | str = False,
+        max_reject_ratio: float | str = DEFAULT_MAX_REJECT_RATIO,
+        **kwargs: Any,
+    ):
         kwargs.setdefault("trigger_rule", TriggerRule.ALL_DONE)
         super().__init__(**kwargs)
         self.operation = operation
         self.phase_task_ids = list(phase_task_ids)
         self.fail_on_partial = fail_on_partial
+        self.max_reject_ratio = max_reject_ratio
 
     def run(self, context: Any) -> dict[str, Any]:
         ti = context["ti"]
@@ -46,7 +65,14 @@ class CrmSyncReportOperator(_CrmSyncOperator):
                 problems.append(f"{task_id}: {error}")
 
         dry_run = _as_bool(self.dry_run)
-        status = run_status(counts, phase_failed=bool(problems))
+        limit = float(self.max_reject_ratio)
+        share = reject_ratio(counts)
+        if share > limit:
+            problems.append(
+                f"{counts.skipped + counts.failed} of {counts.considered} records ({share:.1%}) were skipped or "
+                f"refused, more than max_reject_ratio {limit:.1%}"
+            )
+        status = run_status(counts, phase_failed=bool(problems), max_reject_ratio=limit)
         line = summary_line(self.operation, counts, status=status, dry_run=dry_run)
         message = "; ".join([line, detail_line(counts), *problems, *counts.reasons])
         self.log.info("Counts: %s", detail_line(counts))
@@ -64,12 +90,12 @@ class CrmSyncReportOperator(_CrmSyncOperator):
         if status == WARNING and _as_bool(self.fail_on_partial):
             raise AirflowFailException(f"fail_on_partial is set and the run had failures: {message}")
         return {"operation": self.operation, "status": status, "message": message, "dry_run": dry_run,
-                **{k: v for k, v in counts.to_dict().items() if k != "reasons"}}
+                **{k: v for k, v in counts.to_dict().items() if k not in ("reasons", "considered")}}
 
     def _write_run(self, context: Any, counts: SyncCounts, status: str, message: str) -> None:
         dag_run = context.get("dag_run")
         started_at = getattr(dag_run, "start_date", None) or datetime.now(timezone.utc)
-        row = {k: v for k, v in counts.to_dict().items() if k != "reasons"}
+        row = {k: v for k, v in counts.to_dict().items() if k not in ("reasons", "considered")}
         with self.open_store(context) as store:
             store.write_run({**row, "operation": self.operation, "status": status, "message": message,
                              "started_at": started_at, "finished_at": datetime.now(timezone.utc)})

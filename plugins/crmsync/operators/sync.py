@@ -21,6 +21,7 @@ from crmsync.errors import ConfigurationError, CrmSyncError, SumitPermanentError
 from crmsync.hooks.sumit import SumitHook
 from crmsync.merge import ConflictPolicy
 from crmsync.store import CustomerStore, RunRef
+from crmsync.summary import SyncCounts
 
 DEFAULT_SUMIT_CONN_ID = "sumit_default"
 DEFAULT_POSTGRES_CONN_ID = "crm_postgres"
@@ -44,12 +45,14 @@ class _CrmSyncOperator(BaseOperator):
         sumit_conn_id: str = DEFAULT_SUMIT_CONN_ID,
         postgres_conn_id: str = DEFAULT_POSTGRES_CONN_ID,
         dry_run: bool | str = False,
+        max_record_attempts: int | str = 5,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.sumit_conn_id = sumit_conn_id
         self.postgres_conn_id = postgres_conn_id
         self.dry_run = dry_run
+        self.max_record_attempts = max_record_attempts
 
     def execute(self, context: Any) -> Any:
         try:
@@ -77,7 +80,7 @@ class _CrmSyncOperator(BaseOperator):
 
         conn = PostgresHook(postgres_conn_id=self.postgres_conn_id).get_conn()
         run = RunRef(dag_id=context["dag"].dag_id, dag_run_id=context["run_id"])
-        return CustomerStore(conn, run, dry_run=_as_bool(self.dry_run))
+        return CustomerStore(conn, run, dry_run=_as_bool(self.dry_run), max_attempts=int(self.max_record_attempts))
 
 
 class PrepareCustomersTableOperator(_CrmSyncOperator):
@@ -99,14 +102,25 @@ class PrepareCustomersTableOperator(_CrmSyncOperator):
 class SumitPullOperator(_CrmSyncOperator):
     """Pull every SUMIT customer into sumit_customers (three-way merge, batched per page)."""
 
-    template_fields: Sequence[str] = ("dry_run", "conflict_policy", "full_resync")
+    template_fields: Sequence[str] = ("dry_run", "conflict_policy", "full_resync", "skip", "max_record_attempts")
 
-    def __init__(self, *, conflict_policy: str = ConflictPolicy.NEWER_WINS.value, full_resync: bool | str = False, **kwargs):
+    def __init__(
+        self,
+        *,
+        conflict_policy: str = ConflictPolicy.NEWER_WINS.value,
+        full_resync: bool | str = False,
+        skip: bool | str = False,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         self.conflict_policy = conflict_policy
         self.full_resync = full_resync
+        self.skip = skip  # e.g. "{{ params.retry_failed_only }}": this run only retries failed pushes
 
     def run(self, context: Any) -> dict[str, Any]:
+        if _as_bool(self.skip):
+            self.log.info("Pull skipped: this run only retries the customers whose push failed.")
+            return SyncCounts().to_dict()
         policy = ConflictPolicy.parse(self.conflict_policy)
         hook = SumitHook(self.sumit_conn_id)
         try:
@@ -121,12 +135,22 @@ class SumitPullOperator(_CrmSyncOperator):
 class SumitPushOperator(_CrmSyncOperator):
     """Push local customers to SUMIT: the given ids, or (only_changed) those edited since their last sync."""
 
-    template_fields: Sequence[str] = ("dry_run", "customer_ids", "only_changed")
+    template_fields: Sequence[str] = ("dry_run", "customer_ids", "only_changed", "queue_only", "max_record_attempts")
 
-    def __init__(self, *, customer_ids: Any = None, only_changed: bool | str = False, **kwargs):
+    def __init__(
+        self,
+        *,
+        customer_ids: Any = None,
+        only_changed: bool | str = False,
+        retry_queue: bool = False,
+        queue_only: bool | str = False,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         self.customer_ids = customer_ids
         self.only_changed = only_changed
+        self.retry_queue = retry_queue  # customers whose last push failed go first
+        self.queue_only = queue_only  # ... and nothing else
 
     def run(self, context: Any) -> dict[str, Any]:
         ids = list(self.customer_ids) if self.customer_ids else None  # empty means all
@@ -136,6 +160,7 @@ class SumitPushOperator(_CrmSyncOperator):
                 counts = engine.run_push(
                     hook, store, customer_ids=ids, only_changed=_as_bool(self.only_changed),
                     concurrency=hook.settings.push_concurrency, log=self.log,
+                    retry_queue=self.retry_queue, queue_only=_as_bool(self.queue_only),
                 )
         finally:
             hook.close()

@@ -98,11 +98,13 @@ def _fault(name: str, spec: Any) -> dict[str, Any]:
     if not isinstance(spec, dict):
         raise SandboxInputError(f"{name} must be an object such as {{\"count\": 1}}, not {spec!r}")
     defaults = _FAULT_DEFAULTS[name]
-    unknown = sorted(set(spec) - set(defaults) - {"count"})
+    unknown = sorted(set(spec) - set(defaults) - {"count", "after"})
     if unknown:
-        raise SandboxInputError(f"{name} has no field {', '.join(unknown)}; it takes count, {', '.join(defaults)}")
-    fault = {"count": 1, **defaults, **spec}
+        raise SandboxInputError(
+            f"{name} has no field {', '.join(unknown)}; it takes count, after, {', '.join(defaults)}")
+    fault = {"count": 1, "after": 0, **defaults, **spec}
     _whole_number(f"{name}.count", fault["count"])
+    _whole_number(f"{name}.after", fault["after"])  # matching requests let through first
     if fault["endpoint"] is not None and not isinstance(fault["endpoint"], str):
         raise SandboxInputError(f"{name}.endpoint must be a path fragment such as \"getlist\" or null")
     if name == "fail_next":
@@ -296,6 +298,9 @@ class SandboxState:
                 if not fault or fault["count"] <= 0:
                     continue
                 if fault["endpoint"] and fault["endpoint"] not in path:
+                    continue
+                if fault.get("after", 0) > 0:  # e.g. let page 1 through, then fail
+                    fault["after"] -= 1
                     continue
                 fault["count"] -= 1
                 return name, dict(fault)

@@ -1,0 +1,1 @@
+INSERT INTO crmsync_seen SELECT DISTINCT unnest(%(ids)s::text[]) ON CONFLICT DO NOTHING
