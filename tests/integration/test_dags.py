@@ -263,7 +263,10 @@ def test_api_key_never_appears_in_output_logs_or_database(pg, sandbox, tmp_path)
     sandbox.control.add_customers([HEBREW, ENGLISH])
     sandbox.control.add_raw([{"Name": "broken"}])
     outputs = []
-    runs = [("crm_bidirectional_sync", {}), ("crm_push_customers", {"customer_ids": [1, 424242]}),
+    # One bad record of three is above the default max_reject_ratio; this run must end green
+    # (a warning) so the scan covers a completed run's output, not only failures.
+    runs = [("crm_bidirectional_sync", {"max_reject_ratio": 0.5}),
+            ("crm_push_customers", {"customer_ids": [1, 424242]}),
             ("crm_pull_customers", {})]
     for dag_id, conf in runs:
         if dag_id == "crm_pull_customers":
