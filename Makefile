@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit check-connection bootstrap clean
+.PHONY: demo test unit bench check-connection bootstrap clean
 
 ## demo: bootstrap, start a throwaway PostgreSQL and the SUMIT sandbox, run crm_bidirectional_sync
 demo: $(STAMP)
@@ -18,6 +18,10 @@ test: $(STAMP)
 ## unit: only the fast tests that need neither PostgreSQL nor Airflow
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+## bench: the performance table (10,000 and 100,000 customers; BENCH_ARGS=--million adds 1,000,000)
+bench: $(STAMP)
+	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 ## check-connection: one read-only call with the sumit_default connection; says what is wrong
 check-connection: $(STAMP)

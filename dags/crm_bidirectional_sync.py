@@ -58,6 +58,7 @@ with DAG(
     )
     pull_from_crm = SumitPullOperator(
         task_id="pull_from_crm",
+        pool=config.SUMIT_POOL,
         dry_run="{{ params.dry_run }}",
         conflict_policy="{{ params.conflict_policy }}",
         full_resync="{{ params.full_resync }}",
@@ -67,6 +68,7 @@ with DAG(
     )
     push_changed = SumitPushOperator(
         task_id="push_changed",
+        pool=config.SUMIT_POOL,
         customer_ids="{{ params.customer_ids }}",
         only_changed=True,
         retry_queue=True,

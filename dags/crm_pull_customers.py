@@ -49,6 +49,7 @@ with DAG(
     )
     pull_from_crm = SumitPullOperator(
         task_id="pull_from_crm",
+        pool=config.SUMIT_POOL,
         dry_run="{{ params.dry_run }}",
         conflict_policy="{{ params.conflict_policy }}",
         full_resync="{{ params.full_resync }}",

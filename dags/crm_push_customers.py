@@ -48,6 +48,7 @@ with DAG(
     )
     push_to_crm = SumitPushOperator(
         task_id="push_to_crm",
+        pool=config.SUMIT_POOL,
         customer_ids="{{ params.customer_ids }}",
         only_changed=False,
         dry_run="{{ params.dry_run }}",

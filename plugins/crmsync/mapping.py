@@ -3,15 +3,24 @@
 The rules, decided once for every API profile:
 - text is stripped; an empty string means "no value" and becomes NULL;
 - NUL characters are removed (PostgreSQL text and jsonb cannot store them);
-- numbers and booleans that arrive where text is expected are kept as their text
-  (a TaxID sent as a number has already lost its leading zeros; we keep what came);
+- a lone UTF-16 surrogate (half an emoji, as a server that cuts text by UTF-16 length
+  sends it) becomes U+FFFD: it cannot be encoded as UTF-8, so nothing could store it;
+- numbers and booleans that arrive where text is expected are kept as their text, a whole
+  number without ``.0`` (a TaxID sent as a number has already lost its leading zeros; we
+  keep what came);
 - objects and lists where text is expected make the record invalid;
+- a CustomerID is text or a whole number, at most ``MAX_ID_LENGTH`` characters: anything
+  else makes the record invalid (an id is a key, and a key is indexed);
+- a custom field named like a metadata key crmsync keeps itself (``last_synced_at``,
+  ``crm_missing_since``) is stored as ``crm:<name>``, so neither overwrites the other;
 - a missing country is ``IL``.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +28,20 @@ from crmsync.errors import InvalidRecord
 from crmsync.model import DEFAULT_COUNTRY, SYNCED_COLUMNS, Fields
 
 _EXCERPT_VALUE_LIMIT = 200
+MAX_ID_LENGTH = 100  # SUMIT ids are numbers; a longer "id" is garbage, and too big for the unique index
+# Metadata keys crmsync writes itself (see include/sql): a CRM custom field may not take them.
+RESERVED_METADATA_KEYS = frozenset({"last_synced_at", "crm_missing_since"})
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _storable(text: str) -> str:
+    """``text`` without what PostgreSQL cannot hold: NUL characters and lone surrogates."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if not text.isascii() and _SURROGATE.search(text):
+        # A valid pair becomes its character again; a lone half becomes U+FFFD.
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 def clean_text(value: Any, *, field_name: str) -> str | None:
@@ -27,27 +50,50 @@ def clean_text(value: Any, *, field_name: str) -> str | None:
         return None
     if isinstance(value, bool):
         text = "true" if value else "false"
+    elif isinstance(value, float) and value.is_integer():
+        text = str(int(value))  # JSON has one kind of number: 6100001.0 is the ZipCode 6100001
     elif isinstance(value, (int, float)):
         text = str(value)
     elif isinstance(value, str):
         text = value
     else:
         raise InvalidRecord(f"field {field_name} holds a {type(value).__name__}, expected text")
-    text = text.replace("\x00", "").strip()
+    text = _storable(text).strip()
     return text or None
 
 
 def clean_id(value: Any) -> str | None:
     """A CRM id as text (SUMIT sends numbers or strings); None when absent or blank."""
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, bool):
+        raise InvalidRecord("field CustomerID holds a boolean, expected an id")
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise InvalidRecord(f"field CustomerID holds {value!r}, not a whole number")
         value = int(value)
-    return clean_text(value, field_name="CustomerID")
+    text = clean_text(value, field_name="CustomerID")
+    if text is not None and len(text) > MAX_ID_LENGTH:
+        raise InvalidRecord(f"field CustomerID is {len(text)} characters long, more than {MAX_ID_LENGTH}: not an id")
+    return text
+
+
+def storable_id(value: str | None) -> str | None:
+    """An id read from a record that failed to decode, fit to key an error row; None when unusable."""
+    if value is None:
+        return None
+    text = _storable(value).strip()
+    return text if text and len(text) <= MAX_ID_LENGTH else None
+
+
+def custom_field_name(key: Any) -> str:
+    """The metadata key of a CRM custom field (see RESERVED_METADATA_KEYS)."""
+    name = clean_json(str(key))
+    return f"crm:{name}" if name in RESERVED_METADATA_KEYS else name
 
 
 def clean_json(value: Any) -> Any:
-    """A custom-field value made safe for jsonb: NUL characters removed, recursively."""
+    """A custom-field value made safe for jsonb: NUL characters and lone surrogates removed, recursively."""
     if isinstance(value, str):
-        return value.replace("\x00", "")
+        return _storable(value)
     if isinstance(value, Mapping):
         return {clean_json(str(k)): clean_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

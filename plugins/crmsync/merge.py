@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
-from crmsync.fingerprint import custom_fingerprint, fields_fingerprint
+from crmsync.fingerprint import fields_fingerprint
 from crmsync.model import CrmCustomer, Fields
 
 
@@ -52,6 +52,8 @@ class SyncState:
     crm_fingerprint: str | None
     crm_custom_fingerprint: str | None
     updated_at: datetime
+    # The fingerprint of ``fields`` when the database computed it already (its SQL twin).
+    local_fingerprint: str | None = None
 
 
 class Outcome(str, Enum):
@@ -83,11 +85,11 @@ class PullDecision:
 
     @property
     def fingerprint(self) -> str:
-        return fields_fingerprint(self.customer.fields)
+        return self.customer.fingerprint
 
     @property
     def custom_fingerprint(self) -> str:
-        return custom_fingerprint(self.customer.custom)
+        return self.customer.custom_fingerprint
 
 
 def plan_pull(
@@ -107,9 +109,9 @@ def plan_pull(
         return PullDecision(customer, None, Outcome.CREATED, replace_fields=True, merge_custom=True,
                             mark_agreed=True, write=True)
 
-    local_fp = fields_fingerprint(state.fields)
-    remote_fp = fields_fingerprint(customer.fields)
-    remote_custom_fp = custom_fingerprint(customer.custom)
+    local_fp = state.local_fingerprint or fields_fingerprint(state.fields)
+    remote_fp = customer.fingerprint
+    remote_custom_fp = customer.custom_fingerprint
     local_changed = local_fp != state.synced_fingerprint
     same_values = local_fp == remote_fp
     crm_changed = remote_fp != state.crm_fingerprint

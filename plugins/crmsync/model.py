@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 # The local columns that mirror a SUMIT field, in a fixed order: this order is part of the
@@ -40,14 +41,37 @@ class CrmCustomer:
     custom: dict[str, Any] = field(default_factory=dict)
     changed_at: datetime | None = None  # when the CRM says it last changed, if it says
 
+    # Computed once per record: the merge compares them and the store writes them.
+    @cached_property
+    def fingerprint(self) -> str:
+        from crmsync.fingerprint import fields_fingerprint  # fingerprint.py imports this module
+
+        return fields_fingerprint(self.fields)
+
+    @cached_property
+    def custom_fingerprint(self) -> str:
+        from crmsync.fingerprint import custom_fingerprint
+
+        return custom_fingerprint(self.custom)
+
 
 @dataclass(frozen=True)
 class RejectedRecord:
-    """A CRM record that cannot be synced, with the reason and a safe excerpt of it."""
+    """A CRM record that cannot be synced, with the reason and a safe excerpt of it.
+
+    ``sumit_id`` keys the record's row in crm_sync_errors, so it is made storable here,
+    whoever read it off the wire: without NUL characters or lone surrogates, and None when
+    it is too long to be an id (the row is then keyed by the excerpt's content).
+    """
 
     reason: str
     sumit_id: str | None
     excerpt: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        from crmsync.mapping import storable_id  # mapping imports this module
+
+        object.__setattr__(self, "sumit_id", storable_id(self.sumit_id))
 
 
 @dataclass(frozen=True)

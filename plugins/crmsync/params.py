@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 from airflow.sdk import Param
 
 from crmsync.merge import ConflictPolicy
 
 MAX_IDS = 100_000
+MAX_ID = 2**63 - 1  # sumit_customers.id is a bigint: a larger id would fail in the database, not here
 
-_ID_ITEMS = {"type": "integer", "minimum": 1}
+_ID_ITEMS = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 
 
 def customer_ids_param(*, required: bool) -> Param:
@@ -66,3 +70,12 @@ def max_reject_ratio_param() -> Param:
     return Param(DEFAULT_MAX_REJECT_RATIO, type="number", minimum=0, maximum=1, title="Largest share of rejects",
                  description="When more than this share of the run's records is skipped or refused, the run fails "
                              "(red) naming the counts and first reasons; at or below it the run is a 'warning'.")
+
+
+def unknown_conf_keys(conf: Mapping[str, Any] | None, param_names: Iterable[str]) -> list[str]:
+    """Keys of a trigger's ``conf`` that the DAG has no param for.
+
+    Airflow keeps unknown keys (conf is free-form), so a typo such as ``"dryrun": true`` would
+    otherwise start a real run; crmsync's first task refuses the run instead, naming them.
+    """
+    return sorted(set(conf or {}) - set(param_names))

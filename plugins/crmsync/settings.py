@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from crmsync.errors import ConfigurationError
+from crmsync.redact import shorten
 
 DEFAULT_BASE_URL = "https://api.sumit.co.il"
 PROFILES = ("guide", "rest")
@@ -26,12 +27,12 @@ class SumitSettings:
     api_profile: str = "guide"
     connect_timeout: float = 10.0  # seconds to open a connection
     read_timeout: float = 60.0  # seconds to wait for an answer
-    page_size: int = 500  # customers per listing page
+    page_size: int = 1000  # customers per listing page (the most SUMIT's rest API allows)
     max_pages: int = 100_000  # a listing longer than this is treated as a broken server
     max_attempts: int = 5  # tries per call for transient faults (1 = no retry)
     backoff_initial: float = 1.0  # seconds before the first retry; doubles each time, with jitter
     backoff_max: float = 30.0  # longest wait between tries (also caps Retry-After)
-    push_concurrency: int = 8  # customers pushed at once
+    push_concurrency: int = 12  # customers pushed at once (per task; the sumit_api pool caps tasks)
     language: str | None = None  # Content-Language for SUMIT's error texts: "he" or "en"
     customers_folder: str | None = None  # rest profile: the customers folder id or application name
 
@@ -70,8 +71,9 @@ class SumitSettings:
 
 def _company_id(login: str | None, where: str) -> int:
     text = (login or "").strip()
-    if not text.isdigit():
-        shown = repr(text) if text else "empty"
+    # ASCII digits only: str.isdigit() also takes "²" and "١٢", which int() refuses or misreads.
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+        shown = repr(shorten(text, 40)) if text else "empty"
         raise ConfigurationError(f"{where}: login must be your numeric SUMIT CompanyID, got {shown}.")
     return int(text)
 
@@ -81,9 +83,18 @@ def _base_url(host: str | None, schema: str | None, port: int | None, where: str
     if "://" not in text:
         scheme = schema if schema in ("http", "https") else "https"
         text = f"{scheme}://{text}" + (f":{port}" if port else "")
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"{where}: host {host!r} is not an http(s) URL such as {DEFAULT_BASE_URL}.")
+    not_a_url = ConfigurationError(f"{where}: host {host!r} is not an http(s) URL such as {DEFAULT_BASE_URL}.")
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise not_a_url from None
+    if parts.username is not None or parts.password is not None:
+        # SUMIT takes its credentials in the body; a password in the URL would reach every message naming it.
+        raise ConfigurationError(f"{where}: host must not contain a user name or password; "
+                                 "the API key belongs in the password field.")
+    # A space or control character is no URL; urlsplit would quietly drop tabs and newlines.
+    if parts.scheme not in ("http", "https") or not parts.hostname or not text.isprintable() or " " in text:
+        raise not_a_url
     try:
         parts.port  # noqa: B018 - raises on a non-numeric port
     except ValueError:

@@ -18,6 +18,7 @@ from typing import Any
 
 from crmsync import sql
 from crmsync.errors import ConfigurationError
+from crmsync.fingerprint import custom_fingerprint
 from crmsync.merge import PullDecision, SyncState
 from crmsync.model import SYNCED_COLUMNS, LocalCustomer, PushResult, RejectedRecord
 
@@ -131,6 +132,7 @@ class CustomerStore:
             states[row[1]] = SyncState(
                 id=row[0], fields=dict(zip(SYNCED_COLUMNS, row[2:12])), synced_fingerprint=row[12],
                 crm_fingerprint=row[13], crm_custom_fingerprint=row[14], updated_at=row[15],
+                local_fingerprint=row[16],
             )
         return states
 
@@ -149,13 +151,13 @@ class CustomerStore:
             if d.local_id is None:
                 inserts.append({
                     "sumit_customer_id": c.sumit_id, **c.fields,
-                    "metadata": _json({**c.custom, "last_synced_at": stamp}),
+                    "metadata": {**c.custom, "last_synced_at": stamp},
                     "fingerprint": d.fingerprint, "custom_fingerprint": d.custom_fingerprint,
                 })
             elif d.write:
                 updates.append({
                     "id": d.local_id, "replace_fields": d.replace_fields, "merge_custom": d.merge_custom,
-                    "mark_agreed": d.mark_agreed, **c.fields, "custom": _json(c.custom),
+                    "mark_agreed": d.mark_agreed, **c.fields, "custom": c.custom,
                     "fingerprint": d.fingerprint, "custom_fingerprint": d.custom_fingerprint,
                     "expected_fingerprint": d.expected_fingerprint,
                 })
@@ -166,13 +168,10 @@ class CustomerStore:
                 })
         inserted = updated = []
         if inserts:
-            names = ["sumit_customer_id", *SYNCED_COLUMNS, "metadata", "fingerprint", "custom_fingerprint"]
-            inserted = self._fetch("insert_pulled", {**_columns(inserts, names), "synced_at": synced_at})
+            inserted = self._fetch("insert_pulled", {"rows": _json(inserts), "synced_at": synced_at})
         if updates:
-            names = ["id", "replace_fields", "merge_custom", "mark_agreed", *SYNCED_COLUMNS, "custom",
-                     "fingerprint", "custom_fingerprint", "expected_fingerprint"]
             updated = self._fetch(
-                "update_pulled", {**_columns(updates, names), "synced_at": synced_at, "synced_at_text": stamp}
+                "update_pulled", {"rows": _json(updates), "synced_at": synced_at, "synced_at_text": stamp}
             )
         if conflicts:
             names = ["customer_id", "sumit_customer_id", "winner", "local_values", "crm_values"]
@@ -266,6 +265,7 @@ class CustomerStore:
             "fingerprint": [c.fingerprint for c, _ in accepted],
             "synced_at": synced_at,
             "synced_at_text": synced_at.isoformat(),
+            "empty_custom_fingerprint": custom_fingerprint({}),
         }
         return len(self._fetch("mark_pushed", params))
 
@@ -274,3 +274,31 @@ class CustomerStore:
     def write_run(self, row: dict[str, Any]) -> None:
         self._fetch("upsert_run", {**self._run_params(), **row})
         self.commit()
+
+    # -- the writer lock (see crmsync.locking) --------------------------------------------------
+
+    def try_customers_lock(self, key: tuple[int, int], *, application_name: str) -> bool:
+        """Take crmsync's session-level writer lock if it is free; name this session.
+
+        Runs in its own short transaction (a savepoint inside an open one), so the store's
+        writes are untouched, and a dry run still commits nothing: the lock is a session's,
+        not a transaction's, and is kept whatever the transaction does.
+        """
+        params = {"lock_class": key[0], "lock_object": key[1], "application_name": application_name}
+        with self.conn.transaction():
+            return bool(self._fetch("customers_lock_try", params)[0][-1])
+
+    def customers_lock_holders(self, key: tuple[int, int]) -> list[tuple[int, str | None, Any, Any]]:
+        """(pid, application_name, backend_start, connected_for) of the session holding the lock."""
+        with self.conn.transaction():
+            return self._fetch("customers_lock_holder", {"lock_class": key[0], "lock_object": key[1]})
+
+    def release_customers_lock(self, key: tuple[int, int]) -> bool:
+        """Roll back what was not committed, then release the lock.
+
+        Rolling back first means no other writer can start while this task's unfinished
+        batch is still pending; the store's close would roll it back anyway.
+        """
+        self.conn.rollback()
+        with self.conn.transaction():
+            return bool(self._fetch("customers_lock_release", {"lock_class": key[0], "lock_object": key[1]})[0][0])

@@ -123,12 +123,27 @@ def airflow_cli(*args: str, home: Path | None = None, **env_overrides: str) -> s
     SQLite shared between this process (dag.test) and a CLI process was seen to corrupt, so
     each CLI run gets a fresh copy of the migrated template.
     """
+    return subprocess.run([sys.executable, "-m", "airflow", *args], capture_output=True, text=True,
+                          env=_cli_env(home, env_overrides), cwd=PROJECT_ROOT)
+
+
+def _cli_env(home: Path | None, env_overrides: dict[str, str]) -> dict[str, str]:
+    """The environment of a CLI run: a fresh copy of the migrated metadata database in ``home``."""
     home = home or Path(tempfile.mkdtemp(prefix="crmsync-cli-airflow-"))
     shutil.copyfile(TEMPLATE_DB, home / "airflow.db")
-    env = dict(os.environ, AIRFLOW_HOME=str(home), AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home}/airflow.db",
-               **env_overrides)
-    return subprocess.run([sys.executable, "-m", "airflow", *args], capture_output=True, text=True, env=env,
-                          cwd=PROJECT_ROOT)
+    return dict(os.environ, AIRFLOW_HOME=str(home), AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home}/airflow.db",
+                **env_overrides)
+
+
+def airflow_popen(*args: str, output: Path, home: Path | None = None, **env_overrides: str) -> subprocess.Popen:
+    """Start ``airflow <args>`` as ``airflow_cli`` does, without waiting: for runs a test kills
+    or overlaps with another. Output (stdout and stderr) goes to the file ``output``, never a
+    pipe nobody reads; the process leads its own process group, so ``os.killpg`` takes every
+    child with it, as a worker's death would."""
+    with open(output, "w", encoding="utf-8") as sink:
+        return subprocess.Popen([sys.executable, "-m", "airflow", *args], stdout=sink, stderr=subprocess.STDOUT,
+                                text=True, env=_cli_env(home, env_overrides), cwd=PROJECT_ROOT,
+                                start_new_session=True)
 
 
 @pytest.fixture
@@ -145,3 +160,4 @@ def run_dag(dagbag):
         return str(dag.test(run_conf={**defaults, **(conf or {})}).state)
 
     return run
+

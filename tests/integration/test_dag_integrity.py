@@ -74,3 +74,11 @@ def _restriction(earliest: datetime):
     from airflow.timetables.base import TimeRestriction
 
     return TimeRestriction(earliest=earliest, latest=None, catchup=False)
+
+
+def test_every_task_that_calls_sumit_runs_in_the_sumit_pool(dagbag):
+    """The pool caps SUMIT calls across runs and workers; the database-only tasks stay out of it."""
+    in_pool = {(dag_id, t.task_id) for dag_id in dagbag.dag_ids for t in dagbag.get_dag(dag_id).tasks
+               if t.pool == "sumit_api"}
+    assert in_pool == {("crm_pull_customers", "pull_from_crm"), ("crm_push_customers", "push_to_crm"),
+                       ("crm_bidirectional_sync", "pull_from_crm"), ("crm_bidirectional_sync", "push_changed")}

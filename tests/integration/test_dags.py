@@ -175,6 +175,16 @@ def test_push_sends_chosen_customers_stores_crm_ids_and_names_unknown_ids(pg, sa
     assert run[1] == "warning" and run[7] == 2 and run[6] == 1 and "9999" in run[10]
 
 
+def test_a_pull_after_pushing_new_customers_finds_them_unchanged(pg, sandbox, run_dag):
+    """SUMIT holds no custom fields for a customer it just created; the pull must not count
+    (and rewrite) every new customer as updated."""
+    ensure_schema(pg)
+    ids = [insert_local(pg, name, city="Haifa") for name in ("New A", "New B", "New C")]
+    assert run_dag("crm_push_customers", {"customer_ids": ids}) == "success"
+    assert run_dag("crm_pull_customers") == "success"
+    assert last_run(pg)[2:6] == (3, 0, 0, 3)
+
+
 def test_push_records_rejected_customers_and_continues(pg, sandbox, run_dag):
     ensure_schema(pg)
     good = insert_local(pg, "Good Customer")

@@ -88,6 +88,13 @@ def test_server_ignoring_paging_is_read_once(server, make_hook):
     assert len(server.state.log) == 2  # the second, identical page ended the listing
 
 
+def test_pages_of_records_without_ids_are_not_mistaken_for_a_repeated_page(server, make_hook):
+    """Invalid records all look alike by id (none); the paging guard must not stop on them."""
+    server.state.add_raw([{"Name": f"no id {i}"} for i in range(3 * PAGE)])
+    pages = list(make_hook(server.url, api_profile="guide").iter_customer_pages())
+    assert sum(len(page.rejected) for page in pages) == 3 * PAGE
+
+
 def test_empty_page_that_promises_more_is_a_protocol_error(server, make_hook):
     server.state.set_knobs({"ignore_paging": True, "ignore_paging_says_more": True})
     with pytest.raises(SumitProtocolError, match="empty page 1"):

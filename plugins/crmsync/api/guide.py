@@ -7,7 +7,7 @@ from typing import Any
 
 from crmsync.api.base import Listing, data_section
 from crmsync.errors import InvalidRecord, SumitProtocolError
-from crmsync.mapping import clean_id, clean_json, clean_text, finish_fields
+from crmsync.mapping import clean_id, clean_json, clean_text, custom_field_name, finish_fields
 from crmsync.model import SYNCED_COLUMNS, CrmCustomer, LocalCustomer, PushResult
 
 LIST_ENDPOINT = "/website/customers/getlist/"
@@ -58,7 +58,7 @@ class GuideProfile:
         if sumit_id is None:
             raise InvalidRecord("record has no CustomerID")
         fields = finish_fields({column: clean_text(raw.get(key), field_name=key) for column, key in FIELD_KEYS.items()})
-        custom = {clean_json(str(k)): clean_json(v) for k, v in raw.items() if k not in _KNOWN_KEYS}
+        custom = {custom_field_name(k): clean_json(v) for k, v in raw.items() if k not in _KNOWN_KEYS}
         return CrmCustomer(sumit_id=sumit_id, fields=fields, custom=custom, changed_at=_changed_at(raw))
 
     def push_request(self, customer: LocalCustomer) -> tuple[str, dict[str, Any]]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from crmsync.api.base import Listing, data_section
 from crmsync.errors import InvalidRecord, SumitProtocolError
-from crmsync.mapping import clean_id, clean_json, clean_text, finish_fields
+from crmsync.mapping import MAX_ID_LENGTH, clean_id, clean_json, clean_text, custom_field_name, finish_fields
 from crmsync.model import CrmCustomer, LocalCustomer, PushResult
 
 LIST_ENDPOINT = "/crm/data/listentities/"
@@ -46,6 +46,13 @@ def _first(value: Any) -> Any:
     if isinstance(value, list):
         return value[0] if value else None
     return value
+
+
+def _wire_id(sumit_id: str) -> int | str:
+    """SUMIT's ids are numbers: send one as a number when that loses nothing ("00123" stays text)."""
+    if sumit_id.isascii() and sumit_id.isdigit() and len(sumit_id) <= MAX_ID_LENGTH and str(int(sumit_id)) == sumit_id:
+        return int(sumit_id)
+    return sumit_id
 
 
 class RestProfile:
@@ -77,7 +84,7 @@ class RestProfile:
             raise InvalidRecord("record has no CustomerID (entity ID)")
         values = {column: clean_text(_first(raw.get(prop)), field_name=prop) for column, (prop, _) in TYPED_FIELDS.items()}
         values.update({column: clean_text(_first(raw.get(prop)), field_name=prop) for column, prop in PROPERTY_FIELDS.items()})
-        custom = {clean_json(str(k)): clean_json(_first(v) if isinstance(v, list) and len(v) == 1 else v)
+        custom = {custom_field_name(k): clean_json(_first(v) if isinstance(v, list) and len(v) == 1 else v)
                   for k, v in raw.items() if k not in _NOT_CUSTOM}
         return CrmCustomer(sumit_id=sumit_id, fields=finish_fields(values), custom=custom)
 
@@ -85,7 +92,7 @@ class RestProfile:
         details: dict[str, Any] = {key: customer.fields.get(column) or "" for column, (_, key) in TYPED_FIELDS.items()}
         details["Properties"] = {prop: customer.fields.get(column) or "" for column, prop in PROPERTY_FIELDS.items()}
         if customer.sumit_id:
-            details["ID"] = int(customer.sumit_id) if customer.sumit_id.isdigit() else customer.sumit_id
+            details["ID"] = _wire_id(customer.sumit_id)
             return UPDATE_ENDPOINT, {"Details": details}
         details["ExternalIdentifier"] = str(customer.id)
         details["SearchMode"] = SEARCH_BY_EXTERNAL_IDENTIFIER

@@ -35,7 +35,7 @@ from crmsync.errors import (
     SumitProtocolError,
     SumitTransientError,
 )
-from crmsync.mapping import excerpt
+from crmsync.mapping import excerpt, storable_id
 from crmsync.model import LocalCustomer, PulledPage, PushResult, RejectedRecord
 from crmsync.redact import redact, shorten
 from crmsync.settings import SumitSettings
@@ -208,7 +208,9 @@ class SumitHook(BaseHook):
             endpoint, body = self.profile.list_request(start, size)
             listing = self.profile.parse_list(self.call(endpoint, body), endpoint)
             ids = tuple(_raw_id(record) for record in listing.records)
-            if ids and ids == previous_ids:
+            # Only pages whose every record has an id can prove the server repeats itself: two
+            # pages of id-less (invalid) records are not the same page.
+            if ids and all(ids) and ids == previous_ids:
                 self.log.warning(
                     "SUMIT %s sent page %d identical to page %d: the server ignores paging, so the "
                     "first answer was the whole list. Stopping here.", endpoint, number, number - 1,
@@ -271,7 +273,7 @@ def _retry_after(value: str | None) -> float | None:
 def _raw_id(record: Any) -> str | None:
     if isinstance(record, dict):
         value = record.get("CustomerID", record.get("ID"))
-        return None if value is None else str(value)
+        return None if value is None else storable_id(str(value))
     return None
 
 

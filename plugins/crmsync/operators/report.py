@@ -59,7 +59,9 @@ class CrmSyncReportOperator(_CrmSyncOperator):
                 counts = counts.merge(SyncCounts.from_dict(result))
             else:
                 problems.append(f"{task_id} did not finish")
-        for task_id in sorted(self.upstream_task_ids):
+        # Every task before this one, not only the direct upstream: in the bidirectional DAG a
+        # failed pull leaves push_changed upstream_failed, and the cause is the pull's.
+        for task_id in sorted(self.get_flat_relative_ids(upstream=True)):
             error = ti.xcom_pull(task_ids=task_id, key="error")
             if error:
                 problems.append(f"{task_id}: {error}")

@@ -4,11 +4,16 @@ Errors become Airflow's semantics here, and only here: a permanent error (bad cr
 bad connection, a broken answer) fails the task at once with no retry; a transient one that
 outlived the hook's own retries leaves the task to Airflow's retries. A failing task pushes
 its reason to XCom (key ``error``) so the report task can name it.
+
+The tasks that write customers (prepare, pull, push) hold crmsync's writer lock for their
+whole work (:mod:`crmsync.locking`), so a manual run and the scheduled sync never interleave
+writes to the same rows; the report task writes only its own run row and takes no lock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -16,10 +21,12 @@ import psycopg
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from crmsync import engine
+from crmsync import config, engine
 from crmsync.errors import ConfigurationError, CrmSyncError, SumitPermanentError
 from crmsync.hooks.sumit import SumitHook
+from crmsync.locking import application_name, customers_lock
 from crmsync.merge import ConflictPolicy
+from crmsync.params import unknown_conf_keys
 from crmsync.store import CustomerStore, RunRef
 from crmsync.summary import SyncCounts
 
@@ -46,6 +53,7 @@ class _CrmSyncOperator(BaseOperator):
         postgres_conn_id: str = DEFAULT_POSTGRES_CONN_ID,
         dry_run: bool | str = False,
         max_record_attempts: int | str = 5,
+        lock_timeout: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -53,6 +61,7 @@ class _CrmSyncOperator(BaseOperator):
         self.postgres_conn_id = postgres_conn_id
         self.dry_run = dry_run
         self.max_record_attempts = max_record_attempts
+        self.lock_timeout = lock_timeout  # seconds; None: CRMSYNC_LOCK_TIMEOUT_SECONDS when the task runs
 
     def execute(self, context: Any) -> Any:
         try:
@@ -82,6 +91,20 @@ class _CrmSyncOperator(BaseOperator):
         run = RunRef(dag_id=context["dag"].dag_id, dag_run_id=context["run_id"])
         return CustomerStore(conn, run, dry_run=_as_bool(self.dry_run), max_attempts=int(self.max_record_attempts))
 
+    @contextmanager
+    def locked_store(self, context: Any) -> Iterator[CustomerStore]:
+        """A store whose session holds crmsync's writer lock until the block ends.
+
+        Dry runs take it too: a dry-run pull checks the schema inside its own transaction,
+        which locks the tables until it ends, and what it reports is only what a real run
+        would do if no other run is writing meanwhile.
+        """
+        timeout = config.lock_timeout_seconds() if self.lock_timeout is None else float(self.lock_timeout)
+        with self.open_store(context) as store:
+            holder = application_name(context["dag"].dag_id, context["run_id"])
+            with customers_lock(store, holder=holder, timeout=timeout, log=self.log):
+                yield store
+
 
 class PrepareCustomersTableOperator(_CrmSyncOperator):
     """Create or upgrade the sumit_customers table and crmsync's bookkeeping tables."""
@@ -89,7 +112,14 @@ class PrepareCustomersTableOperator(_CrmSyncOperator):
     template_fields: Sequence[str] = ("dry_run",)
 
     def run(self, context: Any) -> dict[str, Any]:
-        with self.open_store(context) as store:
+        dag_run = context.get("dag_run")
+        unknown = unknown_conf_keys(getattr(dag_run, "conf", None), context["dag"].params.keys())
+        if unknown:
+            raise ConfigurationError(
+                f"This run's conf has keys that {context['dag'].dag_id} does not take: {', '.join(map(repr, unknown))}. "
+                f"Its params are: {', '.join(sorted(context['dag'].params.keys()))}. Nothing was read or written."
+            )
+        with self.locked_store(context) as store:
             if store.dry_run:
                 self.log.info("Dry run: the schema is checked inside the pull's own transaction, not here.")
                 store.table_exists()  # still proves the database answers
@@ -124,7 +154,7 @@ class SumitPullOperator(_CrmSyncOperator):
         policy = ConflictPolicy.parse(self.conflict_policy)
         hook = SumitHook(self.sumit_conn_id)
         try:
-            with self.open_store(context) as store:
+            with self.locked_store(context) as store:
                 counts = engine.run_pull(hook, store, policy=policy, full_resync=_as_bool(self.full_resync), log=self.log)
                 self.log.info("Pull finished in %d database round trips.", store.round_trips)
         finally:
@@ -156,7 +186,7 @@ class SumitPushOperator(_CrmSyncOperator):
         ids = list(self.customer_ids) if self.customer_ids else None  # empty means all
         hook = SumitHook(self.sumit_conn_id)
         try:
-            with self.open_store(context) as store:
+            with self.locked_store(context) as store:
                 counts = engine.run_push(
                     hook, store, customer_ids=ids, only_changed=_as_bool(self.only_changed),
                     concurrency=hook.settings.push_concurrency, log=self.log,

@@ -38,7 +38,7 @@ class SandboxControl:
         self.timeout = timeout
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+        data = None if body is None else json.dumps(body).encode("ascii")  # escapes survive lone surrogates
         request = urllib.request.Request(self.base_url + "/_sandbox/" + path, data=data, method=method,
                                          headers={"Content-Type": "application/json"})
         try:

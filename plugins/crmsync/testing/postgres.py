@@ -48,8 +48,10 @@ def _binary(name: str) -> str:
 class LocalPostgres:
     """``with LocalPostgres() as pg: pg.dsn`` — a fresh cluster with database ``customers``."""
 
-    def __init__(self, *, port: int | None = None, dbname: str = "customers", user: str = "crmsync"):
+    def __init__(self, *, port: int | None = None, dbname: str = "customers", user: str = "crmsync",
+                 durable: bool = False):
         self.port = port or free_port()
+        self.durable = durable  # fsync and synchronous commit on, as in production (the benchmark)
         self.dbname = dbname
         self.user = user
         self.host = "127.0.0.1"
@@ -80,8 +82,9 @@ class LocalPostgres:
         os.chmod(self.base, 0o700)
         self._run(_binary("initdb"), "-D", str(self.data_dir), "-U", self.user, "-A", "trust", "-E", "UTF8",
                   "--locale=C.UTF-8", "--no-sync")
-        options = (f"-p {self.port} -k {self.base} -c listen_addresses={self.host} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100")
+        options = f"-p {self.port} -k {self.base} -c listen_addresses={self.host} -c max_connections=100"
+        if not self.durable:  # tests: a crash may lose the cluster, which is thrown away anyway
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(_binary("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file), "-o", options, "-w", "start")
         with psycopg.connect(f"host={self.host} port={self.port} dbname=postgres user={self.user}", autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{self.dbname}"')
@@ -91,7 +94,18 @@ class LocalPostgres:
         return psycopg.connect(self.dsn, **kwargs)
 
     def restart(self) -> None:
-        self._run(_binary("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "restart")
+        """Fast restart: every session is cut, the server comes back on the same port.
+
+        ``pg_ctl restart`` has no ``-l``: the new server inherits pg_ctl's stdout and stderr,
+        so they go to the server log, not to pipes whose end would never come.
+        """
+        command = [_binary("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "restart"]
+        if self._run_as:
+            command = ["runuser", "-u", self._run_as, "--", *command]
+        with open(self.log_file, "a", encoding="utf-8") as log:
+            result = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, timeout=60)
+        if result.returncode != 0:
+            raise RuntimeError(f"pg_ctl restart failed (exit {result.returncode}); see {self.log_file}")
 
     def stop(self) -> None:
         if self.data_dir.exists():

@@ -1,0 +1,420 @@
+"""`make bench`: crmsync's real pull and push code against real PostgreSQL and the sandbox over HTTP.
+
+For each size (default 10,000 and 100,000 CRM customers; ``--million`` adds 1,000,000) the
+sandbox is seeded with that many sample customers and these scenarios run:
+
+1. full pull into an empty table;
+2. re-pull when nothing changed;
+3. bidirectional run when nothing changed (must push nothing);
+4. bidirectional run after 1% of the rows changed locally (must push exactly those);
+5. push of 10,000 changed customers with 20 ms of sandbox latency per call (once).
+
+Each scenario runs the DAG tasks' own code (``SumitHook`` + ``CustomerStore`` +
+``crmsync.engine``, the ``sumit_default`` connection read from the environment as a task
+reads it) in a fresh worker process, so the peak memory printed is that run's alone. Each
+also runs a naive reference written here — the whole list fetched into memory, one SELECT
+and one write per row, commit per row, one push at a time — on a second database, and the
+table prints the ratio. The naive push at 20 ms latency is timed on ``--naive-push-sample``
+customers and scaled to the full count (marked ``*``): sequential calls cost the same each.
+
+Prints a Markdown table; ``--output FILE`` also writes it there (docs/performance.md is one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "plugins"))
+
+COMPANY_ID = 1000
+CHANGED_SHARE = 100  # scenario 4 edits one row in this many
+PUSH_COUNT = 10_000
+PUSH_LATENCY_MS = 20
+
+
+# -- the worker: one scenario in a fresh process -----------------------------------------------
+
+
+def worker(spec: dict[str, Any]) -> dict[str, Any]:
+    import logging
+
+    import psycopg
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    log = logging.getLogger("crmsync.bench")
+    if spec["kind"] == "crmsync":  # imports (Airflow's SDK among them) are not the work measured
+        from crmsync import engine  # noqa: F401
+        from crmsync.hooks.sumit import SumitHook  # noqa: F401
+    rss_after_imports = _peak_rss_mb()  # before any customer is read
+    started = time.perf_counter()
+    result: dict[str, Any] = {}
+    if spec["kind"] == "crmsync":
+        result = _run_crmsync(spec, log)
+    elif spec["kind"] == "breakdown":
+        result = breakdown(spec)
+    else:
+        with psycopg.connect(spec["dsn"], autocommit=True) as conn:
+            result = NAIVE[spec["scenario"]](conn, spec)
+    result["seconds"] = time.perf_counter() - started
+    result["peak_rss_mb"] = _peak_rss_mb()
+    result["rss_after_imports_mb"] = rss_after_imports
+    return result
+
+
+def _run_crmsync(spec: dict[str, Any], log: Any) -> dict[str, Any]:
+    import psycopg
+
+    from crmsync import engine
+    from crmsync.hooks.sumit import SumitHook
+    from crmsync.store import CustomerStore, RunRef
+
+    hook = SumitHook("sumit_default")
+    store = CustomerStore(psycopg.connect(spec["dsn"]), RunRef("bench", spec["scenario"]))
+    counts = None
+    try:
+        with store:
+            if spec["scenario"] in ("pull", "bidirectional"):
+                counts = engine.run_pull(hook, store, log=log)
+            if spec["scenario"] == "bidirectional":
+                counts = counts.merge(engine.run_push(hook, store, customer_ids=None, only_changed=True, retry_queue=True,
+                                                      concurrency=hook.settings.push_concurrency, log=log))
+            if spec["scenario"] == "push":
+                counts = engine.run_push(hook, store, customer_ids=spec["ids"], only_changed=False,
+                                         concurrency=hook.settings.push_concurrency, log=log)
+    finally:
+        hook.close()
+    return {"round_trips": store.round_trips, "pushed": counts.pushed, "failed": counts.failed,
+            "fetched": counts.fetched}
+
+
+# -- the naive reference ------------------------------------------------------------------------
+
+_NAIVE_FIELDS = ("Name", "Email", "Phone", "CompanyName", "TaxID", "Address", "City", "State", "Country", "ZipCode")
+_NAIVE_COLUMNS = ("name", "email", "phone", "company_name", "tax_id", "address", "city", "state", "country", "zip_code")
+
+
+def _naive_session(spec: dict[str, Any]) -> Any:
+    import requests
+
+    session = requests.Session()
+    session.headers["Content-Type"] = "application/json"
+    return session
+
+
+def _naive_credentials(spec: dict[str, Any]) -> dict[str, Any]:
+    return {"CompanyID": COMPANY_ID, "APIKey": spec["api_key"]}
+
+
+def naive_pull(conn: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    """The whole list into memory, then per row: SELECT, INSERT or UPDATE, commit."""
+    session = _naive_session(spec)
+    customers, start = [], 0
+    while True:  # the sandbox caps a page at 1,000; the naive service keeps everything anyway
+        answer = session.post(spec["url"] + "/website/customers/getlist/", json={
+            "Credentials": _naive_credentials(spec), "Paging": {"StartIndex": start, "PageSize": 1000}}).json()
+        customers += answer["Customers"]
+        start += len(answer["Customers"])
+        if not answer.get("HasNextPage"):
+            break
+    trips = 0
+    for record in customers:
+        values = [record.get(k) or None for k in _NAIVE_FIELDS]
+        values[8] = values[8] or "IL"
+        custom = json.dumps({k: v for k, v in record.items() if k not in _NAIVE_FIELDS and k != "CustomerID"},
+                            ensure_ascii=False)
+        row = conn.execute("SELECT id, updated_at > coalesce(synced_at, '-infinity') FROM sumit_customers"
+                           " WHERE sumit_customer_id = %s", [str(record["CustomerID"])]).fetchone()
+        trips += 1
+        if row is None:
+            conn.execute(f"INSERT INTO sumit_customers (sumit_customer_id, {', '.join(_NAIVE_COLUMNS)}, metadata,"
+                         " synced_at) VALUES (%s, " + "%s, " * len(_NAIVE_COLUMNS) + "%s::jsonb, clock_timestamp())",
+                         [str(record["CustomerID"]), *values, custom])
+            trips += 1
+        elif not row[1]:  # keep a local edit (the naive service's two-way rule)
+            conn.execute(f"UPDATE sumit_customers SET ({', '.join(_NAIVE_COLUMNS)}) = ({', '.join(['%s'] * 10)}),"
+                         " metadata = metadata || %s::jsonb WHERE id = %s", [*values, custom, row[0]])
+            conn.execute("UPDATE sumit_customers SET synced_at = clock_timestamp() WHERE id = %s", [row[0]])
+            trips += 2
+    return {"round_trips": trips, "fetched": len(customers), "pushed": 0, "failed": 0}
+
+
+def naive_push(conn: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    """Every changed row (or the given ids) read at once, then pushed one at a time."""
+    session = _naive_session(spec)
+    if spec.get("ids") is not None:
+        rows = conn.execute(f"SELECT id, sumit_customer_id, {', '.join(_NAIVE_COLUMNS)} FROM sumit_customers"
+                            " WHERE id = ANY(%s) ORDER BY id", [spec["ids"]]).fetchall()
+    else:
+        rows = conn.execute(f"SELECT id, sumit_customer_id, {', '.join(_NAIVE_COLUMNS)} FROM sumit_customers"
+                            " WHERE updated_at > coalesce(synced_at, '-infinity') ORDER BY id").fetchall()
+    trips, pushed = 1, 0
+    for row in rows:
+        customer = {"CustomerID": row[1], **{k: v or "" for k, v in zip(_NAIVE_FIELDS, row[2:])}}
+        answer = session.post(spec["url"] + "/website/customers/update/",
+                              json={"Credentials": _naive_credentials(spec), "Customer": customer}).json()
+        sumit_id = (answer.get("Data") or {}).get("CustomerID") or answer.get("CustomerID") or row[1]
+        conn.execute("UPDATE sumit_customers SET sumit_customer_id = %s, synced_at = clock_timestamp() WHERE id = %s",
+                     [str(sumit_id), row[0]])
+        trips += 1
+        pushed += 1
+    return {"round_trips": trips, "pushed": pushed, "failed": 0, "fetched": 0}
+
+
+def naive_bidirectional(conn: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    pulled = naive_pull(conn, spec)
+    pushed = naive_push(conn, {**spec, "ids": None})
+    return {"round_trips": pulled["round_trips"] + pushed["round_trips"], "fetched": pulled["fetched"],
+            "pushed": pushed["pushed"], "failed": 0}
+
+
+NAIVE = {"pull": naive_pull, "bidirectional": naive_bidirectional, "push": naive_push}
+
+
+def breakdown(spec: dict[str, Any]) -> dict[str, Any]:
+    """Where a pull's time goes: the listing read four times, each time doing one step more."""
+    import requests
+
+    from crmsync.hooks.sumit import SumitHook
+
+    session, body = requests.Session(), {"Credentials": _naive_credentials(spec)}
+
+    def pages(decode: bool) -> float:
+        started, start = time.perf_counter(), 0
+        while True:
+            response = session.post(spec["url"] + "/website/customers/getlist/",
+                                    json={**body, "Paging": {"StartIndex": start, "PageSize": spec["page_size"]}})
+            if not decode:
+                start += spec["page_size"]
+                if start >= spec["size"]:
+                    return time.perf_counter() - started
+                continue
+            answer = response.json()
+            start += len(answer["Customers"])
+            if not answer.get("HasNextPage"):
+                return time.perf_counter() - started
+
+    hook = SumitHook("sumit_default")
+    http, with_json = pages(decode=False), pages(decode=True)
+    started = time.perf_counter()
+    for _ in hook.iter_customer_pages():
+        pass
+    mapped = time.perf_counter() - started
+    started = time.perf_counter()
+    for page in hook.iter_customer_pages():
+        for customer in page.customers:
+            customer.fingerprint, customer.custom_fingerprint  # noqa: B018 - computing is the point
+    fingerprinted = time.perf_counter() - started
+    return {"http": http, "json": with_json - http, "mapping": mapped - with_json, "fingerprints": fingerprinted - mapped}
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+# -- the driver ---------------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, pg: Any, sandbox: Any, api_key: str, args: argparse.Namespace):
+        self.pg, self.sandbox, self.api_key, self.args = pg, sandbox, api_key, args
+        self.rows: list[dict[str, Any]] = []
+
+    def dsn(self, database: str) -> str:
+        return f"host={self.pg.host} port={self.pg.port} dbname={database} user={self.pg.user}"
+
+    def sql(self, database: str, query: str, params: Any = None) -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(self.dsn(database), autocommit=True) as conn:
+            cursor = conn.execute(query, params)
+            return cursor.fetchall() if cursor.description else []
+
+    def run_worker(self, kind: str, scenario: str, database: str, **extra: Any) -> dict[str, Any]:
+        spec = {"kind": kind, "scenario": scenario, "dsn": self.dsn(database), "url": self.sandbox.url,
+                "api_key": self.api_key, **extra}
+        env = dict(os.environ, PYTHONPATH=str(ROOT / "plugins"), AIRFLOW_CONN_SUMIT_DEFAULT=json.dumps({
+            "conn_type": "sumit", "host": self.sandbox.url, "login": str(COMPANY_ID), "password": self.api_key,
+            "extra": {"api_profile": "guide", "page_size": self.args.page_size,
+                      "push_concurrency": self.args.push_concurrency}}))  # the connection defaults
+        before_xid = self.sql(database, "SELECT txid_current()")[0][0]
+        requests_before = sum(self.sandbox.control.stats().values())
+        result = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], env=env,
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"{kind} {scenario} failed:\n{result.stderr[-3000:]}")
+        outcome = json.loads(result.stdout.strip().splitlines()[-1])
+        outcome["http_calls"] = sum(self.sandbox.control.stats().values()) - requests_before
+        outcome["rows_written"] = self.sql(
+            database, "SELECT count(*) FROM sumit_customers WHERE xmin::text::bigint > %s", [before_xid])[0][0]
+        return outcome
+
+    def scenario(self, size: int, number: int, title: str, scenario: str, *, expect_pushed: int | None = None,
+                 naive_sample: int | None = None, **extra: Any) -> None:
+        ours = self.run_worker("crmsync", scenario, "bench", **extra)
+        if size > self.args.naive_max:  # the naive reference would take many minutes: skipped
+            extra.pop("naive_ids", None)
+            self._add(size, number, title, ours, None, False, expect_pushed)
+            return
+        naive_extra = dict(extra)
+        if naive_sample is not None:
+            naive_extra["ids"] = extra["naive_ids"][:naive_sample]
+        naive_extra.pop("naive_ids", None)
+        extra.pop("naive_ids", None)
+        naive = self.run_worker("naive", scenario, "naive", **naive_extra)
+        naive_seconds = naive["seconds"]
+        if naive_sample is not None:
+            naive_seconds *= len(extra["ids"]) / max(1, naive_sample)
+        self._add(size, number, title, ours, naive_seconds, naive_sample is not None, expect_pushed)
+
+    def _add(self, size: int, number: int, title: str, ours: dict[str, Any], naive_seconds: float | None,
+             naive_scaled: bool, expect_pushed: int | None) -> None:
+        if expect_pushed is not None and ours["pushed"] != expect_pushed:
+            raise RuntimeError(f"{title}: crmsync pushed {ours['pushed']}, expected {expect_pushed}")
+        customers = max(ours["fetched"], ours["pushed"], 1)
+        row = {"size": size, "number": number, "title": title, "ours": ours, "naive_seconds": naive_seconds,
+               "naive_scaled": naive_scaled, "customers": customers}
+        self.rows.append(row)
+        print(_format_row(row), flush=True)
+
+    def run_size(self, size: int) -> None:
+        for database in ("bench", "naive"):
+            self.sql(database, "TRUNCATE sumit_customers, crm_sync_runs, crm_sync_errors, crm_sync_conflicts")
+        self.scenario(size, 1, "full pull into an empty table", "pull")
+        if size == max(s for s in self.sizes if s <= 100_000):
+            self.breakdown_of = (size, self.rows[-1]["ours"]["seconds"],
+                                 self.run_worker("breakdown", "pull", "bench", size=size, page_size=self.args.page_size))
+        self.scenario(size, 2, "re-pull, nothing changed", "pull")
+        self.scenario(size, 3, "bidirectional, nothing changed", "bidirectional", expect_pushed=0)
+        changed = f"UPDATE sumit_customers SET city = coalesce(city, '') || ' (edited)' WHERE id % {CHANGED_SHARE} = 0"
+        for database in ("bench", "naive"):
+            self.sql(database, changed)
+        expected = self.sql("bench", f"SELECT count(*) FROM sumit_customers WHERE id % {CHANGED_SHARE} = 0")[0][0]
+        self.scenario(size, 4, f"bidirectional, 1% changed locally ({expected:,})", "bidirectional",
+                      expect_pushed=expected)
+        if size >= self.args.push_count and not self.pushed_once:
+            self.pushed_once = True
+            edit = ("UPDATE sumit_customers SET phone = '+97250' || lpad(id::text, 7, '0') WHERE id IN "
+                    f"(SELECT id FROM sumit_customers ORDER BY id LIMIT {self.args.push_count}) RETURNING id")
+            ids = sorted(r[0] for r in self.sql("bench", edit))
+            naive_ids = sorted(r[0] for r in self.sql("naive", edit))
+            self.sandbox.control.set_faults(latency_ms=PUSH_LATENCY_MS)
+            try:
+                self.scenario(size, 5, f"push {len(ids):,} changed, {PUSH_LATENCY_MS} ms latency", "push",
+                              expect_pushed=len(ids), ids=ids, naive_ids=naive_ids,
+                              naive_sample=self.args.naive_push_sample)
+            finally:
+                self.sandbox.control.set_faults(latency_ms=None)
+
+    pushed_once = False
+    sizes: list[int] = []
+    breakdown_of: tuple[int, float, dict[str, Any]] | None = None
+
+    def breakdown_lines(self) -> str:
+        if not self.breakdown_of:
+            return ""
+        size, total, parts = self.breakdown_of
+        rest = total - sum(parts[k] for k in ("http", "json", "mapping", "fingerprints"))
+        lines = [f"Where the {size:,}-customer full pull's {total:.2f} s go (each step timed alone, "
+                 "without the read-ahead overlap):",
+                 f"- SUMIT sandbox answering + HTTP transfer: {parts['http']:.2f} s",
+                 f"- JSON decoding: {parts['json']:.2f} s",
+                 f"- mapping records to customers: {parts['mapping']:.2f} s",
+                 f"- fingerprints: {parts['fingerprints']:.2f} s",
+                 f"- the rest (merge planning and PostgreSQL, partly overlapped with the above): {rest:.2f} s"]
+        return "\n".join(lines)
+
+
+def _format_row(row: dict[str, Any]) -> str:
+    ours = row["ours"]
+    per_second = row["customers"] / ours["seconds"] if ours["seconds"] else 0
+    if row["naive_seconds"] is None:
+        naive = ratio = "—"
+    else:
+        naive = f"{row['naive_seconds']:.2f} s" + ("*" if row["naive_scaled"] else "")
+        ratio = f"{row['naive_seconds'] / ours['seconds']:.1f}x" if ours["seconds"] else "—"
+    return (f"| {row['size']:,} | {row['number']}. {row['title']} | {ours['seconds']:.2f} s | {per_second:,.0f}/s "
+            f"| {ours['peak_rss_mb']:.0f} MB | {ours['round_trips']:,} | {ours['http_calls']:,} | {ours['pushed']:,} "
+            f"| {ours['rows_written']:,} | {naive} | {ratio} |")
+
+
+HEADER = ("| customers | scenario | wall time | customers/s | peak RSS | DB round trips | HTTP calls | pushed "
+          "| rows written | naive | speed-up |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+
+def machine(durable: bool = True) -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown CPU")
+    memory = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                      if line.startswith("MemTotal"))) / 1024 / 1024
+    return (f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB RAM, Python {platform.python_version()}, "
+            f"PostgreSQL 15 on loopback ({'fsync and synchronous_commit on' if durable else 'fsync off'}), "
+            "sandbox over loopback HTTP")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", default="10000,100000", help="comma-separated customer counts")
+    parser.add_argument("--million", action="store_true", help="add a 1,000,000-customer round")
+    parser.add_argument("--push-count", type=int, default=PUSH_COUNT)
+    parser.add_argument("--naive-push-sample", type=int, default=500,
+                        help="customers the naive sequential push is timed on (then scaled)")
+    parser.add_argument("--naive-max", type=int, default=100_000,
+                        help="skip the naive reference above this many customers (it takes minutes)")
+    parser.add_argument("--page-size", type=int, default=None, help="the connection's page_size extra")
+    parser.add_argument("--push-concurrency", type=int, default=None, help="the connection's push_concurrency extra")
+    parser.add_argument("--no-fsync", action="store_true",
+                        help="run PostgreSQL without fsync and synchronous commit (default: as in production)")
+    parser.add_argument("--output", help="also write the table (Markdown) to this file")
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return 0
+    from crmsync.settings import SumitSettings
+
+    args.page_size = args.page_size or SumitSettings.page_size
+    args.push_concurrency = args.push_concurrency or SumitSettings.push_concurrency
+    sizes = [int(s) for s in args.sizes.split(",") if s] + ([1_000_000] if args.million else [])
+
+    from crmsync import sql
+    from crmsync.sandbox.control import run_sandbox_process
+    from crmsync.testing.postgres import LocalPostgres
+
+    api_key = "bench-" + secrets.token_hex(12)
+    print(f"crmsync benchmark on {machine(not args.no_fsync)}", flush=True)
+    print(f"page_size {args.page_size}, push_concurrency {args.push_concurrency}\n", flush=True)
+    with LocalPostgres(durable=not args.no_fsync) as pg:
+        with pg.connect(autocommit=True) as conn:
+            conn.execute('CREATE DATABASE "bench"')
+            conn.execute('CREATE DATABASE "naive"')
+        bench = Bench(pg, None, api_key, args)
+        bench.sizes = sizes
+        for database in ("bench", "naive"):
+            bench.sql(database, sql.load("schema"))
+        print(HEADER, flush=True)
+        for size in sizes:
+            # A sandbox per size, seeded at start (the fast path: a million in seconds).
+            with run_sandbox_process(company_id=COMPANY_ID, api_key=api_key, seed_demo=size) as sandbox:
+                bench.sandbox = sandbox
+                bench.run_size(size)
+    table = HEADER + "\n" + "\n".join(_format_row(r) for r in bench.rows)
+    print("\n" + bench.breakdown_lines(), flush=True)
+    table += "\n\n" + bench.breakdown_lines()
+    if args.output:
+        Path(args.output).write_text(f"Machine: {machine(not args.no_fsync)}\n\n{table}\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
