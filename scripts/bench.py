@@ -291,7 +291,7 @@ class Bench:
         for database in ("bench", "naive"):
             self.sql(database, "TRUNCATE sumit_customers, crm_sync_runs, crm_sync_errors, crm_sync_conflicts")
         self.scenario(size, 1, "full pull into an empty table", "pull")
-        if size == max(s for s in self.sizes if s <= 100_000):
+        if size == max((s for s in self.sizes if s <= 100_000), default=None):
             self.breakdown_of = (size, self.rows[-1]["ours"]["seconds"],
                                  self.run_worker("breakdown", "pull", "bench", size=size, page_size=self.args.page_size))
         self.scenario(size, 2, "re-pull, nothing changed", "pull")
@@ -344,11 +344,11 @@ def _format_row(row: dict[str, Any]) -> str:
         naive = f"{row['naive_seconds']:.2f} s" + ("*" if row["naive_scaled"] else "")
         ratio = f"{row['naive_seconds'] / ours['seconds']:.1f}x" if ours["seconds"] else "—"
     return (f"| {row['size']:,} | {row['number']}. {row['title']} | {ours['seconds']:.2f} s | {per_second:,.0f}/s "
-            f"| {ours['peak_rss_mb']:.0f} MB | {ours['round_trips']:,} | {ours['http_calls']:,} | {ours['pushed']:,} "
+            f"| {ours['peak_rss_mb']:.0f} MB ({ours['rss_after_imports_mb']:.0f}) | {ours['round_trips']:,} | {ours['http_calls']:,} | {ours['pushed']:,} "
             f"| {ours['rows_written']:,} | {naive} | {ratio} |")
 
 
-HEADER = ("| customers | scenario | wall time | customers/s | peak RSS | DB round trips | HTTP calls | pushed "
+HEADER = ("| customers | scenario | wall time | customers/s | peak RSS (after imports) | DB round trips | HTTP calls | pushed "
           "| rows written | naive | speed-up |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
 

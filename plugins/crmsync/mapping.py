@@ -48,6 +48,10 @@ def clean_text(value: Any, *, field_name: str) -> str | None:
     """Turn one wire value into the text stored locally, or raise :class:`InvalidRecord`."""
     if value is None:
         return None
+    if type(value) is str:  # nearly every value: the checks below in their cheapest order
+        if "\x00" in value or not value.isascii():
+            value = _storable(value)
+        return value.strip() or None
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, float) and value.is_integer():
