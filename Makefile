@@ -5,14 +5,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit bench check-connection bootstrap clean
+.PHONY: demo test unit bench check-connection airflow bootstrap system-deps clean
 
 ## demo: bootstrap, start a throwaway PostgreSQL and the SUMIT sandbox, run crm_bidirectional_sync
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 
-## test: bootstrap, then the whole suite (unit + integration through Airflow)
-test: $(STAMP)
+## test: bootstrap (with the Debian packages of scripts/system-deps.sh), then the whole suite
+## (unit, integration through Airflow, end-to-end against a live Airflow and in Chromium)
+test: $(STAMP) system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## unit: only the fast tests that need neither PostgreSQL nor Airflow
@@ -27,11 +28,20 @@ bench: $(STAMP)
 check-connection: $(STAMP)
 	$(PY) scripts/check_connection.py
 
+## airflow: a local Airflow 3 (UI at http://127.0.0.1:8080, admin / admin) with crmsync, PostgreSQL and the sandbox
+airflow: $(STAMP)
+	$(PY) scripts/airflow_local.py $(AIRFLOW_ARGS)
+
 bootstrap: $(STAMP)
 
-$(STAMP): requirements.txt constraints.txt
+## system-deps: Debian packages the end-to-end tests need (installs only what is missing)
+system-deps:
+	bash scripts/system-deps.sh
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
 clean:

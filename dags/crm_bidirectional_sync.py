@@ -16,6 +16,7 @@ import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable
 
 from crmsync import config
+from crmsync.notifiers import CrmSyncNotifier
 from crmsync.operators.report import CrmSyncReportOperator
 from crmsync.operators.sync import PrepareCustomersTableOperator, SumitPullOperator, SumitPushOperator
 from crmsync.params import (
@@ -39,6 +40,7 @@ with DAG(
     max_active_runs=1,
     default_args=config.DEFAULT_ARGS,
     render_template_as_native_obj=True,
+    on_failure_callback=CrmSyncNotifier(),  # a run that failed before its report could say so
     tags=["crmsync", "sumit", "sync"],
     params={
         "customer_ids": customer_ids_param(required=False),
@@ -84,6 +86,8 @@ with DAG(
         dry_run="{{ params.dry_run }}",
         fail_on_partial="{{ params.fail_on_partial }}",
         max_reject_ratio="{{ params.max_reject_ratio }}",
+        on_success_callback=CrmSyncNotifier(),  # success, or warning when records were rejected
+        on_failure_callback=CrmSyncNotifier(),
         **connections,
     )
 

@@ -9,6 +9,7 @@ UPDATE sumit_customers AS c SET
     -- next pull would count every new customer as updated.
     crm_custom_fingerprint = COALESCE(c.crm_custom_fingerprint, %(empty_custom_fingerprint)s),
     synced_at          = %(synced_at)s,
+    create_sent_at     = NULL,
     metadata           = c.metadata || jsonb_build_object('last_synced_at', %(synced_at_text)s::text)
 FROM unnest(%(id)s::bigint[], %(sumit_customer_id)s::text[], %(fingerprint)s::text[])
      AS v(id, sumit_customer_id, fingerprint)

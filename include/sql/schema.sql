@@ -39,7 +39,10 @@ ALTER TABLE sumit_customers
     ADD COLUMN IF NOT EXISTS synced_fingerprint text,
     ADD COLUMN IF NOT EXISTS crm_fingerprint text,
     ADD COLUMN IF NOT EXISTS crm_custom_fingerprint text,
-    ADD COLUMN IF NOT EXISTS synced_at timestamptz;
+    ADD COLUMN IF NOT EXISTS synced_at timestamptz,
+    -- Set (and committed) just before a create is sent, cleared when SUMIT's answer is stored:
+    -- a create whose answer was lost (a killed worker) is looked up before being sent again.
+    ADD COLUMN IF NOT EXISTS create_sent_at timestamptz;
 
 CREATE UNIQUE INDEX IF NOT EXISTS sumit_customers_sumit_customer_id_key
     ON sumit_customers (sumit_customer_id);

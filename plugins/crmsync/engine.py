@@ -17,9 +17,9 @@ from typing import Any, Protocol, TypeVar
 
 from psycopg import IntegrityError
 
-from crmsync.errors import SumitAuthError, SumitError, SumitTransientError
+from crmsync.errors import SumitAuthError, SumitError, SumitPermanentError, SumitProtocolError, SumitTransientError
 from crmsync.merge import ConflictPolicy, Outcome, dedupe_by_id, plan_pull
-from crmsync.model import LocalCustomer, PulledPage, PushResult, RejectedRecord
+from crmsync.model import CrmCustomer, LocalCustomer, PulledPage, PushResult, RejectedRecord
 from crmsync.store import CustomerStore, ErrorRow, GaveUp
 from crmsync.summary import SyncCounts
 
@@ -28,6 +28,8 @@ T = TypeVar("T")
 
 
 class CrmClient(Protocol):
+    creates_are_idempotent: bool
+
     def iter_customer_pages(self) -> Iterator[PulledPage]: ...
 
     def push_customer(self, customer: LocalCustomer) -> PushResult: ...
@@ -64,8 +66,10 @@ def run_pull(
     if store.dry_run:
         store.ensure_schema()  # inside the dry run's transaction: an empty database works too
     store.start_seen()
+    lost_creates = store.unconfirmed_creates()  # created by a run that died before storing the answer
     still_rejected: list[str] = []
     for page in read_ahead(client.iter_customer_pages()):
+        _link_lost_creates(page.customers, lost_creates, store, log)
         page_counts, rejected_keys = _merge_page(page, store, policy=policy, full_resync=full_resync,
                                                  pulled_at=pulled_at)
         still_rejected += rejected_keys
@@ -77,6 +81,7 @@ def run_pull(
             page.number, page_counts.fetched, page_counts.created, page_counts.updated,
             page_counts.unchanged, page_counts.skipped, page_counts.conflicts, counts.fetched,
         )
+    store.clear_create_sent(lost_creates)  # not in a complete listing: never created, send again
     counts.vanished, back = store.flag_vanished(pulled_at=pulled_at)
     store.resolve_pull_errors_after_complete_pull(still_rejected)
     store.commit()
@@ -167,6 +172,38 @@ def _merge_page(
     return counts, rejected_keys
 
 
+def _link_lost_creates(customers: Sequence[CrmCustomer], lost: set[int], store: CustomerStore,
+                       log: logging.Logger) -> None:
+    """Link CRM customers created by a run that died before storing SUMIT's answer (they carry
+    the local id they were created with), so they are neither inserted as new local rows nor
+    created again in SUMIT. ``lost`` loses the ids found."""
+    if not lost:
+        return
+    found = {c.external_id: c.sumit_id for c in customers if c.external_id in lost}
+    if found:
+        linked = store.link_created(found)
+        lost.difference_update(found)
+        log.warning("%d customers created in SUMIT by an interrupted run were found in its listing and linked "
+                    "(not created again): local ids %s", linked, ", ".join(map(str, sorted(found)[:20])))
+
+
+def find_lost_creates(client: CrmClient, store: CustomerStore, log: logging.Logger) -> None:
+    """Before a push: look up, in SUMIT's listing, customers whose create an earlier run sent
+    but whose answer it never stored (it was killed), so they are not created a second time.
+    Needed only where a create is not idempotent (the guide profile), and only after a crash."""
+    lost = store.unconfirmed_creates()
+    if not lost or client.creates_are_idempotent:
+        return
+    log.warning("%d customers were being created in SUMIT when an earlier run stopped; reading SUMIT's "
+                "customer list to find them before sending them again.", len(lost))
+    for page in read_ahead(client.iter_customer_pages()):
+        _link_lost_creates(page.customers, lost, store, log)
+    store.clear_create_sent(lost)
+    store.commit()
+    if lost:
+        log.info("%d of them are not in SUMIT: their creates are sent again.", len(lost))
+
+
 def _note_gave_up(counts: SyncCounts, gave_up: list[GaveUp]) -> None:
     counts.gave_up += len(gave_up)
     for g in gave_up:
@@ -219,6 +256,8 @@ def run_push(
             store.record_errors(ErrorRow(phase="push", error="no local customer has this id", customer_id=i,
                                          retryable=False) for i in unknown)
             store.commit()
+    if not store.dry_run:
+        find_lost_creates(client, store, log)
     queued = store.pending_push_ids(ids) if retry_queue or queue_only else []
     if queued:
         log.info("Retrying %d customers whose last push failed first: %s", len(queued),
@@ -234,7 +273,7 @@ def run_push(
     with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="sumit-push") as pool:
         in_flight: dict[Future, LocalCustomer] = {}
         try:
-            for customer in _candidates(passes):
+            for customer in _candidates(passes, before_chunk=None if store.dry_run else _mark_creates(store)):
                 if not (customer.fields.get("name") or "").strip():
                     batch.skip(customer, "customer has no name; SUMIT requires one")
                 elif store.dry_run:
@@ -259,15 +298,40 @@ def run_push(
     return counts
 
 
-def _candidates(passes: list[tuple[Iterator[list[LocalCustomer]], frozenset[int]]]) -> Iterator[LocalCustomer]:
+def _candidates(
+    passes: list[tuple[Iterator[list[LocalCustomer]], frozenset[int]]],
+    before_chunk: Callable[[list[LocalCustomer]], None] | None = None,
+) -> Iterator[LocalCustomer]:
     for chunks, leave_out in passes:
         for chunk in chunks:
-            yield from (customer for customer in chunk if customer.id not in leave_out)
+            chosen = [customer for customer in chunk if customer.id not in leave_out]
+            if before_chunk is not None:
+                before_chunk(chosen)
+            yield from chosen
+
+
+def _mark_creates(store: CustomerStore) -> Callable[[list[LocalCustomer]], None]:
+    """Commit ``create_sent_at`` for a chunk's creates before any of them is sent."""
+
+    def mark(chunk: list[LocalCustomer]) -> None:
+        creates = [c.id for c in chunk if c.sumit_id is None and (c.fields.get("name") or "").strip()]
+        if creates:
+            store.mark_create_sent(creates)
+            store.commit()
+
+    return mark
 
 
 def _wait_some(in_flight: dict[Future, LocalCustomer]) -> list[tuple[Future, LocalCustomer]]:
     done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
     return [(future, in_flight.pop(future)) for future in done]
+
+
+def _surely_not_carried_out(error: BaseException) -> bool:
+    """SUMIT refused the request (an answer saying so), or never received it."""
+    if isinstance(error, SumitTransientError):
+        return not error.maybe_processed
+    return isinstance(error, SumitPermanentError) and not isinstance(error, SumitProtocolError)
 
 
 class _PushBatch:
@@ -280,6 +344,7 @@ class _PushBatch:
         self.flush_every, self.streak_limit = flush_every, streak_limit
         self.accepted: list[tuple[LocalCustomer, PushResult]] = []
         self.errors: list[ErrorRow] = []
+        self.not_created: list[int] = []  # creates SUMIT surely did not carry out: nothing to look up
         self.transient_streak = 0  # transient failures since the last success
 
     def skip(self, customer: LocalCustomer, reason: str) -> None:
@@ -308,6 +373,8 @@ class _PushBatch:
                                         sumit_customer_id=customer.sumit_id, fingerprint=customer.fingerprint))
             if isinstance(error, SumitTransientError):
                 self.transient_streak += 1
+            if customer.sumit_id is None and _surely_not_carried_out(error):
+                self.not_created.append(customer.id)
         if created or len(self.accepted) + len(self.errors) >= self.flush_every:
             self.flush()
         if fatal is not None and raise_fatal:
@@ -323,6 +390,8 @@ class _PushBatch:
             return
         accepted, errors = self.accepted, self.errors
         self.accepted, self.errors = [], []
+        self.store.clear_create_sent(self.not_created)
+        self.not_created = []
         synced_at = self.now()
         try:
             self.store.mark_pushed(accepted, synced_at=synced_at)

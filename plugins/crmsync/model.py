@@ -40,6 +40,7 @@ class CrmCustomer:
     fields: Fields
     custom: dict[str, Any] = field(default_factory=dict)
     changed_at: datetime | None = None  # when the CRM says it last changed, if it says
+    external_id: int | None = None  # the local id crmsync created it with, when the CRM lists it
 
     # Computed once per record: the merge compares them and the store writes them.
     @cached_property

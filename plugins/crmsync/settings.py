@@ -112,7 +112,27 @@ def _extra(extra: dict[str, Any] | str | None, where: str) -> dict[str, Any]:
             raise ConfigurationError(f"{where}: extra is not valid JSON.") from None
     if not isinstance(extra, dict):
         raise ConfigurationError(f"{where}: extra must be a JSON object.")
-    return dict(extra)
+    return _form_fields_as_keys(extra)
+
+
+_FORM_PREFIX = "extra__sumit__"
+
+
+def _form_fields_as_keys(extra: dict[str, Any]) -> dict[str, Any]:
+    """The extra as plain keys, whichever way the connection form wrote it.
+
+    Airflow 3's form stores its fields under their plain names, and a field left empty as
+    ``null`` (or ``""``): an empty field means "the default", not a value. Connections made
+    by Airflow 2's form carry the same fields as ``extra__sumit__<name>``; a plain key wins
+    over its prefixed twin.
+    """
+    def given(value: Any) -> bool:
+        return value is not None and not (isinstance(value, str) and not value.strip())
+
+    options = {key[len(_FORM_PREFIX):]: value for key, value in extra.items()
+               if key.startswith(_FORM_PREFIX) and given(value)}
+    options.update((key, value) for key, value in extra.items() if not key.startswith(_FORM_PREFIX) and given(value))
+    return options
 
 
 def _tuning(options: dict[str, Any], where: str) -> dict[str, Any]:

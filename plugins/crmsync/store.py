@@ -269,6 +269,29 @@ class CustomerStore:
         }
         return len(self._fetch("mark_pushed", params))
 
+    # -- creates whose answer may have been lost ---------------------------------------------
+
+    def mark_create_sent(self, ids: Sequence[int]) -> None:
+        """Remember that these customers' creates are being sent (commit before sending)."""
+        if ids:
+            self._fetch("mark_create_sent", {"ids": list(ids)})
+
+    def unconfirmed_creates(self) -> set[int]:
+        """Customers whose create was sent but whose CRM id was never stored."""
+        return {row[0] for row in self._fetch("select_unconfirmed_creates")}
+
+    def link_created(self, found: dict[int, str]) -> int:
+        """Store the CRM ids found for unconfirmed creates; returns how many were linked."""
+        if not found:
+            return 0
+        rows = [{"id": local_id, "sumit_customer_id": sumit_id} for local_id, sumit_id in found.items()]
+        return len(self._fetch("link_created", {"rows": _json(rows)}))
+
+    def clear_create_sent(self, ids: Iterable[int]) -> None:
+        ids = list(ids)
+        if ids:
+            self._fetch("clear_create_sent", {"ids": ids})
+
     # -- run outcome ----------------------------------------------------------------------------
 
     def write_run(self, row: dict[str, Any]) -> None:

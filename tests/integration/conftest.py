@@ -161,3 +161,13 @@ def run_dag(dagbag):
 
     return run
 
+
+
+def lost_and_duplicated(pg, sandbox) -> tuple[int, int]:
+    """(CRM customers missing from the table, table rows beyond one per CRM id or local customer):
+    the two figures of the reliability table, measured, not assumed."""
+    crm = {str(c["CustomerID"]) for c in sandbox.control.customers()}
+    with pg.connect() as conn:
+        linked = [r[0] for r in conn.execute(
+            "SELECT sumit_customer_id FROM sumit_customers WHERE sumit_customer_id IS NOT NULL").fetchall()]
+    return len(crm - set(linked)), len(linked) - len(set(linked))

@@ -82,3 +82,29 @@ def test_every_task_that_calls_sumit_runs_in_the_sumit_pool(dagbag):
                if t.pool == "sumit_api"}
     assert in_pool == {("crm_pull_customers", "pull_from_crm"), ("crm_push_customers", "push_to_crm"),
                        ("crm_bidirectional_sync", "pull_from_crm"), ("crm_bidirectional_sync", "push_changed")}
+
+
+DAG_IDS = ["crm_pull_customers", "crm_push_customers", "crm_bidirectional_sync"]
+
+
+@pytest.mark.parametrize("dag_id", DAG_IDS)
+def test_every_dag_explains_itself_in_the_ui(dagbag, dag_id):
+    """Docs, tags and owner are what the UI shows beside a DAG; a run's summary is the report's XCom."""
+    dag = dagbag.get_dag(dag_id)
+    assert dag.doc_md and dag.doc_md.lstrip().startswith(f"{dag_id} — ")
+    assert dag.description
+    assert {"crmsync", "sumit"} <= set(dag.tags)
+    assert {t.owner for t in dag.tasks} == {"crmsync"}
+    assert dag.task_dict["report"].do_xcom_push  # the run summary (counts, status, message) in the UI
+
+
+@pytest.mark.parametrize("dag_id", DAG_IDS)
+def test_every_dag_notifies_how_its_runs_went(dagbag, dag_id):
+    from crmsync.notifiers import CrmSyncNotifier
+
+    dag = dagbag.get_dag(dag_id)
+    report = dag.task_dict["report"]
+    assert isinstance(dag.on_failure_callback, CrmSyncNotifier)
+    assert [type(c) for c in report.on_success_callback] == [CrmSyncNotifier]  # task callbacks become lists
+    assert [type(c) for c in report.on_failure_callback] == [CrmSyncNotifier]
+    assert dag.on_success_callback is None  # the report's success callback speaks for a green run

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import API_KEY, LIST_PATH, airflow_cli, list_requests, push_requests, set_sumit_connection
+from conftest import (API_KEY, LIST_PATH, airflow_cli, list_requests, lost_and_duplicated, push_requests,
+                      set_sumit_connection)
 
 pytestmark = pytest.mark.usefixtures("env")
 
@@ -112,38 +113,46 @@ def test_paging_is_followed_and_a_server_ignoring_it_does_not_loop(pg, sandbox, 
     assert last_run(pg)[2] == 130  # the repeated page was recognised, not merged again
 
 
-def test_transient_faults_are_retried_inside_the_hook(pg, sandbox, run_dag):
+def test_transient_faults_are_retried_inside_the_hook(pg, sandbox, run_dag, reliability):
     sandbox.control.add_customers([ENGLISH])
     sandbox.control.set_faults(fail_next={"count": 2, "status": 503})
     assert run_dag("crm_pull_customers") == "success"
     sandbox.control.set_faults(fail_next={"count": 1, "status": 429, "retry_after": 0})
     assert run_dag("crm_pull_customers") == "success"
+    reliability("5xx and 429 (Retry-After) from SUMIT, within the retry budget", cases=2,
+                outcome="success after retry", **dict(zip(("lost", "duplicated"), lost_and_duplicated(pg, sandbox))))
     statuses = [r["status"] for r in sandbox.control.requests()]
     assert statuses.count(503) == 2 and statuses.count(429) == 1
     assert len(customers(pg)) == 1
 
 
-def test_faults_outlasting_the_retries_fail_the_run_with_the_cause(pg, sandbox, run_dag):
+def test_faults_outlasting_the_retries_fail_the_run_with_the_cause(pg, sandbox, run_dag, reliability):
     sandbox.control.add_customers([ENGLISH])
     sandbox.control.set_faults(fail_next={"count": 10, "status": 503})
     assert run_dag("crm_pull_customers") == "failed"
     run = last_run(pg)
+    reliability("5xx storm outlasting the retry budget", outcome="failed naming HTTP 503; nothing written")
     assert run[1] == "failed" and "HTTP 503" in run[10]
 
 
-def test_malformed_answer_fails_with_the_endpoint_named(pg, sandbox, run_dag, profile):
+@pytest.mark.parametrize("kind, words", [("html", "not JSON"), ("truncated", "not JSON"), ("not_json", "not JSON"),
+                                         ("missing_customers", "without a")])
+def test_malformed_answer_fails_with_the_endpoint_named(pg, sandbox, run_dag, profile, kind, words, reliability):
     sandbox.control.add_customers([ENGLISH])
-    sandbox.control.set_faults(malformed_next={"count": 1, "kind": "html"})
+    sandbox.control.set_faults(malformed_next={"count": 1, "kind": kind})
     assert run_dag("crm_pull_customers") == "failed"
     message = last_run(pg)[10]
-    assert LIST_PATH[profile] in message and "not JSON" in message
+    reliability("HTML error page, truncated or non-JSON body, envelope without its customer list",
+                outcome="failed naming the endpoint and the fault; nothing written")
+    assert LIST_PATH[profile] in message and words in message
     assert customers(pg) == {}
 
 
-def test_wrong_credentials_fail_at_once_without_retry(pg, sandbox, run_dag, profile):
+def test_wrong_credentials_fail_at_once_without_retry(pg, sandbox, run_dag, profile, reliability):
     sandbox.control.add_customers([ENGLISH])
     set_sumit_connection(sandbox.url, api_key="wrong-key")
     assert run_dag("crm_pull_customers") == "failed"
+    reliability("wrong credentials", outcome="failed at once, no retry, naming the credentials")
     assert len(list_requests(sandbox, profile)) == 1  # no retry
     run = last_run(pg)
     assert run[1] == "failed" and "credentials" in run[10].lower()

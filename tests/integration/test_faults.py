@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import API_KEY, LIST_PATH, PUSH_PATHS, airflow_popen, set_sumit_connection
+from conftest import API_KEY, LIST_PATH, PUSH_PATHS, airflow_popen, lost_and_duplicated, set_sumit_connection
 from crmsync.locking import LOCK_KEY
 from test_dags import ensure_schema, insert_local, last_run, rows
 
@@ -148,7 +148,8 @@ def assert_same_as_crm(pg, sandbox) -> int:
 # -- SIGKILL --------------------------------------------------------------------------------------
 
 
-def test_sigkill_mid_pull_loses_nothing_and_frees_the_lock(pg, sandbox, guide_env, spawn, run_dag, monkeypatch):
+def test_sigkill_mid_pull_loses_nothing_and_frees_the_lock(pg, sandbox, guide_env, spawn, run_dag, monkeypatch,
+                                                            reliability):
     sandbox.control.add_customers(make_customers(60))
     set_sumit_connection(sandbox.url, page_size=10)  # six pages
     sandbox.control.set_faults(latency_ms=400)
@@ -166,11 +167,14 @@ def test_sigkill_mid_pull_loses_nothing_and_frees_the_lock(pg, sandbox, guide_en
     sandbox.control.clear_faults()
     monkeypatch.setenv("CRMSYNC_LOCK_TIMEOUT_SECONDS", SHORT_LOCK_WAIT["CRMSYNC_LOCK_TIMEOUT_SECONDS"])
     assert run_dag("crm_pull_customers") == "success"
+    reliability("SIGKILL mid-pull, between pages", outcome="lock freed; re-run completed",
+                **dict(zip(("lost", "duplicated"), lost_and_duplicated(pg, sandbox))))
     assert assert_same_as_crm(pg, sandbox) == 60
     assert last_run(pg)[2:6] == (60, 60 - kept, 0, kept)  # the re-run created only what the kill cut off
 
 
-def test_sigkill_mid_push_of_updates_is_finished_by_a_rerun(pg, sandbox, guide_env, spawn, run_dag, monkeypatch):
+def test_sigkill_mid_push_of_updates_is_finished_by_a_rerun(pg, sandbox, guide_env, spawn, run_dag, monkeypatch,
+                                                             reliability):
     sandbox.control.add_customers(make_customers(40))
     assert run_dag("crm_pull_customers") == "success"
     with pg.connect() as conn:  # a local edit of every customer: 40 updates to push
@@ -191,18 +195,25 @@ def test_sigkill_mid_push_of_updates_is_finished_by_a_rerun(pg, sandbox, guide_e
     sandbox.control.clear_faults()
     monkeypatch.setenv("CRMSYNC_LOCK_TIMEOUT_SECONDS", SHORT_LOCK_WAIT["CRMSYNC_LOCK_TIMEOUT_SECONDS"])
     assert run_dag("crm_push_customers", {"customer_ids": ids}) == "success"
+    lost, duplicated = lost_and_duplicated(pg, sandbox)
+    reliability("SIGKILL mid-push batch (updates)", outcome="lock freed; re-run pushed every edit", lost=lost,
+                duplicated=duplicated + len(sandbox.control.customers()) - 40)
     assert last_run(pg)[7:9] == (40, 0)
     assert assert_same_as_crm(pg, sandbox) == 40  # every edit reached SUMIT, once per customer
     assert {c["City"] for c in sandbox.control.customers()} == {f"עכו {i}" for i in ids}
 
 
-def test_sigkill_mid_push_of_creates(pg, sandbox, env, profile, spawn, run_dag, monkeypatch):
-    """Never-synced customers are creates. ``rest`` creates with the local id as
-    ExternalIdentifier, so the re-run finds what the killed run created: no duplicate.
-    ``guide`` has no such key: a create SUMIT carried out whose answer the killed worker never
-    wrote back is created again by the re-run. The engine writes every created id back before
-    sending more, which bounds those duplicates by what was in flight (2 x push_concurrency);
-    the next pull then brings them into the table as customers of their own."""
+@pytest.mark.parametrize("rerun", ["crm_push_customers", "crm_bidirectional_sync"])
+def test_sigkill_mid_push_of_creates_never_duplicates_a_customer(pg, sandbox, env, profile, rerun, spawn, run_dag,
+                                                                  monkeypatch, reliability):
+    """Never-synced customers are creates, and a killed worker loses the answers of those in
+    flight. ``rest`` creates with the local id as ExternalIdentifier and SearchMode 2, so the
+    re-run's create finds what the killed run made. ``guide`` has no lookup: crmsync commits
+    ``create_sent_at`` before sending, sends the local id as ExternalIdentifier, and the next
+    run finds those customers in SUMIT's listing (the pull's, or one the push reads for it)
+    and links them instead of creating them again."""
+    if profile == "rest" and rerun == "crm_bidirectional_sync":
+        pytest.skip("the rest listing shows no ExternalIdentifier: see docs/reliability.md, known gaps")
     ensure_schema(pg)
     ids = [insert_local(pg, **{column: value for column, value in zip(GUIDE_KEYS, record.values())})
            for record in make_customers(30, prefix="Local")]
@@ -223,23 +234,24 @@ def test_sigkill_mid_push_of_creates(pg, sandbox, env, profile, spawn, run_dag, 
 
     sandbox.control.clear_faults()
     monkeypatch.setenv("CRMSYNC_LOCK_TIMEOUT_SECONDS", SHORT_LOCK_WAIT["CRMSYNC_LOCK_TIMEOUT_SECONDS"])
-    assert run_dag("crm_push_customers", {"customer_ids": ids}) == "success"
-    assert rows(pg, "SELECT count(*) FROM sumit_customers WHERE sumit_customer_id IS NULL")[0][0] == 0
+    assert run_dag(rerun, {"customer_ids": ids}) == "success"
     duplicates = len(sandbox.control.customers()) - 30
-    print(f"{profile}: {unanswered} creates answered to no one at the kill, {duplicates} duplicates in SUMIT")
-    if profile == "rest":
-        assert duplicates == 0  # the re-run found the customers the killed run created
-        assert assert_same_as_crm(pg, sandbox) == 30
-    else:
-        assert duplicates == unanswered  # each lost answer became one second copy in SUMIT
-        assert run_dag("crm_pull_customers") == "success"
-        assert assert_same_as_crm(pg, sandbox) == 30 + duplicates  # consistent, with the copies as customers
+    print(f"{profile}, re-run {rerun}: {unanswered} creates answered to no one at the kill, "
+          f"{duplicates} duplicates in SUMIT")
+    reliability(f"SIGKILL mid-push batch (creates, {profile} profile)",
+                outcome=f"re-run ({rerun.removeprefix('crm_')}) linked every customer, created none twice",
+                lost=rows(pg, "SELECT count(*) FROM sumit_customers WHERE sumit_customer_id IS NULL")[0][0],
+                duplicated=duplicates + local_count(pg) - 30)
+    assert duplicates == 0
+    assert rows(pg, "SELECT count(*) FROM sumit_customers WHERE create_sent_at IS NOT NULL")[0][0] == 0
+    assert run_dag("crm_pull_customers") == "success"
+    assert assert_same_as_crm(pg, sandbox) == 30
 
 
 # -- the database restarted -------------------------------------------------------------------------
 
 
-def test_database_restart_mid_pull_is_retried_or_named(pg, sandbox, guide_env, spawn, run_dag):
+def test_database_restart_mid_pull_is_retried_or_named(pg, sandbox, guide_env, spawn, run_dag, reliability):
     sandbox.control.add_customers(make_customers(60))
     set_sumit_connection(sandbox.url, page_size=10)
     sandbox.control.set_faults(latency_ms=400)
@@ -258,6 +270,9 @@ def test_database_restart_mid_pull_is_retried_or_named(pg, sandbox, guide_env, s
 
     sandbox.control.clear_faults()
     assert run_dag("crm_pull_customers") == "success"
+    reliability("PostgreSQL restarted mid-pull",
+                outcome=("Airflow retry succeeded" if code == 0 else "failed naming the database")
+                + "; re-run completed", **dict(zip(("lost", "duplicated"), lost_and_duplicated(pg, sandbox))))
     assert assert_same_as_crm(pg, sandbox) == 60
     assert last_run(pg)[2] == 60
 
@@ -265,7 +280,7 @@ def test_database_restart_mid_pull_is_retried_or_named(pg, sandbox, guide_env, s
 # -- two writers ----------------------------------------------------------------------------------
 
 
-def test_a_manual_push_waits_for_the_running_sync(pg, sandbox, guide_env, spawn, run_dag):
+def test_a_manual_push_waits_for_the_running_sync(pg, sandbox, guide_env, spawn, run_dag, reliability):
     sandbox.control.add_customers(make_customers(60))
     assert run_dag("crm_pull_customers") == "success"
     with pg.connect() as conn:
@@ -295,6 +310,8 @@ def test_a_manual_push_waits_for_the_running_sync(pg, sandbox, guide_env, spawn,
     log = [r["path"] for r in sandbox.control.requests()[before:]]
     last_listing = max(i for i, path in enumerate(log) if path == LIST_PATH["guide"])
     first_push = min(i for i, path in enumerate(log) if path in PUSH_PATHS["guide"])
+    reliability("two runs at once (manual push during the sync)", outcome="push waited for the lock; both succeeded",
+                **dict(zip(("lost", "duplicated"), lost_and_duplicated(pg, sandbox))))
     assert first_push > last_listing
     assert log.count(LIST_PATH["guide"]) == 12 and log[:12] == [LIST_PATH["guide"]] * 12
 
@@ -305,7 +322,7 @@ def test_a_manual_push_waits_for_the_running_sync(pg, sandbox, guide_env, spawn,
 
 
 def test_a_writer_that_cannot_get_the_lock_in_time_fails_naming_the_holder(pg, sandbox, guide_env, run_dag,
-                                                                          monkeypatch):
+                                                                          monkeypatch, reliability):
     ensure_schema(pg)  # so the report can write the failed run's row
     sandbox.control.add_customers(make_customers(3))
     monkeypatch.setenv("CRMSYNC_LOCK_TIMEOUT_SECONDS", "1")
@@ -317,6 +334,7 @@ def test_a_writer_that_cannot_get_the_lock_in_time_fails_naming_the_holder(pg, s
         assert time.monotonic() - started >= 1
 
     message = last_run(pg)[10]
+    reliability("lock held too long by another writer", outcome="failed naming the holder; nothing sent or written")
     assert "prepare_customers_table: Gave up after 1.0 s waiting for the crmsync lock held by" in message
     assert "'crmsync nightly import'" in message and "CRMSYNC_LOCK_TIMEOUT_SECONDS" in message
     assert sandbox.control.requests() == []  # nothing was read, nothing written

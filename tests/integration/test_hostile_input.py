@@ -100,7 +100,7 @@ INVALID = [
 
 
 def test_hostile_crm_records_are_rejected_one_by_one_and_the_good_ones_kept_exactly(pg, sandbox, run_dag, env,
-                                                                                    profile):
+                                                                                    profile, reliability):
     records = [DUPLICATE_EARLIER] + [record for record, _ in VALID.values()] + [r for r, _, _ in INVALID]
     add_raw(sandbox, profile, records)  # verbatim: the sandbox would normalise what it stores itself
 
@@ -111,7 +111,12 @@ def test_hostile_crm_records_are_rejected_one_by_one_and_the_good_ones_kept_exac
     assert "Name holds a dict, expected text" in run[10]  # the first reasons, in the run row
 
     local = stored(pg)
-    assert rows(pg, "SELECT count(*), count(DISTINCT sumit_customer_id) FROM sumit_customers")[0] == (len(VALID),) * 2
+    count, distinct = rows(pg, "SELECT count(*), count(DISTINCT sumit_customer_id) FROM sumit_customers")[0]
+    reliability("hostile CRM records (duplicate/numeric/long ids, null and wrong types, 10,000 characters, NUL, "
+                "emoji, half emoji, RTL quotes, custom fields named like columns)", cases=len(records),
+                outcome="good ones stored exactly; each bad one rejected with its reason in crm_sync_errors",
+                lost=len(VALID) - distinct, duplicated=count - distinct)
+    assert (count, distinct) == (len(VALID),) * 2
     for key, (record, expected) in VALID.items():
         sumit_id = str(int(record["CustomerID"])) if not isinstance(record["CustomerID"], str) else \
             record["CustomerID"].replace("\x00", "")
@@ -183,12 +188,15 @@ def table_snapshot(pg):
     ("crm_bidirectional_sync", {"full_resync": "false"}, "full_resync"),
 ], ids=["sql-in-ids", "id-beyond-bigint", "null-id", "sql-in-policy", "string-attempts", "negative-attempts",
         "negative-ratio", "string-flag"])
-def test_bad_params_are_refused_before_any_api_or_database_work(pg, sandbox, guide_env, dag_id, conf, param):
+def test_bad_params_are_refused_before_any_api_or_database_work(pg, sandbox, guide_env, dag_id, conf, param,
+                                                                 reliability):
     sandbox.control.add_customers([{"Name": "CRM Customer"}])
     seed_one_local(pg)
     before = table_snapshot(pg)
     result = airflow_cli("dags", "test", dag_id, "-c", json.dumps(conf))
     output = result.stdout + result.stderr
+    reliability("bad run params (strings, negatives, nulls, beyond bigint, SQL in strings)",
+                outcome="refused by Param validation naming the param; nothing sent or written")
     assert result.returncode != 0
     assert param in output and ("Invalid input for param" in output or "ParamValidationError" in output)
     assert API_KEY not in output
@@ -196,16 +204,18 @@ def test_bad_params_are_refused_before_any_api_or_database_work(pg, sandbox, gui
     assert table_snapshot(pg) == before  # the table is there, untouched, and no run row was written
 
 
-def test_duplicate_ids_push_each_customer_once(pg, sandbox, run_dag, env, profile):
+def test_duplicate_ids_push_each_customer_once(pg, sandbox, run_dag, env, profile, reliability):
     ensure_schema(pg)
     a, b = insert_local(pg, "Dup A"), insert_local(pg, "Dup B")
     assert run_dag("crm_push_customers", {"customer_ids": [a, b, a, b, a]}) == "success"
+    reliability("duplicate ids in customer_ids", outcome="each customer pushed once",
+                duplicated=len(sandbox.control.customers()) - 2)
     assert sorted(c["Name"] for c in sandbox.control.customers()) == ["Dup A", "Dup B"]
     assert len(push_requests(sandbox, profile)) == 2
     assert last_run(pg)[6:9] == (0, 2, 0)
 
 
-def test_ten_thousand_ids_are_accepted_and_handled_in_full(pg, sandbox, run_dag, guide_env):
+def test_ten_thousand_ids_are_accepted_and_handled_in_full(pg, sandbox, run_dag, guide_env, reliability):
     ensure_schema(pg)
     with pg.connect() as conn:
         conn.execute("INSERT INTO sumit_customers (name) SELECT 'Bulk ' || i FROM generate_series(1, 10000) i")
@@ -218,6 +228,8 @@ def test_ten_thousand_ids_are_accepted_and_handled_in_full(pg, sandbox, run_dag,
     with pg.connect() as conn:
         conn.execute("DELETE FROM sumit_customers WHERE id NOT IN (%s, %s)", (ids[0], ids[-1]))
     assert run_dag("crm_push_customers", {"customer_ids": ids}) == "failed"  # 99.98% unknown > max_reject_ratio
+    reliability("10,000 ids, 9,998 unknown", outcome="known ones pushed, unknown ones named and recorded; run red",
+                lost=2 - len(sandbox.control.customers()))
     run = last_run(pg)
     assert run[6:9] == (9_998, 2, 0)
     assert f"no local customer with id {ids[1]}, {ids[2]}" in run[10] and "9998 of 10000 records" in run[10]
@@ -225,13 +237,14 @@ def test_ten_thousand_ids_are_accepted_and_handled_in_full(pg, sandbox, run_dag,
     assert rows(pg, "SELECT status, count(*) FROM crm_sync_errors GROUP BY status") == [("ignored", 9_998)]
 
 
-def test_unknown_conf_keys_refuse_the_run_naming_them(pg, sandbox, run_dag, guide_env):
+def test_unknown_conf_keys_refuse_the_run_naming_them(pg, sandbox, run_dag, guide_env, reliability):
     """Airflow keeps unknown conf keys (conf is free-form): a typo such as "dryrun" would start a
     real run. The first task refuses it, naming the keys, before any API or database work."""
     local = seed_one_local(pg)
     before = table_snapshot(pg)
     conf = {"customer_ids": [local], "dryrun": True, "note": "1; DROP TABLE sumit_customers"}
     assert run_dag("crm_push_customers", conf) == "failed"
+    reliability("unknown conf keys (typos, SQL in extra keys)", outcome="refused naming the keys; nothing sent or written")
     assert sandbox.control.requests() == []
     assert table_snapshot(pg)[0] == before[0]  # the customers; the run row below is the outcome
     status, message = rows(pg, "SELECT status, message FROM crm_sync_runs ORDER BY id DESC LIMIT 1")[0]
@@ -254,7 +267,7 @@ def test_unknown_conf_keys_refuse_the_run_naming_them(pg, sandbox, run_dag, guid
 ], ids=["no-password", "not-a-url", "unclosed-ipv6-bracket", "password-in-url", "company-id-word",
         "company-id-superscript", "company-id-5000-digits", "rest-without-folder"])
 def test_a_bad_connection_fails_the_run_naming_the_field_and_sends_nothing(pg, sandbox, run_dag, guide_env, dag_id,
-                                                                          connection, words):
+                                                                          connection, words, reliability):
     local = seed_one_local(pg)
     sandbox.control.add_customers([{"Name": "CRM Customer"}])
     use_connection(sandbox, connection)
@@ -263,6 +276,9 @@ def test_a_bad_connection_fails_the_run_naming_the_field_and_sends_nothing(pg, s
     finally:
         set_sumit_connection(sandbox.url)
     run = last_run(pg)
+    reliability("bad sumit_default connection (no password, bad URL, non-numeric CompanyID, no folder)",
+                outcome="failed naming the field; nothing sent",
+                lost=1 - rows(pg, "SELECT count(*) FROM sumit_customers")[0][0])
     assert run[1] == "failed" and words in run[10] and "'sumit_default'" in run[10]
     assert API_KEY not in run[10] and "s3cret" not in run[10]
     assert sandbox.control.requests() == []

@@ -116,10 +116,13 @@ def test_transient_faults_are_retried_and_retry_after_is_honoured(server, make_h
     {"drop_next": {"count": 2}},
     {"hang_next": {"count": 1, "seconds": 1.5}},
 ])
-def test_reads_survive_each_transient_fault(server, fault, make_hook):
+def test_reads_survive_each_transient_fault(server, fault, make_hook, reliability):
     seed(server, 1)
     server.state.set_knobs(fault)
-    assert pulled_ids(make_hook(server.url)) == ["100001"]
+    ids = pulled_ids(make_hook(server.url))
+    reliability("5xx, connection reset, read timeout on a listing call (hook level)", outcome="read after retry",
+                lost=1 - len(ids), duplicated=len(ids) - len(set(ids)))
+    assert ids == ["100001"]
 
 
 def test_retries_are_bounded(server, make_hook):

@@ -24,6 +24,7 @@ class Listing:
 
 class ApiProfile(Protocol):
     name: str
+    creates_are_idempotent: bool  # False: a create whose answer was lost must be looked up first
 
     def list_request(self, start: int, size: int) -> tuple[str, dict[str, Any]]:
         """Endpoint path and body (without Credentials) for one listing page."""

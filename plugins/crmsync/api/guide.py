@@ -27,7 +27,10 @@ FIELD_KEYS: dict[str, str] = {
     "zip_code": "ZipCode",
 }
 ID_KEY = "CustomerID"
-_KNOWN_KEYS = frozenset(FIELD_KEYS.values()) | {ID_KEY}
+# crmsync creates a customer with its local id under this key (a custom field to SUMIT), so a
+# create whose answer was lost can be found in the listing instead of being sent again.
+EXTERNAL_ID_KEY = "ExternalIdentifier"
+_KNOWN_KEYS = frozenset(FIELD_KEYS.values()) | {ID_KEY, EXTERNAL_ID_KEY}
 # Keys some SUMIT accounts send with a record's last change; used by the newer-wins policy.
 CHANGED_AT_KEYS = ("UpdatedAt", "LastUpdated", "LastModified", "ModifiedAt", "LastUpdate")
 
@@ -36,6 +39,7 @@ assert tuple(FIELD_KEYS) == SYNCED_COLUMNS
 
 class GuideProfile:
     name = "guide"
+    creates_are_idempotent = False  # no lookup key in the guide: a lost create is found by listing
 
     def list_request(self, start: int, size: int) -> tuple[str, dict[str, Any]]:
         return LIST_ENDPOINT, {"Paging": {"StartIndex": start, "PageSize": size}}
@@ -59,12 +63,15 @@ class GuideProfile:
             raise InvalidRecord("record has no CustomerID")
         fields = finish_fields({column: clean_text(raw.get(key), field_name=key) for column, key in FIELD_KEYS.items()})
         custom = {custom_field_name(k): clean_json(v) for k, v in raw.items() if k not in _KNOWN_KEYS}
-        return CrmCustomer(sumit_id=sumit_id, fields=fields, custom=custom, changed_at=_changed_at(raw))
+        return CrmCustomer(sumit_id=sumit_id, fields=fields, custom=custom, changed_at=_changed_at(raw),
+                           external_id=_external_id(raw.get(EXTERNAL_ID_KEY)))
 
     def push_request(self, customer: LocalCustomer) -> tuple[str, dict[str, Any]]:
         record: dict[str, Any] = {}
         if customer.sumit_id:
             record[ID_KEY] = customer.sumit_id
+        else:
+            record[EXTERNAL_ID_KEY] = str(customer.id)
         for column, key in FIELD_KEYS.items():
             record[key] = customer.fields.get(column) or ""
         return UPDATE_ENDPOINT, {"Customer": record}
@@ -79,6 +86,12 @@ class GuideProfile:
             return PushResult(sumit_id=clean_id(value))
         except InvalidRecord:
             raise SumitProtocolError(f"{endpoint} answered a CustomerID that is not an id", endpoint=endpoint) from None
+
+
+def _external_id(value: Any) -> int | None:
+    """The local id a record was created with; anything but a positive whole number is ignored."""
+    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    return int(text) if text.isdigit() and text.isascii() and 0 < int(text) < 2**63 else None
 
 
 def _changed_at(raw: dict[str, Any]) -> datetime | None:

@@ -57,6 +57,7 @@ def _wire_id(sumit_id: str) -> int | str:
 
 class RestProfile:
     name = "rest"
+    creates_are_idempotent = True  # SearchMode 2 finds the customer created with this ExternalIdentifier
 
     def __init__(self, customers_folder: str | None = None):
         self.customers_folder = customers_folder

@@ -80,6 +80,11 @@ class SumitHook(BaseHook):
     def profile(self) -> ApiProfile:
         return get_profile(self.settings)
 
+    @property
+    def creates_are_idempotent(self) -> bool:
+        """Whether a create sent twice makes one customer (else lost creates are looked up first)."""
+        return self.profile.creates_are_idempotent
+
     def get_conn(self) -> requests.Session:
         return self._session
 

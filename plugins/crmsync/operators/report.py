@@ -9,6 +9,7 @@ from typing import Any
 from airflow.sdk import TriggerRule
 from airflow.sdk.exceptions import AirflowFailException
 
+from crmsync.notifiers import SUMMARY_XCOM_KEY
 from crmsync.operators.sync import _as_bool, _CrmSyncOperator
 from crmsync.summary import (
     DEFAULT_MAX_REJECT_RATIO,
@@ -87,12 +88,17 @@ class CrmSyncReportOperator(_CrmSyncOperator):
             self._write_run(context, counts, status, message)
         self.log.info("%s", line)
 
+        summary = {"operation": self.operation, "status": status, "message": message, "dry_run": dry_run,
+                   **{k: v for k, v in counts.to_dict().items() if k not in ("reasons", "considered")}}
+        failing = status == FAILED or (status == WARNING and _as_bool(self.fail_on_partial))
+        if failing:
+            # A failed task has no return value: the failure notification reads the summary here.
+            ti.xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
         if status == FAILED:
             raise AirflowFailException(message)
-        if status == WARNING and _as_bool(self.fail_on_partial):
+        if failing:
             raise AirflowFailException(f"fail_on_partial is set and the run had failures: {message}")
-        return {"operation": self.operation, "status": status, "message": message, "dry_run": dry_run,
-                **{k: v for k, v in counts.to_dict().items() if k not in ("reasons", "considered")}}
+        return summary
 
     def _write_run(self, context: Any, counts: SyncCounts, status: str, message: str) -> None:
         dag_run = context.get("dag_run")

@@ -1,0 +1,360 @@
+"""`make airflow`: a local Airflow 3 running crmsync's DAGs the way users run them.
+
+Starts a throwaway PostgreSQL (the `customers` database for crmsync, and an `airflow`
+database for Airflow's metadata), the SUMIT sandbox (seeded with sample customers), then
+Airflow's own components as separate processes: `airflow api-server` (UI and REST API),
+`airflow scheduler` (LocalExecutor) and `airflow dag-processor`, with the project's dags/
+and plugins/, the two connections as AIRFLOW_CONN_* variables and the `sumit_api` pool.
+Login is SimpleAuthManager's (Airflow 3's default) with a user and password we choose, so
+they are known: `admin` / `admin` unless CRMSYNC_AIRFLOW_PASSWORD says otherwise.
+
+Ctrl-C or SIGTERM stops everything (each component's whole process group, then the
+sandbox and PostgreSQL). `LiveAirflow` is the same thing as a context manager, for the
+end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "plugins") not in sys.path:
+    sys.path.insert(0, str(ROOT / "plugins"))
+
+from crmsync import sql  # noqa: E402
+from crmsync.sandbox.control import run_sandbox_process  # noqa: E402
+from crmsync.testing.airflow_env import airflow_env, migrate, sumit_connection  # noqa: E402
+from crmsync.testing.postgres import LocalPostgres, free_port  # noqa: E402
+
+COMPANY_ID = 1000
+DAG_IDS = ("crm_bidirectional_sync", "crm_pull_customers", "crm_push_customers")
+COMPONENTS = ("api-server", "scheduler", "dag-processor")  # started in this order, stopped in reverse
+START_TIMEOUT_SECONDS = 180
+STOP_TIMEOUT_SECONDS = 20
+POOL = ("sumit_api", "2", "crmsync: tasks calling SUMIT")
+LOCAL_ONLY = [  # local customers the SUMIT sandbox does not have yet: something to push
+    ("מאפיית השכונה בע\"מ", "bakery@example.co.il", "+972501112233", "תל אביב"),
+    ("Galil Software Ltd", "office@galil.example", "04-8123456", "Haifa"),
+    ("יוסי כהן", "yossi@example.co.il", "0529998877", "ירושלים"),
+]
+
+
+class AirflowStartError(RuntimeError):
+    """A component died or Airflow was not ready in time; carries the logs' tails."""
+
+
+class LiveAirflow:
+    """``with LiveAirflow(".airflow") as af: af.url, af.token()`` — Airflow 3 with crmsync, live.
+
+    ``home`` is wiped and reused (logs stay there after the block); ``port`` 0 picks a free
+    one. ``seed_demo`` CRM customers are put in the sandbox and, with ``local_customers``,
+    the table gets a few local-only ones. ``env`` adds or overrides environment variables
+    of every Airflow process (e.g. ``CRMSYNC_TASK_RETRIES``).
+    """
+
+    def __init__(self, home: Path | str, *, port: int = 8080, username: str = "admin",
+                 password: str | None = None, seed_demo: int = 120, local_customers: bool = True,
+                 env: dict[str, str] | None = None, log=print):
+        self.home = Path(home).resolve()
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self.url = f"http://{self.host}:{self.port}"
+        self.username = username
+        self.password = password or secrets.token_urlsafe(12)
+        self.company_id = COMPANY_ID
+        self._api_key = "local-" + secrets.token_hex(16)  # the sandbox's; never printed
+        self._seed_demo = seed_demo
+        self._local_customers = local_customers
+        self._extra_env = dict(env or {})
+        self._log = log
+        self._stack = contextlib.ExitStack()
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.pg: LocalPostgres | None = None
+        self.sandbox = None
+        self.env: dict[str, str] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def __enter__(self) -> "LiveAirflow":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> "LiveAirflow":
+        started = time.monotonic()
+        self._check_port_free()
+        self._fresh_home()
+
+        self._log("Starting PostgreSQL and the SUMIT sandbox ...")
+        self.pg = self._stack.enter_context(LocalPostgres())
+        with self.pg.connect(autocommit=True) as conn:
+            conn.execute("CREATE DATABASE airflow")
+        self.sandbox = self._stack.enter_context(run_sandbox_process(
+            company_id=self.company_id, api_key=self._api_key, seed_demo=self._seed_demo or None))
+        if self._local_customers:
+            with self.pg.connect() as conn:
+                conn.execute(sql.load("schema"))
+                for name, email, phone, city in LOCAL_ONLY:
+                    conn.execute("INSERT INTO sumit_customers (name, email, phone, city) VALUES (%s, %s, %s, %s)",
+                                 (name, email, phone, city))
+
+        self.env = self._airflow_env()
+        passwords = self.home / "simple_auth_manager_passwords.json"
+        passwords.write_text(json.dumps({self.username: self.password}) + "\n", encoding="utf-8")
+        passwords.chmod(0o600)
+
+        self._log("Creating Airflow's metadata database (airflow db migrate) ...")
+        migrate(self.env)
+        self.processes["pools"] = self._popen("pools", ["pools", "set", *POOL])  # meanwhile, the components:
+        for name in COMPONENTS:
+            self.processes[name] = self._popen(name, [name])
+        if self.processes["pools"].wait(timeout=120) != 0:
+            raise AirflowStartError("`airflow pools set` failed:\n" + self._tail("pools"))
+        del self.processes["pools"]
+        self._log(f"Waiting for the api-server, scheduler and dag-processor (logs in {self.home}) ...")
+        self._wait_until_ready()
+        self._log(f"Airflow is ready after {time.monotonic() - started:.0f} s.")
+        return self
+
+    def stop(self) -> None:
+        """Stop every component's process group (SIGTERM, SIGKILL after a while), then the
+        sandbox and PostgreSQL. Safe to call twice."""
+        processes = [p for p in reversed(list(self.processes.values())) if p.poll() is None]
+        for process in processes:
+            _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        for process in processes:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            _signal_group(process, signal.SIGKILL)  # leftovers of the group (task runners) too
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=5)
+        self.processes.clear()
+        self._stack.close()
+
+    # -- the REST API --------------------------------------------------------------------
+    def token(self) -> str:
+        """A JWT from SimpleAuthManager's token endpoint, ``POST /auth/token``."""
+        status, body = self.request("POST", "/auth/token", {"username": self.username, "password": self.password},
+                                    token=None)
+        if status != 201:
+            raise RuntimeError(f"POST /auth/token answered HTTP {status}: {body}")
+        return body["access_token"]
+
+    def request(self, method: str, path: str, body: Any = None, *, token: str | None = None,
+                timeout: float = 30) -> tuple[int, Any]:
+        """One call to the API server; returns (HTTP status, decoded JSON or text)."""
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            with error:
+                status, raw = error.code, error.read()
+        text = raw.decode("utf-8", "replace")
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            return status, text
+
+    # -- output --------------------------------------------------------------------------
+    def redact(self, text: str) -> str:
+        return text.replace(self._api_key, "***")
+
+    def log_file(self, name: str) -> Path:
+        return self.home / f"{name}.log"
+
+    def _tail(self, name: str, chars: int = 3000) -> str:
+        path = self.log_file(name)
+        text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else "(no log)"
+        return self.redact(text[-chars:])
+
+    def logs_tail(self) -> str:
+        return "\n".join(f"--- {name} ({self.log_file(name)}) ---\n{self._tail(name)}" for name in COMPONENTS)
+
+    def banner(self) -> str:
+        pg = self.pg
+        return "\n".join([
+            "",
+            f"Airflow UI and REST API: {self.url}   login: {self.username} / {self.password}",
+            f"  DAGs: {', '.join(DAG_IDS)} (paused on creation: unpause one in the UI before it runs)",
+            f"  crm_postgres:  postgresql://{pg.user}@{pg.host}:{pg.port}/{pg.dbname}"
+            f"  (psql -h {pg.host} -p {pg.port} -U {pg.user} {pg.dbname})",
+            f"  sumit_default: the SUMIT sandbox at {self.sandbox.url} (CompanyID {self.company_id}, "
+            f"{self._seed_demo} CRM customers)",
+            f"  pool sumit_api: 2 slots; logs: {self.home}/{{api-server,scheduler,dag-processor}}.log and logs/",
+            "  Try: trigger crm_push_customers with {\"customer_ids\": [1, 2, 3]}, or crm_bidirectional_sync.",
+            "Ctrl-C stops everything.",
+        ])
+
+    # -- internals -----------------------------------------------------------------------
+    def _check_port_free(self) -> None:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((self.host, self.port))
+            except OSError:
+                raise AirflowStartError(f"port {self.port} is in use; choose another: make airflow AIRFLOW_PORT=8081"
+                                        " (or scripts/airflow_local.py --port 8081)") from None
+
+    def _fresh_home(self) -> None:
+        """Wipe ``home`` from an earlier run, but never a folder this class did not make."""
+        marker = self.home / ".crmsync-live-airflow"
+        if self.home.exists() and any(self.home.iterdir()) and not marker.exists():
+            raise AirflowStartError(f"{self.home} is not empty and was not made by scripts/airflow_local.py; "
+                                    "delete it or choose another --home")
+        shutil.rmtree(self.home, ignore_errors=True)
+        self.home.mkdir(parents=True)
+        marker.write_text("made by scripts/airflow_local.py; wiped at its next start\n", encoding="utf-8")
+
+    def _airflow_env(self) -> dict[str, str]:
+        pg = self.pg
+        env = airflow_env(
+            self.home,
+            sumit_conn=sumit_connection(self.sandbox.url, self.company_id, self._api_key),
+            postgres_conn=pg.airflow_conn(),
+        )
+        # A caller's own Airflow settings (another AIRFLOW_HOME, say) must not leak in.
+        ours = {"AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__PLUGINS_FOLDER",
+                "AIRFLOW__CORE__LOAD_EXAMPLES", "AIRFLOW__LOGGING__LOGGING_LEVEL", "AIRFLOW_CONN_SUMIT_DEFAULT",
+                "AIRFLOW_CONN_CRM_POSTGRES"}
+        env = {k: v for k, v in env.items() if k in ours or not k.startswith("AIRFLOW")}
+        env.update({
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN":
+                f"postgresql+psycopg2://{pg.user}@{pg.host}:{pg.port}/airflow",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__AUTH_MANAGER":
+                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "simple_auth_manager_passwords.json"),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+            "AIRFLOW__API__HOST": self.host,
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+            "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+            "PYTHONUNBUFFERED": "1",
+        })
+        env.update(self._extra_env)
+        return env
+
+    def _popen(self, name: str, args: list[str]) -> subprocess.Popen:
+        """``airflow <args>`` in its own session (its own process group), output to <home>/<name>.log."""
+        with open(self.log_file(name), "w", encoding="utf-8") as sink:
+            return subprocess.Popen([sys.executable, "-m", "airflow", *args], stdin=subprocess.DEVNULL, stdout=sink,
+                                    stderr=subprocess.STDOUT, env=self.env, cwd=self.home, start_new_session=True)
+
+    def _wait_until_ready(self) -> None:
+        """Until the API answers, the scheduler and dag-processor heartbeat, the pool exists
+        and all of crmsync's DAGs are parsed without import errors."""
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        token = None
+        last = "the api-server did not answer"
+        while time.monotonic() < deadline:
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    raise AirflowStartError(f"airflow {name} exited with code {process.returncode}:\n"
+                                            + self._tail(name))
+            try:
+                last = self._readiness(token)
+                if last == "ready":
+                    return
+                if last == "token":
+                    token = self.token()
+            except (OSError, urllib.error.URLError) as error:
+                last = f"the api-server did not answer ({error})"
+            time.sleep(1)
+        raise AirflowStartError(f"Airflow was not ready after {START_TIMEOUT_SECONDS} s: {last}\n" + self.logs_tail())
+
+    def _readiness(self, token: str | None) -> str:
+        status, health = self.request("GET", "/api/v2/monitor/health", timeout=5)
+        if status != 200:
+            return f"health answered HTTP {status}"
+        for component in ("metadatabase", "scheduler", "dag_processor"):
+            if (health.get(component) or {}).get("status") != "healthy":
+                return f"{component} is not healthy yet: {health.get(component)}"
+        if token is None:
+            return "token"
+        status, errors = self.request("GET", "/api/v2/importErrors", token=token, timeout=5)
+        if status == 200 and errors.get("total_entries"):
+            raise AirflowStartError("the DAG files have import errors:\n"
+                                    + self.redact(json.dumps(errors["import_errors"], indent=1)[-4000:]))
+        status, dags = self.request("GET", "/api/v2/dags?dag_id_pattern=crm_&limit=100", token=token, timeout=5)
+        found = sorted(d["dag_id"] for d in dags.get("dags", [])) if status == 200 else []
+        if found != sorted(DAG_IDS):
+            return f"DAGs parsed so far: {found}"
+        status, pool = self.request("GET", f"/api/v2/pools/{POOL[0]}", token=token, timeout=5)
+        if status != 200:
+            return f"pool {POOL[0]} not there yet (HTTP {status})"
+        return "ready"
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/airflow_local.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("AIRFLOW_PORT", "8080")),
+                        help="API server and UI port (default 8080, or $AIRFLOW_PORT)")
+    parser.add_argument("--home", default=str(ROOT / ".airflow"),
+                        help="throwaway AIRFLOW_HOME, wiped at start (default .airflow/)")
+    parser.add_argument("--seed-demo", type=int, default=120, help="sample customers in the sandbox (120)")
+    args = parser.parse_args(argv)
+
+    def terminate(signum, frame):  # Ctrl-C, SIGTERM, SIGHUP: leave the block below; a second one waits
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, terminate)
+    password = os.environ.get("CRMSYNC_AIRFLOW_PASSWORD") or "admin"
+    try:
+        with LiveAirflow(args.home, port=args.port, password=password, seed_demo=args.seed_demo,
+                         log=lambda message: print(message, flush=True)) as live:
+            print(live.banner(), flush=True)
+            while all(p.poll() is None for p in live.processes.values()):
+                time.sleep(1)
+            dead = [name for name, p in live.processes.items() if p.poll() is not None]
+            print(f"airflow {', '.join(dead)} stopped unexpectedly; its log:\n{live._tail(dead[0])}", flush=True)
+            print("Stopping everything.", flush=True)
+            return 1
+    except KeyboardInterrupt:
+        print("\nStopped Airflow, the sandbox and PostgreSQL.", flush=True)
+        return 0
+    except RuntimeError as error:  # AirflowStartError, or PostgreSQL/migrate could not start
+        print(f"make airflow: {error}", file=sys.stderr, flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
