@@ -172,19 +172,31 @@ def _merge_page(
     return counts, rejected_keys
 
 
-def _link_lost_creates(customers: Sequence[CrmCustomer], lost: set[int], store: CustomerStore,
+def _link_lost_creates(customers: Sequence[CrmCustomer], lost: dict[int, str], store: CustomerStore,
                        log: logging.Logger) -> None:
-    """Link CRM customers created by a run that died before storing SUMIT's answer (they carry
-    the local id they were created with), so they are neither inserted as new local rows nor
-    created again in SUMIT. ``lost`` loses the ids found."""
+    """Link CRM customers created by a run that died before storing SUMIT's answer, so they are
+    neither inserted as new local rows nor created again in SUMIT. They carry the local id they
+    were created with where the listing shows it (guide); elsewhere (rest's listing has no
+    ExternalIdentifier) a CRM customer whose content is exactly what one, and only one, lost
+    create sent is taken as it. ``lost`` loses the ids found."""
     if not lost:
         return
     found = {c.external_id: c.sumit_id for c in customers if c.external_id in lost}
-    if found:
-        linked = store.link_created(found)
-        lost.difference_update(found)
+    by_content: dict[str, list[int]] = {}
+    for local_id, fingerprint in lost.items():
+        if local_id not in found:
+            by_content.setdefault(fingerprint, []).append(local_id)
+    for c in customers:
+        candidates = by_content.get(c.fingerprint) if c.external_id is None else None
+        if candidates is not None and len(candidates) == 1:
+            found[candidates[0]] = c.sumit_id
+            del by_content[c.fingerprint]
+    linked = store.link_created(found)
+    for local_id in linked:
+        del lost[local_id]
+    if linked:
         log.warning("%d customers created in SUMIT by an interrupted run were found in its listing and linked "
-                    "(not created again): local ids %s", linked, ", ".join(map(str, sorted(found)[:20])))
+                    "(not created again): local ids %s", len(linked), ", ".join(map(str, sorted(linked)[:20])))
 
 
 def find_lost_creates(client: CrmClient, store: CustomerStore, log: logging.Logger) -> None:

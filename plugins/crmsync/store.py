@@ -276,16 +276,17 @@ class CustomerStore:
         if ids:
             self._fetch("mark_create_sent", {"ids": list(ids)})
 
-    def unconfirmed_creates(self) -> set[int]:
-        """Customers whose create was sent but whose CRM id was never stored."""
-        return {row[0] for row in self._fetch("select_unconfirmed_creates")}
+    def unconfirmed_creates(self) -> dict[int, str]:
+        """Customers whose create was sent but whose CRM id was never stored: id -> fingerprint."""
+        return {row[0]: row[1] for row in self._fetch("select_unconfirmed_creates")}
 
-    def link_created(self, found: dict[int, str]) -> int:
-        """Store the CRM ids found for unconfirmed creates; returns how many were linked."""
+    def link_created(self, found: dict[int, str]) -> set[int]:
+        """Store the CRM ids found for unconfirmed creates; returns the local ids linked (a CRM
+        id another row already holds is not linked)."""
         if not found:
-            return 0
+            return set()
         rows = [{"id": local_id, "sumit_customer_id": sumit_id} for local_id, sumit_id in found.items()]
-        return len(self._fetch("link_created", {"rows": _json(rows)}))
+        return {row[0] for row in self._fetch("link_created", {"rows": _json(rows)})}
 
     def clear_create_sent(self, ids: Iterable[int]) -> None:
         ids = list(ids)

@@ -207,13 +207,12 @@ def test_sigkill_mid_push_of_updates_is_finished_by_a_rerun(pg, sandbox, guide_e
 def test_sigkill_mid_push_of_creates_never_duplicates_a_customer(pg, sandbox, env, profile, rerun, spawn, run_dag,
                                                                   monkeypatch, reliability):
     """Never-synced customers are creates, and a killed worker loses the answers of those in
-    flight. ``rest`` creates with the local id as ExternalIdentifier and SearchMode 2, so the
-    re-run's create finds what the killed run made. ``guide`` has no lookup: crmsync commits
-    ``create_sent_at`` before sending, sends the local id as ExternalIdentifier, and the next
-    run finds those customers in SUMIT's listing (the pull's, or one the push reads for it)
-    and links them instead of creating them again."""
-    if profile == "rest" and rerun == "crm_bidirectional_sync":
-        pytest.skip("the rest listing shows no ExternalIdentifier: see docs/reliability.md, known gaps")
+    flight. crmsync commits ``create_sent_at`` before sending a create. ``rest`` creates with
+    the local id as ExternalIdentifier and SearchMode 2, so a re-run's create finds what the
+    killed run made; its listing does not show that id, so a re-run's pull recognises those
+    customers by content. ``guide`` has no lookup: the create carries the local id as the
+    custom field ExternalIdentifier, and the next run finds those customers in SUMIT's listing
+    (the pull's, or one the push reads for it) and links them instead of creating them again."""
     ensure_schema(pg)
     ids = [insert_local(pg, **{column: value for column, value in zip(GUIDE_KEYS, record.values())})
            for record in make_customers(30, prefix="Local")]
