@@ -104,7 +104,7 @@ _NAIVE_FIELDS = ("Name", "Email", "Phone", "CompanyName", "TaxID", "Address", "C
 _NAIVE_COLUMNS = ("name", "email", "phone", "company_name", "tax_id", "address", "city", "state", "country", "zip_code")
 
 
-def _naive_session(spec: dict[str, Any]) -> Any:
+def _naive_session() -> Any:
     import requests
 
     session = requests.Session()
@@ -118,7 +118,7 @@ def _naive_credentials(spec: dict[str, Any]) -> dict[str, Any]:
 
 def naive_pull(conn: Any, spec: dict[str, Any]) -> dict[str, Any]:
     """The whole list into memory, then per row: SELECT, INSERT or UPDATE, commit."""
-    session = _naive_session(spec)
+    session = _naive_session()
     customers, start = [], 0
     while True:  # the sandbox caps a page at 1,000; the naive service keeps everything anyway
         answer = session.post(spec["url"] + "/website/customers/getlist/", json={
@@ -151,7 +151,7 @@ def naive_pull(conn: Any, spec: dict[str, Any]) -> dict[str, Any]:
 
 def naive_push(conn: Any, spec: dict[str, Any]) -> dict[str, Any]:
     """Every changed row (or the given ids) read at once, then pushed one at a time."""
-    session = _naive_session(spec)
+    session = _naive_session()
     if spec.get("ids") is not None:
         rows = conn.execute(f"SELECT id, sumit_customer_id, {', '.join(_NAIVE_COLUMNS)} FROM sumit_customers"
                             " WHERE id = ANY(%s) ORDER BY id", [spec["ids"]]).fetchall()

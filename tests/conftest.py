@@ -3,6 +3,8 @@
 import sys
 from pathlib import Path
 
+import pytest
+
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 if str(PLUGINS) not in sys.path:
     sys.path.insert(0, str(PLUGINS))
@@ -12,7 +14,6 @@ if str(PLUGINS) not in sys.path:
 # Fault and bad-input tests record what they measured (cases tried, outcome, rows lost or
 # duplicated); `make test` prints the table at the end and docs/reliability.md keeps a copy.
 
-import pytest  # noqa: E402
 
 RELIABILITY: list[dict] = []
 

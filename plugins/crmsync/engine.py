@@ -203,8 +203,10 @@ def find_lost_creates(client: CrmClient, store: CustomerStore, log: logging.Logg
     """Before a push: look up, in SUMIT's listing, customers whose create an earlier run sent
     but whose answer it never stored (it was killed), so they are not created a second time.
     Needed only where a create is not idempotent (the guide profile), and only after a crash."""
+    if client.creates_are_idempotent:
+        return
     lost = store.unconfirmed_creates()
-    if not lost or client.creates_are_idempotent:
+    if not lost:
         return
     log.warning("%d customers were being created in SUMIT when an earlier run stopped; reading SUMIT's "
                 "customer list to find them before sending them again.", len(lost))
@@ -286,7 +288,7 @@ def run_push(
         in_flight: dict[Future, LocalCustomer] = {}
         try:
             for customer in _candidates(passes, before_chunk=None if store.dry_run else _mark_creates(store)):
-                if not (customer.fields.get("name") or "").strip():
+                if not _has_name(customer):
                     batch.skip(customer, "customer has no name; SUMIT requires one")
                 elif store.dry_run:
                     counts.pushed += 1  # would be pushed
@@ -322,11 +324,15 @@ def _candidates(
             yield from chosen
 
 
+def _has_name(customer: LocalCustomer) -> bool:
+    return bool((customer.fields.get("name") or "").strip())
+
+
 def _mark_creates(store: CustomerStore) -> Callable[[list[LocalCustomer]], None]:
     """Commit ``create_sent_at`` for a chunk's creates before any of them is sent."""
 
     def mark(chunk: list[LocalCustomer]) -> None:
-        creates = [c.id for c in chunk if c.sumit_id is None and (c.fields.get("name") or "").strip()]
+        creates = [c.id for c in chunk if c.sumit_id is None and _has_name(c)]  # the nameless are never sent
         if creates:
             store.mark_create_sent(creates)
             store.commit()

@@ -90,13 +90,13 @@ class CrmSyncReportOperator(_CrmSyncOperator):
 
         summary = {"operation": self.operation, "status": status, "message": message, "dry_run": dry_run,
                    **{k: v for k, v in counts.to_dict().items() if k not in ("reasons", "considered")}}
-        failing = status == FAILED or (status == WARNING and _as_bool(self.fail_on_partial))
-        if failing:
+        red_warning = status == WARNING and _as_bool(self.fail_on_partial)
+        if status == FAILED or red_warning:
             # A failed task has no return value: the failure notification reads the summary here.
             ti.xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
         if status == FAILED:
             raise AirflowFailException(message)
-        if failing:
+        if red_warning:
             raise AirflowFailException(f"fail_on_partial is set and the run had failures: {message}")
         return summary
 
