@@ -1,5 +1,5 @@
 -- Changes from one pulled page, in one statement (the page is one JSON array of row objects,
--- as in insert_pulled.sql). Each row says which parts to write (see merge.PullDecision). The last condition skips a row
+-- as in pull_page.sql). Each row says which parts to write (see merge.PullDecision). The last condition skips a row
 -- edited locally since it was read: the edit is kept and the next run compares again.
 UPDATE sumit_customers AS c SET
     name         = CASE WHEN v.replace_fields THEN v.name ELSE c.name END,

@@ -6,12 +6,16 @@ logger, so the same loops run in tests, in the benchmark and in any scheduler.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol, TypeVar
 
@@ -20,7 +24,7 @@ from psycopg import IntegrityError
 from crmsync.errors import SumitAuthError, SumitError, SumitPermanentError, SumitProtocolError, SumitTransientError
 from crmsync.merge import ConflictPolicy, Outcome, dedupe_by_id, plan_pull
 from crmsync.model import CrmCustomer, LocalCustomer, PulledPage, PushResult, RejectedRecord
-from crmsync.store import CustomerStore, ErrorRow, GaveUp
+from crmsync.store import CustomerStore, ErrorRow, GaveUp, encode_pulled
 from crmsync.summary import SyncCounts
 
 PROGRESS_EVERY_SECONDS = 10.0
@@ -53,7 +57,8 @@ def run_pull(
 ) -> SyncCounts:
     """Bring every CRM customer into the table, a page at a time, committing each page.
 
-    A page is one state query and at most three writes, whatever its size. Committing per
+    A page is one statement that inserts the new customers and reads the state of the changed
+    ones, and at most three writes more, whatever its size. Committing per
     page means a run cut off half way keeps what it merged; running again finishes the job,
     since records already merged compare as unchanged.
 
@@ -61,6 +66,37 @@ def run_pull(
     lists (``metadata.crm_missing_since``), unflags those that are back, and resolves queued
     rejections the CRM has fixed; a pull that stops half way flags and resolves nothing.
     """
+    with _tuned_for_bulk_work():
+        return _pull(client, store, policy=policy, full_resync=full_resync, log=log, now=now)
+
+
+@contextlib.contextmanager
+def _tuned_for_bulk_work() -> Iterator[None]:
+    """Two interpreter settings for the pull's duration, put back afterwards (measured on a
+    100,000-customer pull, docs/performance.md):
+
+    - the garbage collector leaves alone the objects that existed before the pull (a task
+      process holds a million, Airflow's among them): the objects the pull creates trigger
+      full collections, and each one walked that whole heap, 0.4 s in all. Objects the pull
+      creates are collected as usual. (Where the process had frozen objects itself, as a
+      forking parent does, they stay frozen: only a freeze of our own is undone.)
+    - threads hand the interpreter over every millisecond instead of every five: the thread
+      waiting for PostgreSQL's answer otherwise waits up to 5 ms more for the page-preparing
+      thread to let go, on every page (0.5 s per 100 pages, with the database idle).
+    """
+    interval, frozen_before = sys.getswitchinterval(), gc.get_freeze_count()
+    gc.freeze()
+    sys.setswitchinterval(min(interval, 0.001))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+        if not frozen_before:
+            gc.unfreeze()
+
+
+def _pull(client: CrmClient, store: CustomerStore, *, policy: ConflictPolicy, full_resync: bool,
+          log: logging.Logger, now: Callable[[], datetime]) -> SyncCounts:
     counts = SyncCounts()
     pulled_at = now()
     if store.dry_run:
@@ -68,9 +104,10 @@ def run_pull(
     store.start_seen()
     lost_creates = store.unconfirmed_creates()  # created by a run that died before storing the answer
     still_rejected: list[str] = []
-    for page in read_ahead(client.iter_customer_pages()):
+    for prepared in read_ahead(_prepared(client.iter_customer_pages())):
+        page = prepared.page
         _link_lost_creates(page.customers, lost_creates, store, log)
-        page_counts, rejected_keys = _merge_page(page, store, policy=policy, full_resync=full_resync,
+        page_counts, rejected_keys = _merge_page(prepared, store, policy=policy, full_resync=full_resync,
                                                  pulled_at=pulled_at)
         still_rejected += rejected_keys
         store.commit()
@@ -93,12 +130,12 @@ def run_pull(
 
 
 def read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
-    """Yield ``items`` while a background thread already fetches the next ``depth`` of them.
+    """Yield ``items`` while a background thread already produces the next ``depth`` of them.
 
-    The pull spends its time half in HTTP and JSON, half in the database; fetching page n+1
-    while page n is merged overlaps the two. At most ``depth`` + 2 pages exist at once. An
-    error in the fetching thread is raised here, at the page it would have been; when the
-    consumer stops early the thread stops at its next page.
+    The pull fetches, decodes and encodes page n+1 this way while the database merges page n.
+    At most ``depth`` + 2 items exist at once. An error in the producing thread is raised
+    here, at the item it would have been; when the consumer stops early the thread stops at
+    its next item.
     """
     slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -139,35 +176,59 @@ def read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
         stop.set()
 
 
+@dataclass
+class _PreparedPage:
+    """A page made ready for the database in read_ahead's thread, so that this CPU work (the
+    fingerprints and the JSON) overlaps the database's merge of the page before."""
+
+    page: PulledPage
+    customers: list[CrmCustomer]  # one per CRM id: the last copy of an id the page repeats
+    duplicates: list[CrmCustomer]  # the earlier copies
+    rows: str  # ``customers`` encoded for CustomerStore.pull_page
+
+
+def _prepared(pages: Iterator[PulledPage]) -> Iterator[_PreparedPage]:
+    try:
+        for page in pages:
+            customers, duplicates = dedupe_by_id(page.customers)
+            yield _PreparedPage(page, customers, duplicates, encode_pulled(customers))
+    finally:
+        close = getattr(pages, "close", None)
+        if close is not None:  # a generator: let it release its connection now
+            close()
+
+
 def _merge_page(
-    page: PulledPage, store: CustomerStore, *, policy: ConflictPolicy, full_resync: bool, pulled_at: datetime
+    prepared: _PreparedPage, store: CustomerStore, *, policy: ConflictPolicy, full_resync: bool, pulled_at: datetime
 ) -> tuple[SyncCounts, list[str]]:
+    page, customers = prepared.page, prepared.customers
     counts = SyncCounts(fetched=len(page.customers) + len(page.rejected))
-    customers, duplicates = dedupe_by_id(page.customers)
     rejected = page.rejected + [
         RejectedRecord(
             reason="CustomerID appears more than once on the same page; the last copy was used",
             sumit_id=c.sumit_id, excerpt={"CustomerID": c.sumit_id, "Name": c.fields.get("name")},
         )
-        for c in duplicates
+        for c in prepared.duplicates
     ]
     for r in rejected:
         counts.add_reason(f"pull: {r.reason}")
     counts.skipped = len(rejected)
 
-    states = store.sync_states([c.sumit_id for c in customers])
+    inserted, states = store.pull_page(prepared.rows, also_seen=[r.sumit_id for r in rejected if r.sumit_id],
+                                       synced_at=pulled_at, full_resync=full_resync)
+    # A customer new to the table was inserted whole; one whose CRM copy did not change needs
+    # nothing (plan_pull's rules); the store returned the states of the rest.
     decisions = [
-        plan_pull(c, states.get(c.sumit_id), policy=policy, pulled_at=pulled_at, full_resync=full_resync)
-        for c in customers
+        plan_pull(c, states[c.sumit_id], policy=policy, pulled_at=pulled_at, full_resync=full_resync)
+        for c in customers if c.sumit_id in states
     ]
-    inserted, updated_ids = store.apply_pull(decisions, synced_at=pulled_at, policy=policy.value)
+    updated_ids = store.apply_pull(decisions, synced_at=pulled_at, policy=policy.value)
     rejected_keys, gave_up = store.record_rejected(rejected)
-    store.add_seen([c.sumit_id for c in customers] + [r.sumit_id for r in rejected if r.sumit_id])
     _note_gave_up(counts, gave_up)
 
     counts.created = inserted
     counts.updated = sum(1 for d in decisions if d.outcome is Outcome.UPDATED and d.local_id in updated_ids)
-    counts.unchanged = len(decisions) - counts.created - counts.updated
+    counts.unchanged = len(customers) - counts.created - counts.updated
     counts.conflicts = sum(1 for d in decisions if d.conflict is not None)
     return counts, rejected_keys
 

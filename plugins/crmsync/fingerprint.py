@@ -13,7 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from typing import Any
+
+import msgspec
 
 from crmsync.model import SYNCED_COLUMNS
 
@@ -21,6 +24,11 @@ from crmsync.model import SYNCED_COLUMNS
 # json.dumps(custom, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str),
 # without building an encoder per call (a pull fingerprints every record it reads).
 _CUSTOM_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+# msgspec writes the same text four times faster for the common case, a dict of text values
+# (keys sorted by code point, the same escapes, UTF-8 unescaped: tests/unit check both agree).
+_FAST_CUSTOM_ENCODER = msgspec.json.Encoder(order="sorted")
+_EMPTY_CUSTOM = hashlib.md5(b"{}", usedforsecurity=False).hexdigest()
+_synced_values = itemgetter(*SYNCED_COLUMNS)
 
 
 def fingerprint_values(values: Sequence[str | None]) -> str:
@@ -31,10 +39,19 @@ def fingerprint_values(values: Sequence[str | None]) -> str:
 
 def fields_fingerprint(fields: Mapping[str, str | None]) -> str:
     """The fingerprint of a customer's synced columns (see model.SYNCED_COLUMNS)."""
-    return fingerprint_values([fields.get(column) for column in SYNCED_COLUMNS])
+    try:
+        values = _synced_values(fields)  # one C call for the usual complete dict
+    except KeyError:
+        values = [fields.get(column) for column in SYNCED_COLUMNS]
+    return fingerprint_values(values)
 
 
 def custom_fingerprint(custom: Mapping[str, Any]) -> str:
     """The fingerprint of the CRM's custom fields, independent of key order."""
-    text = _CUSTOM_ENCODER.encode(custom)
-    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+    if not custom:
+        return _EMPTY_CUSTOM
+    if type(custom) is dict and all(type(key) is str and type(value) is str for key, value in custom.items()):
+        data = _FAST_CUSTOM_ENCODER.encode(custom)
+    else:
+        data = _CUSTOM_ENCODER.encode(custom).encode("utf-8")
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()

@@ -48,8 +48,8 @@ def clean_text(value: Any, *, field_name: str) -> str | None:
     """Turn one wire value into the text stored locally, or raise :class:`InvalidRecord`."""
     if value is None:
         return None
-    if type(value) is str:  # nearly every value: the checks below in their cheapest order
-        if "\x00" in value or not value.isascii():
+    if type(value) is str:  # nearly every value
+        if not value.isprintable():  # one C scan: a NUL or a surrogate is never printable
             value = _storable(value)
         return value.strip() or None
     if isinstance(value, bool):
@@ -97,7 +97,7 @@ def custom_field_name(key: Any) -> str:
 def clean_json(value: Any) -> Any:
     """A custom-field value made safe for jsonb: NUL characters and lone surrogates removed, recursively."""
     if isinstance(value, str):
-        return _storable(value)
+        return value if value.isprintable() else _storable(value)
     if isinstance(value, Mapping):
         return {clean_json(str(k)): clean_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -107,9 +107,10 @@ def clean_json(value: Any) -> Any:
     return value
 
 
-def finish_fields(raw: Mapping[str, str | None]) -> Fields:
-    """Every synced column present, with the default country applied."""
-    fields: Fields = {column: raw.get(column) for column in SYNCED_COLUMNS}
+def finish_fields(raw: dict[str, str | None]) -> Fields:
+    """Every synced column present, in SYNCED_COLUMNS order, with the default country applied
+    (``raw`` itself when it already holds exactly those columns in that order)."""
+    fields: Fields = raw if tuple(raw) == SYNCED_COLUMNS else {column: raw.get(column) for column in SYNCED_COLUMNS}
     if not fields["country"]:
         fields["country"] = DEFAULT_COUNTRY
     if not fields["name"]:

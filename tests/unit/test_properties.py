@@ -249,7 +249,7 @@ def situations(draw, local_edited=None):
 
 
 def applied(decision: PullDecision, state: SyncState | None) -> SyncState:
-    """The row after the store writes ``decision``: what include/sql/insert_pulled.sql and
+    """The row after the store writes ``decision``: what include/sql/pull_page.sql and
     update_pulled.sql do with its flags (the database's own behaviour is tested through Airflow)."""
     if decision.local_id is None:
         fp = decision.fingerprint

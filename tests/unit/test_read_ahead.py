@@ -64,3 +64,18 @@ def test_stopping_early_stops_the_fetching_thread():
     pages.close()  # the consumer failed or was cancelled
     wait_until(source.closed.is_set)
     assert source.closed.is_set() and source.produced < 5
+
+
+def test_the_pull_puts_the_interpreter_settings_back_even_when_it_fails():
+    import gc
+    import sys
+
+    from crmsync.engine import _tuned_for_bulk_work
+
+    interval, frozen = sys.getswitchinterval(), gc.get_freeze_count()
+    with pytest.raises(RuntimeError):
+        with _tuned_for_bulk_work():
+            assert sys.getswitchinterval() <= 0.001
+            assert gc.get_freeze_count() > frozen  # the older objects are left alone meanwhile
+            raise RuntimeError("the pull failed")
+    assert (sys.getswitchinterval(), gc.get_freeze_count()) == (interval, frozen)

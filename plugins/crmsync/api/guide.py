@@ -31,6 +31,7 @@ ID_KEY = "CustomerID"
 # create whose answer was lost can be found in the listing instead of being sent again.
 EXTERNAL_ID_KEY = "ExternalIdentifier"
 _KNOWN_KEYS = frozenset(FIELD_KEYS.values()) | {ID_KEY, EXTERNAL_ID_KEY}
+_FIELD_ITEMS = tuple(FIELD_KEYS.items())
 # Keys some SUMIT accounts send with a record's last change; used by the newer-wins policy.
 CHANGED_AT_KEYS = ("UpdatedAt", "LastUpdated", "LastModified", "ModifiedAt", "LastUpdate")
 
@@ -61,8 +62,14 @@ class GuideProfile:
         sumit_id = clean_id(raw.get(ID_KEY))
         if sumit_id is None:
             raise InvalidRecord("record has no CustomerID")
-        fields = finish_fields({column: clean_text(raw.get(key), field_name=key) for column, key in FIELD_KEYS.items()})
-        custom = {custom_field_name(k): clean_json(v) for k, v in raw.items() if k not in _KNOWN_KEYS}
+        # clean_text's own fast path inlined: a printable string only needs stripping.
+        fields = finish_fields({
+            column: (value.strip() or None) if type(value := raw.get(key)) is str and value.isprintable()
+            else clean_text(value, field_name=key)
+            for column, key in _FIELD_ITEMS
+        })
+        extra = raw.keys() - _KNOWN_KEYS  # most records have no custom field, or one or two
+        custom = {custom_field_name(k): clean_json(v) for k, v in raw.items() if k in extra} if extra else {}
         return CrmCustomer(sumit_id=sumit_id, fields=fields, custom=custom, changed_at=_changed_at(raw),
                            external_id=_external_id(raw.get(EXTERNAL_ID_KEY)))
 
@@ -90,11 +97,15 @@ class GuideProfile:
 
 def _external_id(value: Any) -> int | None:
     """The local id a record was created with; anything but a positive whole number is ignored."""
+    if value is None:
+        return None
     text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
     return int(text) if text.isdigit() and text.isascii() and 0 < int(text) < 2**63 else None
 
 
 def _changed_at(raw: dict[str, Any]) -> datetime | None:
+    if raw.keys().isdisjoint(CHANGED_AT_KEYS):
+        return None
     for key in CHANGED_AT_KEYS:
         value = raw.get(key)
         if isinstance(value, str) and value:

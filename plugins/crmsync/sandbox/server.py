@@ -26,6 +26,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import msgspec
+
 LIST_PATH = "/website/customers/getlist/"
 UPDATE_PATH = "/website/customers/update/"
 REST_LIST_PATH = "/crm/data/listentities/"
@@ -721,14 +723,35 @@ def _parse_json(raw: bytes | None) -> tuple[bool, Any]:
     if not raw.strip():
         return True, None
     try:
-        return True, json.loads(raw.decode("utf-8"))
+        return True, json.loads(raw.decode("utf-8"), parse_constant=_non_finite)
     except (UnicodeDecodeError, ValueError):
         return False, None
 
 
+_FAST_JSON = msgspec.json.Encoder()
+_stores_non_finite = False  # a request body brought NaN or Infinity in (hostile-record tests)
+
+
+def _non_finite(name: str) -> float:
+    """``json``'s own reading of NaN, Infinity and -Infinity, remembered (see _encode)."""
+    global _stores_non_finite
+    _stores_non_finite = True
+    return float(name)
+
+
 def _encode(payload: Any) -> bytes:
     """UTF-8 JSON; text holding a lone surrogate (half an emoji, as a server cutting text by
-    UTF-16 length sends it) has no UTF-8 form, so it goes out as ``\\udXXX`` escapes instead."""
+    UTF-16 length sends it) has no UTF-8 form, so it goes out as ``\\udXXX`` escapes instead.
+
+    msgspec writes a 1,000-customer page five times faster than ``json``: the sandbox shares
+    the machine with what it serves (the benchmark), so it takes as little of it as it can.
+    msgspec would write NaN as null, so once NaN or Infinity came in, ``json`` writes everything.
+    """
+    if not _stores_non_finite:
+        try:
+            return _FAST_JSON.encode(payload)
+        except (UnicodeEncodeError, TypeError, msgspec.MsgspecError):
+            pass  # a lone surrogate: json below spells it
     try:
         return json.dumps(payload, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:

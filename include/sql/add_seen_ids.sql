@@ -1,1 +1,0 @@
-INSERT INTO crmsync_seen SELECT DISTINCT unnest(%(ids)s::text[]) ON CONFLICT DO NOTHING
