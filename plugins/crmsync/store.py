@@ -1,8 +1,8 @@
 """The customers database: every read and write the sync makes, batched, SQL from include/sql.
 
-Takes a psycopg 3 connection and knows nothing of Airflow. A batch is one statement whose
-parameters are column arrays (``unnest``), so a page costs the same few round trips whatever
-its size. Writes become visible at :meth:`CustomerStore.commit`; a dry-run store never
+Takes a psycopg 3 connection and knows nothing of Airflow. A batch is one statement whatever
+its size: a pulled page travels as one JSON document, other batches as column arrays
+(``unnest``), so a page costs the same few round trips however many customers it holds. Writes become visible at :meth:`CustomerStore.commit`; a dry-run store never
 commits and rolls back on close, so a dry run reports exactly what a real run would write,
 and writes nothing.
 """
