@@ -13,12 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from operator import itemgetter
 from typing import Any
 
 import msgspec
 
-from crmsync.model import SYNCED_COLUMNS
+from crmsync.model import SYNCED_COLUMNS, synced_values
 
 
 # json.dumps(custom, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str),
@@ -28,7 +27,6 @@ _CUSTOM_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separator
 # (keys sorted by code point, the same escapes, UTF-8 unescaped: tests/unit check both agree).
 _FAST_CUSTOM_ENCODER = msgspec.json.Encoder(order="sorted")
 _EMPTY_CUSTOM = hashlib.md5(b"{}", usedforsecurity=False).hexdigest()
-_synced_values = itemgetter(*SYNCED_COLUMNS)
 
 
 def fingerprint_values(values: Sequence[str | None]) -> str:
@@ -40,7 +38,7 @@ def fingerprint_values(values: Sequence[str | None]) -> str:
 def fields_fingerprint(fields: Mapping[str, str | None]) -> str:
     """The fingerprint of a customer's synced columns (see model.SYNCED_COLUMNS)."""
     try:
-        values = _synced_values(fields)  # one C call for the usual complete dict
+        values = synced_values(fields)  # one C call for the usual complete dict
     except KeyError:
         values = [fields.get(column) for column in SYNCED_COLUMNS]
     return fingerprint_values(values)

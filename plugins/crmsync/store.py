@@ -14,7 +14,6 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from operator import itemgetter
 from typing import Any
 
 import msgspec
@@ -23,7 +22,7 @@ from crmsync import sql
 from crmsync.errors import ConfigurationError
 from crmsync.fingerprint import custom_fingerprint
 from crmsync.merge import PullDecision, SyncState
-from crmsync.model import SYNCED_COLUMNS, CrmCustomer, LocalCustomer, PushResult, RejectedRecord
+from crmsync.model import SYNCED_COLUMNS, CrmCustomer, LocalCustomer, PushResult, RejectedRecord, synced_values
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,6 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-_synced_values = itemgetter(*SYNCED_COLUMNS)
 _PLANNED_EACH_TIME = frozenset({"pull_page", "update_pulled"})
 _FAST_JSON = msgspec.json.Encoder()
 
@@ -91,7 +89,7 @@ def encode_pulled(customers: Sequence[CrmCustomer]) -> str:
     fingerprint]`` (positions, not keys: include/sql/pull_page.sql reads them by index). Needs
     no database, so the pull prepares page n+1 this way while page n is merged."""
     return _rows_json([
-        (c.sumit_id, *_synced_values(c.fields), c.custom, c.fingerprint, c.custom_fingerprint) for c in customers
+        (c.sumit_id, *synced_values(c.fields), c.custom, c.fingerprint, c.custom_fingerprint) for c in customers
     ])
 
 
