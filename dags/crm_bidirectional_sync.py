@@ -15,7 +15,7 @@ import pendulum
 
 from airflow.sdk import DAG, CronTriggerTimetable
 
-from crmsync import config
+from crmsync import deployment
 from crmsync.notifiers import CrmSyncNotifier
 from crmsync.operators.report import CrmSyncReportOperator
 from crmsync.operators.sync import PrepareCustomersTableOperator, SumitPullOperator, SumitPushOperator
@@ -34,11 +34,11 @@ with DAG(
     dag_id="crm_bidirectional_sync",
     description="Pull SUMIT customers, then push local changes back (daily and on demand)",
     doc_md=__doc__,
-    schedule=CronTriggerTimetable(config.SYNC_CRON, timezone=config.SYNC_TIMEZONE),
-    start_date=pendulum.datetime(2026, 1, 1, tz=config.SYNC_TIMEZONE),
+    schedule=CronTriggerTimetable(deployment.SYNC_CRON, timezone=deployment.SYNC_TIMEZONE),
+    start_date=pendulum.datetime(2026, 1, 1, tz=deployment.SYNC_TIMEZONE),
     catchup=False,
     max_active_runs=1,
-    default_args=config.DEFAULT_ARGS,
+    default_args=deployment.DEFAULT_ARGS,
     render_template_as_native_obj=True,
     on_failure_callback=CrmSyncNotifier(),  # a run that failed before its report could say so
     tags=["crmsync", "sumit", "sync"],
@@ -53,14 +53,14 @@ with DAG(
         "fail_on_partial": fail_on_partial_param(),
     },
 ) as dag:
-    connections = {"sumit_conn_id": config.SUMIT_CONN_ID, "postgres_conn_id": config.POSTGRES_CONN_ID}
+    connections = {"sumit_conn_id": deployment.SUMIT_CONN_ID, "postgres_conn_id": deployment.POSTGRES_CONN_ID}
 
     prepare_customers_table = PrepareCustomersTableOperator(
         task_id="prepare_customers_table", dry_run="{{ params.dry_run }}", **connections
     )
     pull_from_crm = SumitPullOperator(
         task_id="pull_from_crm",
-        pool=config.SUMIT_POOL,
+        pool=deployment.SUMIT_POOL,
         dry_run="{{ params.dry_run }}",
         conflict_policy="{{ params.conflict_policy }}",
         full_resync="{{ params.full_resync }}",
@@ -70,7 +70,7 @@ with DAG(
     )
     push_changed = SumitPushOperator(
         task_id="push_changed",
-        pool=config.SUMIT_POOL,
+        pool=deployment.SUMIT_POOL,
         customer_ids="{{ params.customer_ids }}",
         only_changed=True,
         retry_queue=True,

@@ -11,7 +11,7 @@ import pendulum
 
 from airflow.sdk import DAG
 
-from crmsync import config
+from crmsync import deployment
 from crmsync.notifiers import CrmSyncNotifier
 from crmsync.operators.report import CrmSyncReportOperator
 from crmsync.operators.sync import PrepareCustomersTableOperator, SumitPushOperator
@@ -28,10 +28,10 @@ with DAG(
     description="Push chosen customers (local ids) from PostgreSQL to SUMIT CRM",
     doc_md=__doc__,
     schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz=config.SYNC_TIMEZONE),
+    start_date=pendulum.datetime(2026, 1, 1, tz=deployment.SYNC_TIMEZONE),
     catchup=False,
     max_active_runs=1,
-    default_args=config.DEFAULT_ARGS,
+    default_args=deployment.DEFAULT_ARGS,
     render_template_as_native_obj=True,
     on_failure_callback=CrmSyncNotifier(),  # a run that failed before its report could say so
     tags=["crmsync", "sumit", "push"],
@@ -43,14 +43,14 @@ with DAG(
         "fail_on_partial": fail_on_partial_param(),
     },
 ) as dag:
-    connections = {"sumit_conn_id": config.SUMIT_CONN_ID, "postgres_conn_id": config.POSTGRES_CONN_ID}
+    connections = {"sumit_conn_id": deployment.SUMIT_CONN_ID, "postgres_conn_id": deployment.POSTGRES_CONN_ID}
 
     prepare_customers_table = PrepareCustomersTableOperator(
         task_id="prepare_customers_table", dry_run="{{ params.dry_run }}", **connections
     )
     push_to_crm = SumitPushOperator(
         task_id="push_to_crm",
-        pool=config.SUMIT_POOL,
+        pool=deployment.SUMIT_POOL,
         customer_ids="{{ params.customer_ids }}",
         only_changed=False,
         dry_run="{{ params.dry_run }}",

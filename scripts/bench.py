@@ -10,7 +10,7 @@ sandbox is seeded with that many sample customers and these scenarios run:
 5. push of 10,000 changed customers with 20 ms of sandbox latency per call (once).
 
 Each scenario runs the DAG tasks' own code (``SumitHook`` + ``CustomerStore`` +
-``crmsync.engine``, the ``sumit_default`` connection read from the environment as a task
+``crmsync.flows``, the ``sumit_default`` connection read from the environment as a task
 reads it) in a fresh worker process, so the peak memory printed is that run's alone. Each
 also runs a naive reference written here — the whole list fetched into memory, one SELECT
 and one write per row, commit per row, one push at a time — on a second database, and the
@@ -54,7 +54,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     log = logging.getLogger("crmsync.bench")
     if spec["kind"] == "crmsync":  # imports (Airflow's SDK among them) are not the work measured
-        from crmsync import engine  # noqa: F401
+        from crmsync.flows import pull, push  # noqa: F401
         from crmsync.hooks.sumit import SumitHook  # noqa: F401
     rss_after_imports = _peak_rss_mb()  # before any customer is read
     started, cpu_started = time.perf_counter(), time.process_time()
@@ -76,7 +76,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
 def _run_crmsync(spec: dict[str, Any], log: Any) -> dict[str, Any]:
     import psycopg
 
-    from crmsync import engine
+    from crmsync.flows import pull, push
     from crmsync.hooks.sumit import SumitHook
     from crmsync.store import CustomerStore, RunRef
 
@@ -87,13 +87,13 @@ def _run_crmsync(spec: dict[str, Any], log: Any) -> dict[str, Any]:
     try:
         with store:
             if spec["scenario"] in ("pull", "bidirectional"):
-                counts = engine.run_pull(hook, store, log=log)
+                counts = pull.run_pull(hook, store, log=log)
             if spec["scenario"] == "bidirectional":
-                counts = counts.merge(engine.run_push(hook, store, customer_ids=None, only_changed=True, retry_queue=True,
-                                                      concurrency=hook.settings.push_concurrency, log=log))
+                counts = counts.merge(push.run_push(hook, store, customer_ids=None, only_changed=True, retry_queue=True,
+                                                    concurrency=hook.settings.push_concurrency, log=log))
             if spec["scenario"] == "push":
-                counts = engine.run_push(hook, store, customer_ids=spec["ids"], only_changed=False,
-                                         concurrency=hook.settings.push_concurrency, log=log)
+                counts = push.run_push(hook, store, customer_ids=spec["ids"], only_changed=False,
+                                       concurrency=hook.settings.push_concurrency, log=log)
             db_cpu = _process_cpu_seconds(store.conn.info.backend_pid) - db_cpu_before
     finally:
         hook.close()
@@ -198,6 +198,7 @@ def breakdown(spec: dict[str, Any]) -> dict[str, Any]:
     import msgspec
     import requests
 
+    from crmsync.fingerprint import customer_fingerprints
     from crmsync.hooks.sumit import SumitHook
 
     session, body = requests.Session(), {"Credentials": _naive_credentials(spec)}
@@ -226,7 +227,7 @@ def breakdown(spec: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     for page in hook.iter_customer_pages():
         for customer in page.customers:
-            customer.fingerprint, customer.custom_fingerprint  # noqa: B018 - computing is the point
+            customer_fingerprints(customer)
     fingerprinted = time.perf_counter() - started
     return {"http": http, "json": with_json - http, "mapping": mapped - with_json, "fingerprints": fingerprinted - mapped}
 
@@ -395,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return 0
-    from crmsync.settings import SumitSettings
+    from crmsync.sumit_connection import SumitSettings
 
     args.page_size = args.page_size or SumitSettings.page_size
     args.push_concurrency = args.push_concurrency or SumitSettings.push_concurrency

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from crmsync.model import SYNCED_COLUMNS, synced_values
+from crmsync.model import SYNCED_COLUMNS, CrmCustomer, synced_values
 
 
 # json.dumps(custom, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str),
@@ -53,3 +53,13 @@ def custom_fingerprint(custom: Mapping[str, Any]) -> str:
     else:
         data = _CUSTOM_ENCODER.encode(custom).encode("utf-8")
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def customer_fingerprints(customer: CrmCustomer) -> tuple[str, str]:
+    """(fields, custom fields) fingerprints of a CRM customer, computed on first use and kept on
+    the record: the read-ahead thread computes them for the page payload, the merge and the
+    lost-create lookup read them again. Two threads computing at once get equal values."""
+    known = customer.fingerprints
+    if known is None:
+        known = customer.fingerprints = (fields_fingerprint(customer.fields), custom_fingerprint(customer.custom))
+    return known

@@ -20,28 +20,16 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from crmsync.errors import InvalidRecord
 from crmsync.model import DEFAULT_COUNTRY, SYNCED_COLUMNS, Fields
+from crmsync.text import MAX_ID_LENGTH, storable
 
 _EXCERPT_VALUE_LIMIT = 200
-MAX_ID_LENGTH = 100  # SUMIT ids are numbers; a longer "id" is garbage, and too big for the unique index
 # Metadata keys crmsync writes itself (see include/sql): a CRM custom field may not take them.
 RESERVED_METADATA_KEYS = frozenset({"last_synced_at", "crm_missing_since"})
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _storable(text: str) -> str:
-    """``text`` without what PostgreSQL cannot hold: NUL characters and lone surrogates."""
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-    if not text.isascii() and _SURROGATE.search(text):
-        # A valid pair becomes its character again; a lone half becomes U+FFFD.
-        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return text
 
 
 def clean_text(value: Any, *, field_name: str) -> str | None:
@@ -50,7 +38,7 @@ def clean_text(value: Any, *, field_name: str) -> str | None:
         return None
     if type(value) is str:  # nearly every value
         if not value.isprintable():  # one C scan: a NUL or a surrogate is never printable
-            value = _storable(value)
+            value = storable(value)
         return value.strip() or None
     if isinstance(value, bool):
         text = "true" if value else "false"
@@ -62,7 +50,7 @@ def clean_text(value: Any, *, field_name: str) -> str | None:
         text = value
     else:
         raise InvalidRecord(f"field {field_name} holds a {type(value).__name__}, expected text")
-    text = _storable(text).strip()
+    text = storable(text).strip()
     return text or None
 
 
@@ -80,14 +68,6 @@ def clean_id(value: Any) -> str | None:
     return text
 
 
-def storable_id(value: str | None) -> str | None:
-    """An id read from a record that failed to decode, fit to key an error row; None when unusable."""
-    if value is None:
-        return None
-    text = _storable(value).strip()
-    return text if text and len(text) <= MAX_ID_LENGTH else None
-
-
 def custom_field_name(key: Any) -> str:
     """The metadata key of a CRM custom field (see RESERVED_METADATA_KEYS)."""
     name = clean_json(str(key))
@@ -97,7 +77,7 @@ def custom_field_name(key: Any) -> str:
 def clean_json(value: Any) -> Any:
     """A custom-field value made safe for jsonb: NUL characters and lone surrogates removed, recursively."""
     if isinstance(value, str):
-        return value if value.isprintable() else _storable(value)
+        return value if value.isprintable() else storable(value)
     if isinstance(value, Mapping):
         return {clean_json(str(k)): clean_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
-from crmsync.fingerprint import fields_fingerprint
+from crmsync.fingerprint import customer_fingerprints, fields_fingerprint
 from crmsync.model import CrmCustomer, Fields
 
 
@@ -85,11 +85,11 @@ class PullDecision:
 
     @property
     def fingerprint(self) -> str:
-        return self.customer.fingerprint
+        return customer_fingerprints(self.customer)[0]
 
     @property
     def custom_fingerprint(self) -> str:
-        return self.customer.custom_fingerprint
+        return customer_fingerprints(self.customer)[1]
 
 
 def plan_pull(
@@ -110,8 +110,7 @@ def plan_pull(
                             mark_agreed=True, write=True)
 
     local_fp = state.local_fingerprint or fields_fingerprint(state.fields)
-    remote_fp = customer.fingerprint
-    remote_custom_fp = customer.custom_fingerprint
+    remote_fp, remote_custom_fp = customer_fingerprints(customer)
     local_changed = local_fp != state.synced_fingerprint
     same_values = local_fp == remote_fp
     crm_changed = remote_fp != state.crm_fingerprint

@@ -10,28 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any
 
-_T = TypeVar("_T")
-
-
-class _computed_once(Generic[_T]):
-    """``functools.cached_property`` without its lock (Python 3.11 takes one per first read,
-    which cost a pull of 100,000 customers 0.2 s): the value is computed on first read and
-    kept in the instance's ``__dict__``. Two threads reading at once may both compute it; the
-    results are equal."""
-
-    def __init__(self, compute: Callable[[Any], _T]) -> None:
-        self.compute = compute
-        self.name = compute.__name__
-        self.__doc__ = compute.__doc__
-
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
-        if instance is None:
-            return self
-        value = instance.__dict__[self.name] = self.compute(instance)
-        return value
-
+from crmsync.text import storable_id
 
 # The local columns that mirror a SUMIT field, in a fixed order: this order is part of the
 # fingerprint definition (see fingerprint.py and include/sql/schema.sql).
@@ -69,18 +50,9 @@ class CrmCustomer:
     changed_at: datetime | None = None  # when the CRM says it last changed, if it says
     external_id: int | None = None  # the local id crmsync created it with, when the CRM lists it
 
-    # Computed once per record: the merge compares them and the store writes them.
-    @_computed_once
-    def fingerprint(self) -> str:
-        from crmsync.fingerprint import fields_fingerprint  # fingerprint.py imports this module
-
-        return fields_fingerprint(self.fields)
-
-    @_computed_once
-    def custom_fingerprint(self) -> str:
-        from crmsync.fingerprint import custom_fingerprint
-
-        return custom_fingerprint(self.custom)
+    # (fields, custom fields) fingerprints, computed once per record by
+    # crmsync.fingerprint.customer_fingerprints: the page payload and the merge both read them.
+    fingerprints: tuple[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -97,8 +69,6 @@ class RejectedRecord:
     excerpt: dict[str, Any]
 
     def __post_init__(self) -> None:
-        from crmsync.mapping import storable_id  # mapping imports this module
-
         object.__setattr__(self, "sumit_id", storable_id(self.sumit_id))
 
 

@@ -39,7 +39,7 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
-from crmsync import config
+from crmsync import deployment
 from crmsync.redact import redact
 from crmsync.summary import FAILED, WARNING
 
@@ -162,7 +162,7 @@ def _secrets() -> list[str]:
     try:
         from airflow.sdk import BaseHook
 
-        password = BaseHook.get_connection(config.SUMIT_CONN_ID).password
+        password = BaseHook.get_connection(deployment.SUMIT_CONN_ID).password
     except Exception:
         return []
     # Like Airflow's masker, ignore trivially short values: redacting "1" would garble every number.

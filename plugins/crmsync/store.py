@@ -20,7 +20,7 @@ import msgspec
 
 from crmsync import sql
 from crmsync.errors import ConfigurationError
-from crmsync.fingerprint import custom_fingerprint
+from crmsync.fingerprint import custom_fingerprint, customer_fingerprints
 from crmsync.merge import PullDecision, SyncState
 from crmsync.model import SYNCED_COLUMNS, CrmCustomer, LocalCustomer, PushResult, RejectedRecord, synced_values
 
@@ -89,7 +89,7 @@ def encode_pulled(customers: Sequence[CrmCustomer]) -> str:
     fingerprint]`` (positions, not keys: include/sql/pull_page.sql reads them by index). Needs
     no database, so the pull prepares page n+1 this way while page n is merged."""
     return _rows_json([
-        (c.sumit_id, *synced_values(c.fields), c.custom, c.fingerprint, c.custom_fingerprint) for c in customers
+        (c.sumit_id, *synced_values(c.fields), c.custom, *customer_fingerprints(c)) for c in customers
     ])
 
 

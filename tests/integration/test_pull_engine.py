@@ -7,7 +7,7 @@ import logging
 
 import psycopg
 
-from crmsync import engine
+from crmsync.flows import pull
 from crmsync.hooks.sumit import SumitHook
 from crmsync.store import CustomerStore, RunRef
 
@@ -20,7 +20,7 @@ def test_the_page_statement_is_planned_for_each_page_never_prepared(pg, sandbox,
     try:
         with CustomerStore(psycopg.connect(pg.dsn), RunRef("test", "planned-each-time")) as store:
             store.ensure_schema()
-            counts = engine.run_pull(hook, store, log=logging.getLogger("test"))
+            counts = pull.run_pull(hook, store, log=logging.getLogger("test"))
             prepared = [s for (s,) in store.conn.execute("SELECT statement FROM pg_prepared_statements")]
     finally:
         hook.close()

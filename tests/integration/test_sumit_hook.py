@@ -14,7 +14,7 @@ from crmsync.errors import SumitAuthError, SumitPermanentError, SumitProtocolErr
 from crmsync.hooks.sumit import SumitHook
 from crmsync.model import LocalCustomer
 from crmsync.sandbox import SandboxServer
-from crmsync.settings import SumitSettings
+from crmsync.sumit_connection import SumitSettings
 
 KEY = "hook-test-key-5d1c"
 LIST_PATH = {"guide": "/website/customers/getlist/", "rest": "/crm/data/listentities/"}

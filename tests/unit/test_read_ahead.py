@@ -1,4 +1,4 @@
-"""engine.read_ahead: the pull fetches page n+1 while page n is merged, holding few pages."""
+"""flows.read_ahead: the pull fetches page n+1 while page n is merged, holding few pages."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from crmsync.engine import read_ahead
+from crmsync.flows.read_ahead import read_ahead
 
 
 class Source:
@@ -70,7 +70,7 @@ def test_the_pull_puts_the_interpreter_settings_back_even_when_it_fails():
     import gc
     import sys
 
-    from crmsync.engine import _tuned_for_bulk_work
+    from crmsync.flows.pull import _tuned_for_bulk_work
 
     interval, frozen = sys.getswitchinterval(), gc.get_freeze_count()
     with pytest.raises(RuntimeError):

@@ -3,7 +3,7 @@ import pytest
 from crmsync.api.base import check_envelope, is_success
 from crmsync.errors import ConfigurationError, SumitAuthError, SumitPermanentError
 from crmsync.redact import redact
-from crmsync.settings import SumitSettings
+from crmsync.sumit_connection import SumitSettings
 from crmsync.summary import FAILED, SUCCESS, WARNING, SyncCounts, run_status, summary_line
 
 KEY = "sk-live-7f3a9c"

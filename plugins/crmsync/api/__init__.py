@@ -5,7 +5,7 @@ from __future__ import annotations
 from crmsync.api.base import ApiProfile
 from crmsync.api.guide import GuideProfile
 from crmsync.api.rest import RestProfile
-from crmsync.settings import SumitSettings
+from crmsync.sumit_connection import SumitSettings
 
 
 def get_profile(settings: SumitSettings) -> ApiProfile:

@@ -36,10 +36,11 @@ from crmsync.errors import (
     SumitProtocolError,
     SumitTransientError,
 )
-from crmsync.mapping import excerpt, storable_id
+from crmsync.mapping import excerpt
 from crmsync.model import LocalCustomer, PulledPage, PushResult, RejectedRecord
 from crmsync.redact import redact, shorten
-from crmsync.settings import SumitSettings
+from crmsync.text import storable_id
+from crmsync.sumit_connection import SumitSettings
 
 log = logging.getLogger(__name__)
 

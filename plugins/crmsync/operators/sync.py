@@ -1,4 +1,4 @@
-"""Thin Airflow operators: read the run's arguments, build the hook and store, call the engine.
+"""Thin Airflow operators: read the run's arguments, build the hook and store, call the flow.
 
 Errors become Airflow's semantics here, and only here: a permanent error (bad credentials,
 bad connection, a broken answer) fails the task at once with no retry; a transient one that
@@ -21,8 +21,9 @@ import psycopg
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from crmsync import config, engine
+from crmsync import deployment
 from crmsync.errors import ConfigurationError, CrmSyncError, SumitPermanentError
+from crmsync.flows import pull, push
 from crmsync.hooks.sumit import SumitHook
 from crmsync.locking import application_name, customers_lock
 from crmsync.merge import ConflictPolicy
@@ -99,7 +100,7 @@ class _CrmSyncOperator(BaseOperator):
         which locks the tables until it ends, and what it reports is only what a real run
         would do if no other run is writing meanwhile.
         """
-        timeout = config.lock_timeout_seconds() if self.lock_timeout is None else float(self.lock_timeout)
+        timeout = deployment.lock_timeout_seconds() if self.lock_timeout is None else float(self.lock_timeout)
         with self.open_store(context) as store:
             holder = application_name(context["dag"].dag_id, context["run_id"])
             with customers_lock(store, holder=holder, timeout=timeout, log=self.log):
@@ -155,7 +156,7 @@ class SumitPullOperator(_CrmSyncOperator):
         hook = SumitHook(self.sumit_conn_id)
         try:
             with self.locked_store(context) as store:
-                counts = engine.run_pull(hook, store, policy=policy, full_resync=_as_bool(self.full_resync), log=self.log)
+                counts = pull.run_pull(hook, store, policy=policy, full_resync=_as_bool(self.full_resync), log=self.log)
                 self.log.info("Pull finished in %d database round trips.", store.round_trips)
         finally:
             hook.close()
@@ -187,7 +188,7 @@ class SumitPushOperator(_CrmSyncOperator):
         hook = SumitHook(self.sumit_conn_id)
         try:
             with self.locked_store(context) as store:
-                counts = engine.run_push(
+                counts = push.run_push(
                     hook, store, customer_ids=ids, only_changed=_as_bool(self.only_changed),
                     concurrency=hook.settings.push_concurrency, log=self.log,
                     retry_queue=self.retry_queue, queue_only=_as_bool(self.queue_only),
