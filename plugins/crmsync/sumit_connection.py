@@ -1,13 +1,17 @@
-"""Reading the ``sumit_default`` connection into typed settings (pure, no Airflow import).
+"""Reading the ``sumit`` connection's fields (pure, no Airflow import).
 
 Connection fields: host = API base URL, login = CompanyID, password = APIKey, extra = JSON
-with ``api_profile`` and the tuning knobs below. Every problem is reported with the
-connection id and the field to fix, never with the password's value.
+with ``api_profile`` and the tuning knobs of :class:`SumitSettings`, plus the transport
+options HTTP connections take (``proxies``, ``verify``, ``cert``, ``trust_env``), which
+:func:`http_options` checks and SumitHook hands to the http provider's ``HttpHook``. Every
+problem is reported with the connection id and the field to fix, never with the password's
+value.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
@@ -154,3 +158,83 @@ def _tuning(options: dict[str, Any], where: str) -> dict[str, Any]:
             raise ConfigurationError(f"{where}: extra.{key} must be positive, got {value!r}.")
         result[key] = number
     return result
+
+
+# crmsync's own extra keys: read into SumitSettings, never sent anywhere (in particular never
+# as HTTP headers, where HttpHook puts the extra keys it does not know).
+SUMIT_EXTRA_KEYS = frozenset(f.name for f in fields(SumitSettings)) - {"base_url", "company_id", "api_key"}
+# The transport options of HTTP connections (apache-airflow-providers-http) that mean something
+# for SUMIT's JSON-over-POST API; HttpHook applies them to the requests session.
+HTTP_EXTRA_KEYS = ("proxies", "verify", "cert", "trust_env")
+# HttpHook's other options: no use here (crmsync has its own timeouts, retries and answer
+# checks), so they are neither applied nor sent as headers.
+_UNUSED_HTTP_KEYS = frozenset({"proxy", "verify_ssl", "stream", "timeout", "allow_redirects", "max_redirects",
+                               "check_response", "srv_lookup"})
+
+
+def http_options(extra: dict[str, Any] | str | None, conn_id: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """(transport options for HttpHook, extra HTTP headers) from the connection's extra.
+
+    ``verify`` is true (the default: the system's certificate authorities), false, or the path
+    of a CA bundle; ``cert`` a client certificate file, or [certificate, key]; ``proxies`` a map
+    such as ``{"https": "http://proxy:3128"}``; ``trust_env`` whether HTTP(S)_PROXY and
+    REQUESTS_CA_BUNDLE from the environment count (default true). Any other key that is
+    neither crmsync's own nor one of these is sent as an HTTP header, as HTTP connections do.
+    """
+    where = f"Airflow connection {conn_id!r}"
+    options = _extra(extra, where)
+    transport: dict[str, Any] = {}
+    headers: dict[str, str] = {}
+    for key, value in options.items():
+        if key in SUMIT_EXTRA_KEYS or key in _UNUSED_HTTP_KEYS:
+            continue
+        if key == "verify":
+            transport[key] = _verify(value, where)
+        elif key == "trust_env":
+            transport[key] = _flag(value, f"{where}: extra.trust_env")
+        elif key == "cert":
+            transport[key] = _cert(value, where)
+        elif key == "proxies":
+            if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                      for k, v in value.items()):
+                raise ConfigurationError(f'{where}: extra.proxies must be an object such as '
+                                         f'{{"https": "http://proxy.example:3128"}}.')
+            transport[key] = dict(value)
+        elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            headers[str(key)] = str(value)
+        else:
+            raise ConfigurationError(f"{where}: extra.{key} is not a setting crmsync knows, and not text, so it "
+                                     "cannot be sent as an HTTP header either.")
+    return transport, headers
+
+
+def _flag(value: Any, what: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "false"):
+        return text == "true"
+    raise ConfigurationError(f"{what} must be true or false, got {value!r}.")
+
+
+def _existing_file(path: Any, what: str) -> str:
+    text = str(path).strip()
+    if not os.path.isfile(text):
+        raise ConfigurationError(f"{what} is {text!r}, which is not a readable file on this worker.")
+    return text
+
+
+def _verify(value: Any, where: str) -> bool | str:
+    """True, False, or a CA bundle path that exists (checked now: a typo fails before any call)."""
+    if isinstance(value, bool) or str(value).strip().lower() in ("true", "false"):
+        return _flag(value, f"{where}: extra.verify")
+    return _existing_file(value, f"{where}: extra.verify (a CA bundle)")
+
+
+def _cert(value: Any, where: str) -> str | tuple[str, str]:
+    if isinstance(value, list) and len(value) == 2:
+        return (_existing_file(value[0], f"{where}: extra.cert[0] (the client certificate)"),
+                _existing_file(value[1], f"{where}: extra.cert[1] (its key)"))
+    if isinstance(value, str):
+        return _existing_file(value, f"{where}: extra.cert (the client certificate)")
+    raise ConfigurationError(f"{where}: extra.cert must be a file path, or [certificate path, key path].")

@@ -1,11 +1,13 @@
 """SumitHook against the sandbox over a real socket, under both API profiles: retries,
 paging guard, protocol errors, idempotent creates.
 
-The hook's settings are given directly (no Airflow connection lookup), so these run fast.
+Each hook reads its own connection from an AIRFLOW_CONN_* variable, as a task reads one.
 """
 
 from __future__ import annotations
 
+import json
+import secrets
 import time
 
 import pytest
@@ -14,7 +16,6 @@ from crmsync.errors import SumitAuthError, SumitPermanentError, SumitProtocolErr
 from crmsync.hooks.sumit import SumitHook
 from crmsync.model import LocalCustomer
 from crmsync.sandbox import SandboxServer
-from crmsync.sumit_connection import SumitSettings
 
 KEY = "hook-test-key-5d1c"
 LIST_PATH = {"guide": "/website/customers/getlist/", "rest": "/crm/data/listentities/"}
@@ -32,16 +33,22 @@ def server():
         yield sandbox
 
 
+def connection_hook(monkeypatch, url, *, company_id=1000, api_key=KEY, **extra):
+    """A SumitHook on a new connection (an AIRFLOW_CONN_* variable) pointing at ``url``."""
+    conn_id = "sumit_hook_test_" + secrets.token_hex(4)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(
+        {"conn_type": "sumit", "host": url, "login": str(company_id), "password": api_key, "extra": extra}))
+    return SumitHook(conn_id)
+
+
 @pytest.fixture
-def make_hook(profile):
+def make_hook(profile, monkeypatch):
     def make(url, **overrides):
-        options = dict(base_url=url, company_id=1000, api_key=KEY, backoff_initial=0.01, backoff_max=0.2,
+        options = dict(company_id=1000, api_key=KEY, backoff_initial=0.01, backoff_max=0.2,
                        max_attempts=4, read_timeout=1, connect_timeout=1, page_size=PAGE, api_profile=profile,
                        customers_folder="customers")
         options.update(overrides)
-        hook = SumitHook()
-        hook.__dict__["settings"] = SumitSettings(**options)
-        return hook
+        return connection_hook(monkeypatch, url, **options)
 
     return make
 

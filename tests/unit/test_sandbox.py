@@ -16,9 +16,12 @@ import urllib.error
 import urllib.request
 
 import pytest
+import requests
 
 from crmsync.sandbox import SandboxControl, SandboxControlError, SandboxServer, demo_customers, run_sandbox_process
+from crmsync.sandbox.__main__ import main as sandbox_main
 from crmsync.sandbox.server import LIST_PATH, UPDATE_PATH
+from crmsync.testing.tls import make_test_ca
 
 KEY = "unit-sandbox-key-7f3a9c"
 CREDENTIALS = {"CompanyID": 1000, "APIKey": KEY}
@@ -374,7 +377,71 @@ def test_stop_ends_idle_keep_alive_connections_promptly():
     connection.close()
 
 
+# -- HTTPS ----------------------------------------------------------------------------------
+
+
+def test_https_sandbox_answers_a_client_that_trusts_its_ca(tmp_path):
+    files = make_test_ca(tmp_path)
+    with SandboxServer(api_key=KEY, tls_cert=files.server_cert, tls_key=files.server_key) as sandbox:
+        assert re.fullmatch(r"https://127\.0\.0\.1:\d+", sandbox.url)
+        assert SandboxControl(sandbox.url, cafile=files.ca_cert).add_customers([{"Name": "A"}]) == ["100001"]
+        answer = requests.post(sandbox.url + LIST_PATH, json={"Credentials": CREDENTIALS}, verify=files.ca_cert,
+                               timeout=5).json()
+        assert answer["Status"] == "Success" and [c["Name"] for c in answer["Customers"]] == ["A"]
+        localhost = sandbox.url.replace("127.0.0.1", "localhost")  # the certificate names both
+        assert requests.post(localhost + LIST_PATH, json={"Credentials": CREDENTIALS}, verify=files.ca_cert,
+                             timeout=5).json()["Status"] == "Success"
+
+
+def test_a_client_refusing_the_certificate_costs_one_log_line_and_the_server_serves_on(tmp_path, capsys):
+    files = make_test_ca(tmp_path)
+    with SandboxServer(api_key=KEY, tls_cert=files.server_cert, tls_key=files.server_key) as sandbox:
+        with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+            requests.post(sandbox.url + LIST_PATH, json={"Credentials": CREDENTIALS}, timeout=5)  # system CAs
+        answer = requests.post(sandbox.url + LIST_PATH, json={"Credentials": CREDENTIALS}, verify=files.ca_cert,
+                               timeout=5).json()
+        assert answer["Status"] == "Success"
+        output, deadline = "", time.monotonic() + 2  # the refused handshake's thread logs on its own time
+        while "TLS handshake" not in output and time.monotonic() < deadline:
+            output += capsys.readouterr().err
+            time.sleep(0.01)
+    output += capsys.readouterr().err
+    assert re.search(r"^TLS handshake with 127\.0\.0\.1 failed: \S+$", output, re.MULTILINE)
+    assert output.count("TLS handshake") == 1 and KEY not in output
+
+
+def test_tls_needs_both_a_certificate_and_a_key(tmp_path, capsys):
+    files = make_test_ca(tmp_path)
+    with pytest.raises(ValueError, match="tls_cert and tls_key go together"):
+        SandboxServer(api_key=KEY, tls_cert=files.server_cert)
+    with pytest.raises(ValueError, match="cannot serve TLS with certificate"):
+        SandboxServer(api_key=KEY, tls_cert=files.server_cert, tls_key=files.ca_cert)
+    with pytest.raises(SystemExit) as info:
+        sandbox_main(["--tls-key", str(files.server_key)])
+    assert info.value.code == 2 and "--tls-cert and --tls-key go together" in capsys.readouterr().err
+
+
 # -- the process and its output -------------------------------------------------------------
+
+
+def test_help_says_the_sandbox_serves_both_profiles_and_the_control_api(capsys):
+    with pytest.raises(SystemExit) as info:
+        sandbox_main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert info.value.code == 0
+    assert "guide" in text and "rest" in text and "/_sandbox/" in text and "guide profile API." not in text
+    assert "--tls-cert PATH" in text and "--tls-key PATH" in text
+
+
+def test_process_serves_https_with_the_tls_flags(tmp_path):
+    files = make_test_ca(tmp_path)
+    with run_sandbox_process(api_key=KEY, tls_cert=files.server_cert, tls_key=files.server_key) as sandbox:
+        assert re.fullmatch(r"https://127\.0\.0\.1:\d+", sandbox.url)
+        assert sandbox.control.add_customers([{"Name": "A"}]) == ["100001"]  # it trusts the sandbox's certificate
+        answer = requests.post(sandbox.url + LIST_PATH, json={"Credentials": CREDENTIALS}, verify=files.ca_cert,
+                               timeout=5).json()
+        assert [c["Name"] for c in answer["Customers"]] == ["A"]
+    assert KEY not in sandbox.stderr() and sandbox.process.returncode == 0
 
 
 def test_process_logs_each_request_without_the_key_and_stops_cleanly_on_sigterm():

@@ -1,6 +1,11 @@
 """SumitHook: the one place crmsync talks to SUMIT.
 
-It turns the ``sumit`` connection into an HTTP session, puts the credentials in every body,
+An ``HttpHook`` of the http provider, as hooks of other HTTP APIs are: the provider builds the
+requests session from the connection, so the transport options users know from HTTP
+connections (``proxies``, ``verify``, ``cert``, ``trust_env``) work on ``sumit`` connections
+too, with TCP keep-alive. crmsync's own extras (``api_profile``, timeouts, paging, concurrency)
+are read into :class:`~crmsync.sumit_connection.SumitSettings` and never become headers.
+The hook puts the credentials in every body,
 judges the answer envelope, retries transient faults with bounded exponential backoff and
 jitter (honouring ``Retry-After``), and walks paged listings with a guard against servers
 that ignore paging. What the requests and records look like is the API profile's business
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from functools import cached_property
 from typing import Any
@@ -22,14 +28,15 @@ from typing import Any
 import msgspec
 import requests
 import tenacity
-from requests.adapters import HTTPAdapter
+from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
 from urllib3.exceptions import NewConnectionError
 
-from airflow.sdk import BaseHook
+from airflow.providers.http.hooks.http import HttpHook
 
 from crmsync.api import get_profile
 from crmsync.api.base import ApiProfile, check_envelope
 from crmsync.errors import (
+    ConfigurationError,
     InvalidRecord,
     SumitError,
     SumitPermanentError,
@@ -40,7 +47,7 @@ from crmsync.mapping import excerpt
 from crmsync.model import LocalCustomer, PulledPage, PushResult, RejectedRecord
 from crmsync.redact import redact, shorten
 from crmsync.text import storable_id
-from crmsync.sumit_connection import SumitSettings
+from crmsync.sumit_connection import SumitSettings, http_options
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +56,7 @@ log = logging.getLogger(__name__)
 _NOT_PROCESSED_STATUSES = {429, 502, 503}
 
 
-class SumitHook(BaseHook):
+class SumitHook(HttpHook):
     """Talks to the SUMIT CRM API through the connection ``sumit_conn_id``."""
 
     conn_name_attr = "sumit_conn_id"
@@ -58,7 +65,7 @@ class SumitHook(BaseHook):
     hook_name = "SUMIT CRM"
 
     def __init__(self, sumit_conn_id: str = default_conn_name, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(method="POST", http_conn_id=sumit_conn_id, **kwargs)
         self.sumit_conn_id = sumit_conn_id
 
     # -- configuration -------------------------------------------------------------------
@@ -87,21 +94,38 @@ class SumitHook(BaseHook):
         """Whether a create sent twice makes one customer (else lost creates are looked up first)."""
         return self.profile.creates_are_idempotent
 
-    def get_conn(self) -> requests.Session:
-        return self._session
+    def get_conn(self, headers: dict[str, str] | None = None, extra_options: dict[str, Any] | None = None
+                 ) -> requests.Session:
+        """A new session as HttpHook builds it, with SUMIT's JSON headers (they win over the extra's)."""
+        settings = self.settings
+        if self.adapter is None:
+            # One pool, as big as the pushers that share it; retries are ours (tenacity, below).
+            self.adapter = TCPKeepAliveAdapter(idle=120, count=20, interval=30, pool_connections=1,
+                                               pool_maxsize=max(10, settings.push_concurrency), max_retries=0)
+        own = {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"}
+        if settings.language:
+            own["Content-Language"] = settings.language
+        return super().get_conn(headers={**(headers or {}), **own}, extra_options=extra_options)
+
+    def _set_base_url(self, connection: Any) -> None:
+        self.base_url = self.settings.base_url  # checked and defaulted (https://api.sumit.co.il) by the settings
+        self._base_url_initialized = True
+
+    def _extract_auth(self, connection: Any) -> None:
+        """None: SUMIT takes CompanyID and APIKey in the body. (HttpHook would make login and password
+        an Authorization header, sending the key base64-encoded with every request.)"""
+        return None
+
+    def _configure_session_from_extra(self, session: requests.Session, connection: Any,
+                                      extra_options: dict[str, Any]) -> requests.Session:
+        """The extra's transport options, checked, for HttpHook; crmsync's own keys stay out of the headers."""
+        transport, headers = http_options(connection.extra_dejson, self.sumit_conn_id)
+        view = _ExtraView({**headers, **transport}, connection.host)
+        return super()._configure_session_from_extra(session, view, extra_options)
 
     @cached_property
     def _session(self) -> requests.Session:
-        session = requests.Session()
-        # Retries are ours (tenacity, below); the adapter only pools connections for the pushers.
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(10, self.settings.push_concurrency), max_retries=0)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        session.headers["Content-Type"] = "application/json; charset=utf-8"
-        session.headers["Accept"] = "application/json"
-        if self.settings.language:
-            session.headers["Content-Language"] = self.settings.language
-        return session
+        return self.get_conn()
 
     def close(self) -> None:
         if "_session" in self.__dict__:
@@ -151,7 +175,13 @@ class SumitHook(BaseHook):
         url = settings.base_url + endpoint
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         try:
-            response = self._session.post(url, data=data, timeout=(settings.connect_timeout, settings.read_timeout))
+            # The session's verify, proxies and cert passed again, as HttpHook.run does: requests
+            # otherwise lets REQUESTS_CA_BUNDLE and HTTPS_PROXY win over the connection's extra.
+            session = self._session
+            response = session.post(url, data=data, timeout=(settings.connect_timeout, settings.read_timeout),
+                                    verify=session.verify, proxies=session.proxies, cert=session.cert)
+        except requests.exceptions.SSLError as exc:
+            raise self._tls_error(endpoint, exc) from None
         except requests.ConnectTimeout:
             raise self._transient(endpoint, f"no connection within {settings.connect_timeout:g} s", processed=False)
         except requests.Timeout:
@@ -162,7 +192,27 @@ class SumitHook(BaseHook):
             raise self._transient(endpoint, f"{what} ({settings.base_url})", processed=not refused)
         except requests.RequestException as exc:
             raise SumitPermanentError(self._clean(f"SUMIT {endpoint}: request failed: {exc}"), endpoint=endpoint)
+        except OSError as exc:  # requests' own: a CA bundle or client certificate it cannot read
+            raise ConfigurationError(self._clean(f"Airflow connection {self.sumit_conn_id!r}: {exc}")) from None
         return self._judge(endpoint, response)
+
+    def _tls_error(self, endpoint: str, exc: requests.exceptions.SSLError) -> SumitError:
+        """A refused certificate is permanent (no retry can fix it) and says what to set; another
+        TLS failure (a handshake cut short) is transient."""
+        text = str(exc)
+        match = _CERTIFICATE_REFUSED.search(text)
+        base_url = self.settings.base_url
+        if match or "CERTIFICATE_VERIFY_FAILED" in text:
+            reason = match.group(1).strip().rstrip(".") if match else "certificate verify failed"
+            return SumitPermanentError(self._clean(
+                f"SUMIT {endpoint}: the TLS certificate of {base_url} was refused ({reason}), so nothing was sent "
+                f"(Airflow connection {self.sumit_conn_id!r}). If a proxy or gateway with its own certificate "
+                'authority stands in between, set the connection\'s extra "verify" to that authority\'s CA bundle '
+                'file, e.g. {"verify": "/etc/ssl/certs/company-ca.pem"}.'), endpoint=endpoint)
+        reason = shorten(self._clean(text), 300)  # redacted before it is cut: a cut never leaves part of a key
+        return SumitTransientError(self._clean(
+            f"SUMIT {endpoint}: TLS handshake with {base_url} failed ({reason}; Airflow connection "
+            f"{self.sumit_conn_id!r})"), endpoint=endpoint, maybe_processed=False)
 
     def _judge(self, endpoint: str, response: requests.Response) -> dict[str, Any]:
         status = response.status_code
@@ -260,6 +310,19 @@ class SumitHook(BaseHook):
             known = [self.settings.api_key] if "settings" in self.__dict__ else []
             return False, redact(str(exc), known)
         return True, f"Connected to SUMIT at {self.settings.base_url} as CompanyID {self.settings.company_id}."
+
+
+class _ExtraView:
+    """What HttpHook reads of a connection to configure a session: its extra (here only the
+    transport options and headers crmsync passes on) and its host."""
+
+    def __init__(self, extra: dict[str, Any], host: str | None) -> None:
+        self.extra_dejson = extra
+        self.extra = json.dumps(extra)
+        self.host = host
+
+
+_CERTIFICATE_REFUSED = re.compile(r"certificate verify failed: (.*?)(?: \(_ssl\.c:\d+\)|'\)|$)")
 
 
 def _backoff(settings: SumitSettings) -> tenacity.wait.wait_base:

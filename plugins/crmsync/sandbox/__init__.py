@@ -1,12 +1,26 @@
-"""The SUMIT sandbox: a real HTTP server imitating SUMIT's ``guide`` profile API, for tests,
-demos and trying crmsync without a SUMIT account.
+"""The SUMIT sandbox: a real HTTP (or HTTPS) server imitating the SUMIT API in both profiles
+crmsync speaks, ``guide`` and ``rest``, over one store of customers, for tests, demos and
+trying crmsync without a SUMIT account.
 
 Run it with ``python -m crmsync.sandbox --port 8765`` (``--help`` lists the flags), in
-process with ``SandboxServer``, or as a subprocess with ``run_sandbox_process``.
+process with ``SandboxServer``, or as a subprocess with ``run_sandbox_process``. With
+``--tls-cert PATH --tls-key PATH`` (``SandboxServer(tls_cert=..., tls_key=...)``; PEM files,
+the key unencrypted) it serves HTTPS and its URL starts with ``https://``; each connection's
+handshake runs in its own thread, so a client refusing the certificate costs one stderr line
+(``TLS handshake with HOST failed: REASON``), never the server. ``crmsync.testing.tls``
+makes a throwaway CA and server certificate for tests.
 
 API (every call ``POST`` with JSON and ``"Credentials": {"CompanyID", "APIKey"}``):
-``/website/customers/getlist/`` (optional ``Paging``: ``StartIndex``, ``PageSize``) and
-``/website/customers/update/`` (``Customer``; creates when it has no ``CustomerID``).
+
+- guide profile (Status ``"Success"``/``"GeneralError"``, or 0/1 with ``--status-style
+  numeric``): ``/website/customers/getlist/`` (optional ``Paging``: ``StartIndex``,
+  ``PageSize``) and ``/website/customers/update/`` (``Customer``; creates when it has no
+  ``CustomerID``).
+- rest profile (Status always 0/1): ``/crm/data/listentities/`` (``Folder``, the
+  ``--customers-folder``; ``Paging``) lists customers as entities whose property values are
+  lists (``Customers_FullName``, ...); ``/accounting/customers/create/`` and ``update/``
+  take ``Details`` (``ID`` to update; ``ExternalIdentifier`` with ``SearchMode`` 2 finds the
+  customer an earlier create made) and answer ``Data.CustomerID``.
 
 Control API (no credentials, JSON; ``SandboxControl`` wraps it):
 
@@ -15,7 +29,7 @@ Control API (no credentials, JSON; ``SandboxControl`` wraps it):
 - ``POST /_sandbox/customers`` ``{"customers": [...]}``: upsert by CustomerID -> ``{"ids": [...]}``
 - ``GET /_sandbox/customers`` -> ``{"customers": [...]}`` (raw records excluded)
 - ``POST /_sandbox/customers/delete`` ``{"ids": [...]}`` -> ``{"deleted": n}``
-- ``POST /_sandbox/raw`` ``{"records": [...]}``: getlist returns them verbatim after the customers
+- ``POST /_sandbox/raw`` ``{"records": [...]}``: both listings return them verbatim after the customers
 - ``POST /_sandbox/faults`` ``{knob: value, ...}`` merges knobs (``"reset": true`` first
   restores the start-time ones, ``null`` removes one); ``GET /_sandbox/faults`` shows them
 - ``GET /_sandbox/requests`` -> ``{"requests": [{"path", "status", "body"}]}`` (status 0:
@@ -29,11 +43,19 @@ contains ``endpoint`` (any request when null), before credentials are checked:
 ``drop_next {"count", "endpoint"}`` (closes the socket unanswered),
 ``drop_after_next {"count", "endpoint"}`` (carries the request out, then closes unanswered), and
 ``hang_next {"count", "seconds": 5, "endpoint"}`` (then answers normally).
+
+Modules: ``state`` (``SandboxState``, the facade holding it all behind one lock),
+``customers`` (the store, paging), ``faults`` (knobs, counted faults, canned faulty
+answers), ``base`` (the envelope and credentials both profiles share), ``guide`` and
+``rest`` (each profile's endpoints), ``requestlog`` (the log and key redaction),
+``encoding`` (JSON in and out), ``server`` (HTTP(S), the control API, ``SandboxServer``),
+``control`` (client and subprocess launcher), ``data`` (demo customers).
 """
 
 from crmsync.sandbox.control import SandboxControl, SandboxControlError, run_sandbox_process
 from crmsync.sandbox.data import demo_customers
-from crmsync.sandbox.server import SandboxServer, SandboxState
+from crmsync.sandbox.server import SandboxServer
+from crmsync.sandbox.state import SandboxState
 
 __all__ = ["SandboxControl", "SandboxControlError", "SandboxServer", "SandboxState", "demo_customers",
            "run_sandbox_process"]

@@ -1,8 +1,8 @@
 """python -m crmsync.sandbox --port N: run the SUMIT sandbox until SIGTERM or SIGINT.
 
-Prints exactly one line to stdout, ``SUMIT sandbox listening on http://HOST:PORT``, once it
-accepts connections (launchers wait for it; ``--port 0`` picks a free port), then one line
-per request to stderr.
+Prints exactly one line to stdout, ``SUMIT sandbox listening on http://HOST:PORT`` (``https://``
+with ``--tls-cert`` and ``--tls-key``), once it accepts connections (launchers wait for it;
+``--port 0`` picks a free port), then one line per request to stderr.
 """
 
 from __future__ import annotations
@@ -19,8 +19,12 @@ from crmsync.sandbox.server import SandboxServer
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m crmsync.sandbox",
-                                     description="A local HTTP server imitating SUMIT's guide profile API.")
+    parser = argparse.ArgumentParser(
+        prog="python -m crmsync.sandbox",
+        description="A local HTTP(S) server imitating the SUMIT API in both profiles crmsync speaks: guide "
+                    "(/website/customers/getlist/ and update/) and rest (/crm/data/listentities/, "
+                    "/accounting/customers/create/ and update/), plus a control API under /_sandbox/ "
+                    "(seed customers, set faults, read the request log).")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--company-id", type=int, default=1000)
@@ -30,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help='start with these customers: a JSON list, or {"customers": [...]}')
     parser.add_argument("--latency-ms", type=float, default=0, help="delay before every API answer")
     parser.add_argument("--status-style", choices=["string", "numeric"], default="string",
-                        help='success/failure Status as "Success"/"GeneralError" or 0/1')
+                        help='guide profile: success/failure Status as "Success"/"GeneralError" or 0/1 '
+                             '(the rest profile always says 0/1)')
     parser.add_argument("--list-shape", choices=["top", "data"], default="top",
                         help="getlist puts Customers at the top level or under Data")
     parser.add_argument("--numeric-ids", action="store_true", help="assign CustomerIDs as JSON numbers")
@@ -39,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--customers-folder", default="customers",
                         help="rest profile: the customers folder id that listentities serves")
     parser.add_argument("--verbose", action="store_true", help="also log request bodies (the API key redacted)")
+    parser.add_argument("--tls-cert", metavar="PATH",
+                        help="serve HTTPS with this PEM certificate (chain); needs --tls-key")
+    parser.add_argument("--tls-key", metavar="PATH", help="the certificate's unencrypted PEM private key")
     return parser
 
 
@@ -56,6 +64,8 @@ def read_seed_file(path: str) -> list[Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together: give both or neither")
     seeds: list[Any] = []
     if args.seed_file:
         try:
@@ -71,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         server = SandboxServer(args.host, args.port, args.company_id, args.api_key, verbose=args.verbose,
                                status_style=args.status_style, list_shape=args.list_shape,
                                numeric_ids=args.numeric_ids, max_page_size=args.max_page_size,
-                               customers_folder=args.customers_folder, **knobs)
+                               customers_folder=args.customers_folder, tls_cert=args.tls_cert,
+                               tls_key=args.tls_key, **knobs)
     except OSError as error:
         parser.exit(1, f"cannot listen on {args.host}:{args.port}: {error.strerror or error}\n")
     except ValueError as error:

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import queue
+import ssl
 import subprocess
 import sys
 import threading
@@ -31,18 +32,23 @@ class SandboxControlError(RuntimeError):
 
 
 class SandboxControl:
-    """Client for ``/_sandbox/...``: ``SandboxControl(url).add_customers([{"Name": "A"}])``."""
+    """Client for ``/_sandbox/...``: ``SandboxControl(url).add_customers([{"Name": "A"}])``.
 
-    def __init__(self, base_url: str, timeout: float = 30):
+    ``cafile``: for an HTTPS sandbox, the PEM certificate to trust: its CA's, or the sandbox's
+    own certificate (then trusted as it is, without its CA).
+    """
+
+    def __init__(self, base_url: str, timeout: float = 30, cafile: str | os.PathLike[str] | None = None):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.context = None if cafile is None else _trusting(cafile)
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode("ascii")  # escapes survive lone surrogates
         request = urllib.request.Request(self.base_url + "/_sandbox/" + path, data=data, method=method,
                                          headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self.context) as response:
                 return json.loads(response.read().decode("utf-8"))
         except urllib.error.HTTPError as error:
             with error:
@@ -92,6 +98,12 @@ class SandboxControl:
         return self._call("GET", "stats")
 
 
+def _trusting(cafile: str | os.PathLike[str]) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=os.fspath(cafile))
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # a server certificate may be trusted by itself
+    return context
+
+
 @dataclass
 class RunningSandbox:
     """A sandbox subprocess started by ``run_sandbox_process``."""
@@ -124,7 +136,8 @@ def run_sandbox_process(port: int = 0, **cli_options: Any) -> Iterator[RunningSa
     ``--seed-demo 120``, ``verbose=True`` is ``--verbose``) until the block ends.
 
     A separate process, so the sandbox's stderr can be checked for secrets and it can be
-    killed like a real server; SIGTERM first, SIGKILL after 5 s.
+    killed like a real server; SIGTERM first, SIGKILL after 5 s. With ``tls_cert`` and
+    ``tls_key`` it serves HTTPS, and its ``control`` trusts that certificate.
     """
     command = [sys.executable, "-m", "crmsync.sandbox", "--port", str(port), *cli_arguments(cli_options)]
     env = dict(os.environ)
@@ -149,7 +162,8 @@ def run_sandbox_process(port: int = 0, **cli_options: Any) -> Iterator[RunningSa
             raise RuntimeError(f"the SUMIT sandbox did not start ({why}); its stderr:\n"
                                + "".join(stderr_lines)[-4000:])
         url = line[len(LISTENING):].strip()
-        yield RunningSandbox(url=url, control=SandboxControl(url), process=process, stderr_lines=stderr_lines)
+        control = SandboxControl(url, cafile=cli_options.get("tls_cert"))
+        yield RunningSandbox(url=url, control=control, process=process, stderr_lines=stderr_lines)
     finally:
         _stop(process)
         for reader in readers:

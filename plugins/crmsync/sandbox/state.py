@@ -1,0 +1,201 @@
+"""``SandboxState``: everything one sandbox holds (customers, fault knobs, request log) behind
+one lock, and the dispatch of an API call to its profile's endpoint.
+
+A facade: the customer store (``customers``), the knobs (``faults``), the request log
+(``requestlog``) and the endpoints of both profiles (``guide``, ``rest``) live in their own
+modules; this class composes them, so tests and the HTTP side have one object to talk to.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from crmsync.sandbox import guide, rest
+from crmsync.sandbox.base import (INVALID_CREDENTIALS, credentials_ok, envelope_status, failure_envelope,
+                                  success_envelope)
+from crmsync.sandbox.customers import CustomerStore
+from crmsync.sandbox.faults import FaultKnobs, normalize_knobs, whole_number
+from crmsync.sandbox.requestlog import RequestLog, count_by_path
+
+API_PATHS = guide.PATHS + rest.PATHS
+
+
+class SandboxState:
+    """Customers, raw records, fault knobs and the request log, behind one lock.
+
+    Every public method takes the lock itself, so tests may call them directly from another
+    thread while the server runs. Stored customer dicts are never mutated (an update stores
+    a new dict), so a page can be JSON-encoded outside the lock without racing an update.
+    """
+
+    def __init__(self, *, company_id: int = 1000, api_key: str = "sandbox-key", status_style: str = "string",
+                 list_shape: str = "top", numeric_ids: bool = False, max_page_size: int = 1000,
+                 customers_folder: str = "customers", **knobs: Any):
+        if not isinstance(api_key, str) or not api_key:
+            raise ValueError("api_key must be a non-empty string")
+        if status_style not in guide.STATUS_STYLES:
+            raise ValueError(f"status_style must be 'string' or 'numeric', not {status_style!r}")
+        if list_shape not in guide.LIST_SHAPES:
+            raise ValueError(f"list_shape must be 'top' or 'data', not {list_shape!r}")
+        self.lock = threading.RLock()
+        self.company_id = int(company_id)
+        self.api_key = api_key
+        self.status_style = status_style
+        self.list_shape = list_shape
+        self.store = CustomerStore(numeric_ids=numeric_ids)
+        self.max_page_size = whole_number("max_page_size", max_page_size, minimum=1)
+        self.customers_folder = str(customers_folder)  # rest profile: the folder listentities serves
+        self.request_log = RequestLog(api_key)
+        self.faults = FaultKnobs(knobs)
+
+    # -- customers --------------------------------------------------------------------------
+
+    @property
+    def customers(self) -> dict[str, dict[str, Any]]:
+        """str(CustomerID) -> stored record (read it under ``lock`` while the server runs)."""
+        return self.store.customers
+
+    def upsert(self, record: dict[str, Any]) -> Any:
+        """Store one customer (replacing the one with its CustomerID, if any); return its id."""
+        with self.lock:
+            return self.store.store(record)
+
+    def add_customers(self, records: Iterable[dict[str, Any]]) -> list[Any]:
+        """Store many customers in one lock hold (seeding a million must stay fast); return their ids."""
+        with self.lock:
+            return [self.store.store(record) for record in records]
+
+    def delete(self, ids: Iterable[Any]) -> int:
+        """Remove customers by id (unknown ids are ignored); return how many were removed."""
+        with self.lock:
+            return self.store.delete(ids)
+
+    def add_raw(self, records: Iterable[Any]) -> int:
+        """Append records ``getlist`` returns verbatim after the customers, to test hostile
+        input; return how many raw records there are now."""
+        with self.lock:
+            self.store.raw.extend(records)
+            return len(self.store.raw)
+
+    def reset(self, customers: Iterable[dict[str, Any]] = ()) -> list[Any]:
+        """Back to a fresh start: no customers, raw records or log, start-time knobs; then seed."""
+        with self.lock:
+            self.store.clear()
+            self.request_log.clear()
+            self.faults.reset()
+            return self.add_customers(customers)
+
+    def all_customers(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return self.store.listed()
+
+    # -- knobs ------------------------------------------------------------------------------
+
+    @property
+    def knobs(self) -> dict[str, Any]:
+        """The knobs in force (read them under ``lock``; ``current_knobs`` is a safe copy)."""
+        return self.faults.current
+
+    def set_knobs(self, knobs: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``knobs`` into the current ones (``"reset": true`` first returns to the start-time
+        knobs; a ``None`` value removes a knob); return the resulting knobs."""
+        knobs = dict(knobs)
+        reset = knobs.pop("reset", False)
+        normalized = normalize_knobs(knobs)
+        with self.lock:
+            if reset:
+                self.faults.reset()
+            self.faults.merge(normalized)
+            return self.current_knobs()
+
+    def current_knobs(self) -> dict[str, Any]:
+        """A deep copy: counted faults keep changing under the lock."""
+        with self.lock:
+            return self.faults.snapshot()
+
+    def take_fault(self, path: str) -> tuple[str, dict[str, Any]] | None:
+        """Consume and return the first pending counted fault that applies to ``path``."""
+        with self.lock:
+            return self.faults.take(path)
+
+    def latency_seconds(self) -> float:
+        with self.lock:
+            return self.faults.latency_seconds()
+
+    # -- request log ------------------------------------------------------------------------
+
+    @property
+    def log(self) -> list[dict[str, Any]]:
+        """The request log itself (``requests`` is a safe copy)."""
+        return self.request_log.entries
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the configured API key replaced: the last guard before any output."""
+        return self.request_log.scrub(text)
+
+    def redact(self, value: Any) -> Any:
+        """A deep copy of a request body fit for logs, every API key in it replaced by ``***``."""
+        return self.request_log.redact(value)
+
+    def record_request(self, path: str, status: int, body: Any) -> None:
+        """Log one API request; status 0 means the connection was dropped without an answer."""
+        entry = self.request_log.entry(path, status, body)
+        with self.lock:
+            self.request_log.entries.append(entry)
+
+    def requests(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.request_log.entries)
+
+    def stats(self) -> dict[str, int]:
+        """How many API requests each path received since the last reset."""
+        return count_by_path(self.requests())
+
+    # -- envelopes --------------------------------------------------------------------------
+
+    def status(self, ok: bool, numeric: bool = False) -> Any:
+        """``numeric``: the rest profile, which always says 0/1 as SUMIT's published API does."""
+        return envelope_status(ok, "numeric" if numeric else self.status_style)
+
+    def failure(self, message: str, numeric: bool = False) -> dict[str, Any]:
+        return failure_envelope(message, "numeric" if numeric else self.status_style)
+
+    def success(self, data: dict[str, Any] | None = None, numeric: bool = False, **top: Any) -> dict[str, Any]:
+        return success_envelope(data, "numeric" if numeric else self.status_style, **top)
+
+    # -- the API ----------------------------------------------------------------------------
+
+    def credentials_ok(self, body: dict[str, Any]) -> bool:
+        return credentials_ok(body, self.company_id, self.api_key)
+
+    def answer(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """HTTP status and envelope for an API call that no fault intercepted."""
+        if path not in API_PATHS:
+            return 404, self.failure(f"Unknown endpoint {path}")
+        if not self.credentials_ok(body):
+            return 200, self.failure(INVALID_CREDENTIALS, numeric=path in rest.PATHS)
+        if path == guide.LIST_PATH:
+            return 200, self.get_list(body)
+        if path == guide.UPDATE_PATH:
+            return 200, self.update(body)
+        if path == rest.LIST_PATH:
+            return 200, self.list_entities(body)
+        return 200, self.save_details(body, create=path == rest.CREATE_PATH)
+
+    def get_list(self, body: dict[str, Any]) -> dict[str, Any]:
+        return guide.get_list(self, body)
+
+    def update(self, body: dict[str, Any]) -> dict[str, Any]:
+        return guide.update(self, body)
+
+    def entity(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A stored customer as the rest profile's listentities shows it."""
+        return rest.entity(record, self.customers_folder)
+
+    def list_entities(self, body: dict[str, Any]) -> dict[str, Any]:
+        return rest.list_entities(self, body)
+
+    def save_details(self, body: dict[str, Any], *, create: bool) -> dict[str, Any]:
+        return rest.save_details(self, body, create=create)
