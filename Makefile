@@ -5,10 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit bench check-connection airflow bootstrap system-deps clean
+.PHONY: demo test unit bench check-connection airflow bootstrap system-deps postgres-deps clean
 
-## demo: bootstrap, start a throwaway PostgreSQL and the SUMIT sandbox, run crm_bidirectional_sync
-demo: $(STAMP)
+## demo: bootstrap (and PostgreSQL's server if missing), start a throwaway PostgreSQL and the SUMIT sandbox, run crm_bidirectional_sync
+demo: $(STAMP) postgres-deps
 	$(PY) scripts/demo.py
 
 ## test: bootstrap (with the Debian packages of scripts/system-deps.sh), then the whole suite
@@ -21,7 +21,7 @@ unit: $(STAMP)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 ## bench: the performance table (10,000 and 100,000 customers; BENCH_ARGS=--million adds 1,000,000)
-bench: $(STAMP)
+bench: $(STAMP) postgres-deps
 	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 ## check-connection: one read-only call with the sumit_default connection; says what is wrong
@@ -29,14 +29,19 @@ check-connection: $(STAMP)
 	$(PY) scripts/check_connection.py
 
 ## airflow: a local Airflow 3 (UI at http://127.0.0.1:8080, admin / admin) with crmsync, PostgreSQL and the sandbox
-airflow: $(STAMP)
+airflow: $(STAMP) postgres-deps
 	$(PY) scripts/airflow_local.py $(AIRFLOW_ARGS)
 
 bootstrap: $(STAMP)
 
-## system-deps: Debian packages the end-to-end tests need (installs only what is missing)
+## system-deps: Debian packages the suite needs: PostgreSQL's server when no initdb is found, and what the
+## end-to-end tests need (installs only what is missing; not root: prints the apt-get command)
 system-deps:
 	bash scripts/system-deps.sh
+
+## postgres-deps: only PostgreSQL's server, when no initdb is found (demo, airflow, bench)
+postgres-deps:
+	bash scripts/system-deps.sh postgres
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

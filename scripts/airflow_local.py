@@ -35,22 +35,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "plugins") not in sys.path:
     sys.path.insert(0, str(ROOT / "plugins"))
 
-from crmsync import sql  # noqa: E402
-from crmsync.sandbox.control import run_sandbox_process  # noqa: E402
-from crmsync.testing.airflow_env import airflow_env, migrate, sumit_connection  # noqa: E402
+from crmsync.testing.airflow_env import migrate  # noqa: E402
 from crmsync.testing.postgres import LocalPostgres, free_port  # noqa: E402
+from crmsync.testing.stack import COMPANY_ID, LocalStack  # noqa: E402
 
-COMPANY_ID = 1000
 DAG_IDS = ("crm_bidirectional_sync", "crm_pull_customers", "crm_push_customers")
 COMPONENTS = ("api-server", "scheduler", "dag-processor")  # started in this order, stopped in reverse
 START_TIMEOUT_SECONDS = 180
 STOP_TIMEOUT_SECONDS = 20
 POOL = ("sumit_api", "2", "crmsync: tasks calling SUMIT")
-LOCAL_ONLY = [  # local customers the SUMIT sandbox does not have yet: something to push
-    ("מאפיית השכונה בע\"מ", "bakery@example.co.il", "+972501112233", "תל אביב"),
-    ("Galil Software Ltd", "office@galil.example", "04-8123456", "Haifa"),
-    ("יוסי כהן", "yossi@example.co.il", "0529998877", "ירושלים"),
-]
 
 
 class AirflowStartError(RuntimeError):
@@ -61,9 +54,10 @@ class LiveAirflow:
     """``with LiveAirflow(".airflow") as af: af.url, af.token()`` — Airflow 3 with crmsync, live.
 
     ``home`` is wiped and reused (logs stay there after the block); ``port`` 0 picks a free
-    one. ``seed_demo`` CRM customers are put in the sandbox and, with ``local_customers``,
-    the table gets a few local-only ones. ``env`` adds or overrides environment variables
-    of every Airflow process (e.g. ``CRMSYNC_TASK_RETRIES``).
+    one. PostgreSQL and the sandbox are a ``LocalStack`` (``self.stack``): ``seed_demo`` CRM
+    customers are put in the sandbox and, with ``local_customers``, the table gets the
+    local-only ones. ``env`` adds or overrides environment variables of every Airflow process
+    (e.g. ``CRMSYNC_TASK_RETRIES``).
     """
 
     def __init__(self, home: Path | str, *, port: int = 8080, username: str = "admin",
@@ -81,8 +75,9 @@ class LiveAirflow:
         self._local_customers = local_customers
         self._extra_env = dict(env or {})
         self._log = log
-        self._stack = contextlib.ExitStack()
+        self._cleanup = contextlib.ExitStack()
         self.processes: dict[str, subprocess.Popen] = {}
+        self.stack: LocalStack | None = None
         self.pg: LocalPostgres | None = None
         self.sandbox = None
         self.env: dict[str, str] = {}
@@ -105,17 +100,10 @@ class LiveAirflow:
         self._fresh_home()
 
         self._log("Starting PostgreSQL and the SUMIT sandbox ...")
-        self.pg = self._stack.enter_context(LocalPostgres())
-        with self.pg.connect(autocommit=True) as conn:
-            conn.execute("CREATE DATABASE airflow")
-        self.sandbox = self._stack.enter_context(run_sandbox_process(
-            company_id=self.company_id, api_key=self._api_key, seed_demo=self._seed_demo or None))
-        if self._local_customers:
-            with self.pg.connect() as conn:
-                conn.execute(sql.load("schema"))
-                for name, email, phone, city in LOCAL_ONLY:
-                    conn.execute("INSERT INTO sumit_customers (name, email, phone, city) VALUES (%s, %s, %s, %s)",
-                                 (name, email, phone, city))
+        self.stack = self._cleanup.enter_context(LocalStack(
+            api_key=self._api_key, company_id=self.company_id, seed_demo=self._seed_demo or None,
+            local_customers=self._local_customers))
+        self.pg, self.sandbox = self.stack.pg, self.stack.sandbox
 
         self.env = self._airflow_env()
         passwords = self.home / "simple_auth_manager_passwords.json"
@@ -151,7 +139,7 @@ class LiveAirflow:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=5)
         self.processes.clear()
-        self._stack.close()
+        self._cleanup.close()
 
     # -- the REST API --------------------------------------------------------------------
     def token(self) -> str:
@@ -233,20 +221,10 @@ class LiveAirflow:
         marker.write_text("made by scripts/airflow_local.py; wiped at its next start\n", encoding="utf-8")
 
     def _airflow_env(self) -> dict[str, str]:
-        pg = self.pg
-        env = airflow_env(
-            self.home,
-            sumit_conn=sumit_connection(self.sandbox.url, self.company_id, self._api_key),
-            postgres_conn=pg.airflow_conn(),
-        )
-        # A caller's own Airflow settings (another AIRFLOW_HOME, say) must not leak in.
-        ours = {"AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__PLUGINS_FOLDER",
-                "AIRFLOW__CORE__LOAD_EXAMPLES", "AIRFLOW__LOGGING__LOGGING_LEVEL", "AIRFLOW_CONN_SUMIT_DEFAULT",
-                "AIRFLOW_CONN_CRM_POSTGRES"}
-        env = {k: v for k, v in env.items() if k in ours or not k.startswith("AIRFLOW")}
+        # Metadata in the stack's PostgreSQL (database `airflow`); a caller's own Airflow
+        # settings (another AIRFLOW_HOME, say) must not leak in.
+        env = self.stack.airflow_env(self.home, metadata="postgres", isolated=True)
         env.update({
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN":
-                f"postgresql+psycopg2://{pg.user}@{pg.host}:{pg.port}/airflow",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__AUTH_MANAGER":

@@ -402,25 +402,21 @@ def main(argv: list[str] | None = None) -> int:
     args.push_concurrency = args.push_concurrency or SumitSettings.push_concurrency
     sizes = [int(s) for s in args.sizes.split(",") if s] + ([1_000_000] if args.million else [])
 
-    from crmsync import sql
-    from crmsync.sandbox.control import run_sandbox_process
-    from crmsync.testing.postgres import LocalPostgres
+    from crmsync.testing.stack import LocalStack
 
     api_key = "bench-" + secrets.token_hex(12)
     print(f"crmsync benchmark on {machine(not args.no_fsync)}", flush=True)
     print(f"page_size {args.page_size}, push_concurrency {args.push_concurrency}\n", flush=True)
-    with LocalPostgres(durable=not args.no_fsync) as pg:
-        with pg.connect(autocommit=True) as conn:
-            conn.execute('CREATE DATABASE "bench"')
-            conn.execute('CREATE DATABASE "naive"')
-        bench = Bench(pg, None, api_key, args)
+    with LocalStack(api_key=api_key, company_id=COMPANY_ID, durable=not args.no_fsync, databases=("bench", "naive"),
+                    sandbox=False) as stack:
+        bench = Bench(stack.pg, None, api_key, args)
         bench.sizes = sizes
         for database in ("bench", "naive"):
-            bench.sql(database, sql.load("schema"))
+            stack.load_schema(database)
         print(HEADER, flush=True)
         for size in sizes:
             # A sandbox per size, seeded at start (the fast path: a million in seconds).
-            with run_sandbox_process(company_id=COMPANY_ID, api_key=api_key, seed_demo=size) as sandbox:
+            with stack.run_sandbox(seed_demo=size) as sandbox:
                 bench.sandbox = sandbox
                 bench.run_size(size)
     table = HEADER + "\n" + "\n".join(_format_row(r) for r in bench.rows)

@@ -18,43 +18,35 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
 
-from crmsync import sql  # noqa: E402
-from crmsync.sandbox.control import run_sandbox_process  # noqa: E402
-from crmsync.testing.airflow_env import airflow_env, migrate, sumit_connection  # noqa: E402
-from crmsync.testing.postgres import LocalPostgres  # noqa: E402
+from crmsync.testing.airflow_env import migrate  # noqa: E402
+from crmsync.testing.postgres import PostgresNotFound  # noqa: E402
+from crmsync.testing.stack import COMPANY_ID, LOCAL_ONLY, LocalStack  # noqa: E402
 
 # A crmsync task's log line: "<time> [info     ] <message> [airflow.task.operators.crmsync...] loc=..."
 TASK_LOG = re.compile(r"\[(?P<level>info|warning|error)\s*\]\s*(?P<message>.*?)\s*\[airflow\.task\.operators\.crmsync")
-COMPANY_ID = 1000
 CRM_CUSTOMERS = 120
-LOCAL_ONLY = [
-    ("מאפיית השכונה בע\"מ", "bakery@example.co.il", "+972501112233", "תל אביב"),
-    ("Galil Software Ltd", "office@galil.example", "04-8123456", "Haifa"),
-    ("יוסי כהן", "yossi@example.co.il", "0529998877", "ירושלים"),
-]
 
 
 def main() -> int:
     api_key = "demo-" + secrets.token_hex(12)  # never printed
     print("crmsync demo: starting PostgreSQL and the SUMIT sandbox ...", flush=True)
-    with LocalPostgres() as pg, run_sandbox_process(
-        company_id=COMPANY_ID, api_key=api_key, seed_demo=CRM_CUSTOMERS
-    ) as sandbox, tempfile.TemporaryDirectory(prefix="crmsync-demo-airflow-") as home:
-        with pg.connect() as conn:
-            conn.execute(sql.load("schema"))
-            for name, email, phone, city in LOCAL_ONLY:
-                conn.execute("INSERT INTO sumit_customers (name, email, phone, city) VALUES (%s, %s, %s, %s)",
-                             (name, email, phone, city))
+    try:
+        stack = LocalStack(api_key=api_key, company_id=COMPANY_ID, seed_demo=CRM_CUSTOMERS,
+                           local_customers=True).start()
+    except PostgresNotFound as error:
+        print(f"make demo: {error}", file=sys.stderr)
+        return 1
+    with stack, tempfile.TemporaryDirectory(prefix="crmsync-demo-airflow-") as home:
+        pg, sandbox = stack.pg, stack.sandbox
         print(f"  PostgreSQL on 127.0.0.1:{pg.port}, {len(LOCAL_ONLY)} local-only customers")
         print(f"  SUMIT sandbox at {sandbox.url}, {CRM_CUSTOMERS} CRM customers")
-        env = airflow_env(Path(home), sumit_conn=sumit_connection(sandbox.url, COMPANY_ID, api_key),
-                          postgres_conn=pg.airflow_conn(), CRMSYNC_TASK_RETRIES="0")
+        env = stack.airflow_env(home, CRMSYNC_TASK_RETRIES="0")
         print("  preparing a throwaway Airflow metadata database ...", flush=True)
         migrate(env)
         print("Running: airflow dags test crm_bidirectional_sync\n", flush=True)
         result = subprocess.run([sys.executable, "-m", "airflow", "dags", "test", "crm_bidirectional_sync"],
                                 env=env, capture_output=True, text=True)
-        output = (result.stdout + result.stderr).replace(api_key, "***")
+        output = stack.redact(result.stdout + result.stderr)
         for line in output.splitlines():
             match = TASK_LOG.search(line)
             if match:

@@ -1,4 +1,13 @@
-"""The SQL crmsync runs lives in include/sql/; this finds and reads it."""
+"""The SQL crmsync runs: one statement per file, ``include/sql/<name>.sql`` in the repository.
+
+Where the files are read from, the first that applies:
+
+1. ``CRMSYNC_SQL_DIR``, when set;
+2. the copy installed with the package, ``crmsync/_sql/`` (pyproject.toml maps the data
+   package ``crmsync._sql`` to include/sql, so every wheel and ``pip install .`` holds it);
+3. the checkout's include/sql (plugins/crmsync/sql.py -> <project>/include/sql): an editable
+   install, or crmsync imported from Airflow's plugins folder.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +15,20 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-# plugins/crmsync/sql.py -> <project>/include/sql; an installed package sets CRMSYNC_SQL_DIR.
-_DEFAULT_DIR = Path(__file__).resolve().parents[2] / "include" / "sql"
+_PACKAGED_DIR = Path(__file__).resolve().parent / "_sql"
+_CHECKOUT_DIR = Path(__file__).resolve().parents[2] / "include" / "sql"
 
 
 def sql_dir() -> Path:
-    return Path(os.environ.get("CRMSYNC_SQL_DIR") or _DEFAULT_DIR)
+    configured = os.environ.get("CRMSYNC_SQL_DIR")
+    if configured:
+        return Path(configured)
+    return _PACKAGED_DIR if _PACKAGED_DIR.is_dir() else _CHECKOUT_DIR
+
+
+def names() -> list[str]:
+    """Every statement's name (``load`` takes it), sorted."""
+    return sorted(path.stem for path in sql_dir().glob("*.sql"))
 
 
 @lru_cache(maxsize=None)
@@ -20,4 +37,7 @@ def load(name: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise FileNotFoundError(f"crmsync SQL file {path} is missing; set CRMSYNC_SQL_DIR to include/sql") from None
+        raise FileNotFoundError(
+            f"crmsync SQL file {path} is missing: the installed package lacks crmsync/_sql and there is no "
+            "checkout's include/sql; reinstall crmsync (pip install .) or set CRMSYNC_SQL_DIR to include/sql"
+        ) from None

@@ -1,10 +1,10 @@
 """End-to-end fixtures: one live Airflow 3 for these tests, as `make airflow` runs it.
 
-`scripts/airflow_local.py`'s LiveAirflow starts PostgreSQL, the SUMIT sandbox and Airflow's
-api-server, scheduler and dag-processor as real processes; the tests talk to it over HTTP
-(REST API v2 and the UI in Chromium), as a user would. Everything it started is stopped
-when the last of these tests is done (package scope: not left running
-through the rest of the suite), also after a failure. Its AIRFLOW_HOME (component logs and task
+`scripts/airflow_local.py`'s LiveAirflow starts PostgreSQL and the SUMIT sandbox (a
+``crmsync.testing.stack.LocalStack``) and Airflow's api-server, scheduler and dag-processor
+as real processes; the tests talk to it over HTTP (REST API v2 and the UI in Chromium), as a
+user would. Everything it started is stopped when the last of these tests is done (package
+scope: not left running through the rest of the suite), also after a failure. Its AIRFLOW_HOME (component logs and task
 logs) stays in artifacts/e2e-airflow/ for a look after a failed run.
 """
 
@@ -41,10 +41,7 @@ def api(live_airflow) -> AirflowApi:
 @pytest.fixture(scope="package")
 def customers_table(live_airflow):
     """crmsync's tables in the live customers database (the DAG would create them too)."""
-    from crmsync import sql
-
-    with live_airflow.pg.connect() as conn:
-        conn.execute(sql.load("schema"))
+    live_airflow.stack.load_schema()
     return live_airflow.pg
 
 

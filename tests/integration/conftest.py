@@ -35,19 +35,25 @@ CRM_TABLES = "sumit_customers, crm_sync_runs, crm_sync_errors, crm_sync_conflict
 
 
 @pytest.fixture(scope="session")
-def pg():
-    from crmsync.testing.postgres import LocalPostgres
+def stack():
+    """The session's local stack; each part starts when a test first needs it (``pg``, ``sandbox``)."""
+    from crmsync.testing.stack import LocalStack
 
-    with LocalPostgres() as server:
-        yield server
+    with LocalStack(api_key=API_KEY, company_id=COMPANY_ID, postgres=False, sandbox=False,
+                    sandbox_options={"verbose": True}) as local:
+        yield local
 
 
 @pytest.fixture(scope="session")
-def sandbox():
-    from crmsync.sandbox.control import run_sandbox_process
+def pg(stack):
+    """A throwaway PostgreSQL with an empty ``customers`` database, for the whole session."""
+    return stack.start_postgres()
 
-    with run_sandbox_process(company_id=COMPANY_ID, api_key=API_KEY, verbose=True) as server:
-        yield server
+
+@pytest.fixture(scope="session")
+def sandbox(stack):
+    """The SUMIT sandbox (CompanyID ``COMPANY_ID``, key ``API_KEY``), for the whole session."""
+    return stack.start_sandbox()
 
 
 TEMPLATE_DB = AIRFLOW_HOME / "template.db"  # migrated and never used: copied for subprocess runs

@@ -46,8 +46,8 @@ from crmsync.errors import (
 from crmsync.mapping import excerpt
 from crmsync.model import LocalCustomer, PulledPage, PushResult, RejectedRecord
 from crmsync.redact import redact, shorten
-from crmsync.text import storable_id
 from crmsync.sumit_connection import SumitSettings, http_options
+from crmsync.text import storable_id
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -17,9 +18,11 @@ def sumit_connection(url: str, company_id: int | str, api_key: str, **extra: obj
     return json.dumps({"conn_type": "sumit", "host": url, "login": str(company_id), "password": api_key, "extra": options})
 
 
-def airflow_env(home: Path, *, sumit_conn: str, postgres_conn: dict, **overrides: str) -> dict[str, str]:
+def airflow_env(home: Path, *, sumit_conn: str, postgres_conn: dict, base: Mapping[str, str] | None = None,
+                **overrides: str) -> dict[str, str]:
+    """``base`` (default: this process's environment) plus Airflow's settings for ``home``."""
     plugins = str(PROJECT_ROOT / "plugins")
-    env = dict(os.environ)
+    env = dict(os.environ if base is None else base)
     env.update({
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),

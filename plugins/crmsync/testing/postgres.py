@@ -1,4 +1,6 @@
-"""A throwaway PostgreSQL server on loopback, from the initdb/pg_ctl on PATH.
+"""A throwaway PostgreSQL server on loopback, from the initdb/pg_ctl on PATH, or else from
+the newest Debian server package (/usr/lib/postgresql/<version>/bin). ``scripts/system-deps.sh``
+installs Debian's ``postgresql`` when neither has them, and looks in the same places.
 
 PostgreSQL refuses to run as root; when we are root the server runs as the ``postgres``
 user (or ``nobody``) through ``runuser``, in a private temporary directory.
@@ -36,13 +38,29 @@ def _server_user() -> str | None:
     raise RuntimeError("running as root and there is no 'postgres' or 'nobody' user to run PostgreSQL as")
 
 
+DEBIAN_SERVERS = Path("/usr/lib/postgresql")  # Debian's postgresql-<version>: <version>/bin/initdb
+INSTALL_HINT = ("run `sudo apt-get install --no-install-recommends postgresql` (Debian, Ubuntu; as root, "
+                "`bash scripts/system-deps.sh postgres` does it, and `make demo` / `make test` run that), "
+                "or put the folder holding initdb and pg_ctl on PATH")
+
+
+class PostgresNotFound(RuntimeError):
+    """No initdb/pg_ctl on this machine; the message says what to install."""
+
+
+def _version(bin_dir: Path) -> tuple[int, ...]:
+    return tuple(int(part) for part in bin_dir.parent.name.split(".") if part.isdigit())
+
+
 def _binary(name: str) -> str:
-    found = shutil.which(name)
-    if found:
-        return found
-    for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
-        return str(candidate)
-    raise RuntimeError(f"{name} not found: install PostgreSQL (Debian: apt-get install postgresql)")
+    """``initdb``/``pg_ctl``: from PATH when both are there, else from the newest Debian server."""
+    if shutil.which("initdb") and shutil.which("pg_ctl"):
+        return shutil.which(name)
+    servers = [d for d in DEBIAN_SERVERS.glob("*/bin") if (d / "initdb").is_file() and (d / "pg_ctl").is_file()]
+    if servers:
+        return str(max(servers, key=_version) / name)
+    raise PostgresNotFound("PostgreSQL's initdb and pg_ctl are neither on PATH nor in "
+                           f"{DEBIAN_SERVERS}/<version>/bin: {INSTALL_HINT}")
 
 
 class LocalPostgres:
@@ -116,7 +134,11 @@ class LocalPostgres:
         shutil.rmtree(self.base, ignore_errors=True)
 
     def __enter__(self) -> "LocalPostgres":
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()  # the temporary directory, and a server that started half way
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
