@@ -27,6 +27,7 @@ from crmsync.params import (
     full_resync_param,
     max_record_attempts_param,
     max_reject_ratio_param,
+    min_rejects_to_fail_param,
     retry_failed_only_param,
 )
 
@@ -50,6 +51,7 @@ with DAG(
         "retry_failed_only": retry_failed_only_param(),
         "max_record_attempts": max_record_attempts_param(),
         "max_reject_ratio": max_reject_ratio_param(),
+        "min_rejects_to_fail": min_rejects_to_fail_param(),
         "fail_on_partial": fail_on_partial_param(),
     },
 ) as dag:
@@ -86,6 +88,7 @@ with DAG(
         dry_run="{{ params.dry_run }}",
         fail_on_partial="{{ params.fail_on_partial }}",
         max_reject_ratio="{{ params.max_reject_ratio }}",
+        min_rejects_to_fail="{{ params.min_rejects_to_fail }}",
         on_success_callback=CrmSyncNotifier(),  # success, or warning when records were rejected
         on_failure_callback=CrmSyncNotifier(),
         **connections,

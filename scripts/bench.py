@@ -7,7 +7,10 @@ sandbox is seeded with that many sample customers and these scenarios run:
 2. re-pull when nothing changed;
 3. bidirectional run when nothing changed (must push nothing);
 4. bidirectional run after 1% of the rows changed locally (must push exactly those);
-5. push of 10,000 changed customers with 20 ms of sandbox latency per call (once).
+5. push of 10,000 changed customers with 20 ms of sandbox latency per call (once);
+6. push of 200 changed customers against a sandbox that answers 429 (Retry-After: 1) beyond 5
+   requests a second (once): throughput against the limit, the share of 429s, failures
+   (``--rate-limit-only`` runs just this one, after a pull that fills the table).
 
 Each scenario runs the DAG tasks' own code (``SumitHook`` + ``CustomerStore`` +
 ``crmsync.flows``, the ``sumit_default`` connection read from the environment as a task
@@ -41,6 +44,8 @@ COMPANY_ID = 1000
 CHANGED_SHARE = 100  # scenario 4 edits one row in this many
 PUSH_COUNT = 10_000
 PUSH_LATENCY_MS = 20
+RATE_LIMIT = 5  # scenario 6: requests per second the sandbox accepts
+RATE_LIMITED_PUSHES = 200
 
 
 # -- the worker: one scenario in a fresh process -----------------------------------------------
@@ -302,8 +307,14 @@ class Bench:
         print(_format_row(row), flush=True)
 
     def run_size(self, size: int) -> None:
+        if self.args.rate_limit_only and (self.rate_limit_line or size < RATE_LIMITED_PUSHES):
+            return  # once, on the first size big enough
         for database in ("bench", "naive"):
             self.sql(database, "TRUNCATE sumit_customers, crm_sync_runs, crm_sync_errors, crm_sync_conflicts")
+        if self.args.rate_limit_only:
+            self.run_worker("crmsync", "pull", "bench")  # the customers scenario 6 pushes
+            self.rate_limited_push(size)
+            return
         self.scenario(size, 1, "full pull into an empty table", "pull")
         if size == max((s for s in self.sizes if s <= 100_000), default=None):
             self.breakdown_of = (size, self.rows[-1]["ours"],
@@ -329,8 +340,33 @@ class Bench:
                               naive_sample=self.args.naive_push_sample)
             finally:
                 self.sandbox.control.set_faults(latency_ms=None)
+        self.rate_limited_push(size)
+
+    def rate_limited_push(self, size: int) -> None:
+        """6. (once) RATE_LIMITED_PUSHES changed customers pushed against the sandbox's rate_limit."""
+        if self.rate_limit_line or size < RATE_LIMITED_PUSHES:
+            return
+        edit = ("UPDATE sumit_customers SET email = 'rl' || id || '@example.co.il' WHERE id IN "
+                f"(SELECT id FROM sumit_customers ORDER BY id LIMIT {RATE_LIMITED_PUSHES}) RETURNING id")
+        ids = sorted(r[0] for r in self.sql("bench", edit))
+        requests_before = len(self.sandbox.control.requests())
+        self.sandbox.control.set_faults(rate_limit=RATE_LIMIT)
+        try:
+            ours = self.run_worker("crmsync", "push", "bench", ids=ids)
+        finally:
+            self.sandbox.control.set_faults(rate_limit=None)
+        statuses = [r["status"] for r in self.sandbox.control.requests()[requests_before:]]
+        self._add(size, 6, f"push {len(ids):,} at a {RATE_LIMIT} requests/s rate limit", ours, None, False, None)
+        per_second = ours["pushed"] / ours["seconds"] if ours["seconds"] else 0
+        self.rate_limit_line = (
+            f"6. at a {RATE_LIMIT} requests/s rate limit: {ours['pushed']:,} pushed, {ours['failed']:,} failed in "
+            f"{ours['seconds']:.1f} s ({len(ids) / RATE_LIMIT:.0f} s at the limit): {per_second:.2f} pushes/s, "
+            f"{per_second / RATE_LIMIT:.0%} of the limit; {statuses.count(429):,} of {len(statuses):,} calls "
+            f"({statuses.count(429) / max(1, len(statuses)):.1%}) answered 429")
+        print(self.rate_limit_line, flush=True)
 
     pushed_once = False
+    rate_limit_line = ""
     sizes: list[int] = []
     breakdown_of: tuple[int, dict[str, Any], dict[str, Any]] | None = None
 
@@ -383,6 +419,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated customer counts")
     parser.add_argument("--million", action="store_true", help="add a 1,000,000-customer round")
     parser.add_argument("--push-count", type=int, default=PUSH_COUNT)
+    parser.add_argument("--rate-limit-only", action="store_true",
+                        help=f"only scenario 6 (push {RATE_LIMITED_PUSHES} at a {RATE_LIMIT} requests/s rate limit)")
     parser.add_argument("--naive-push-sample", type=int, default=500,
                         help="customers the naive sequential push is timed on (then scaled)")
     parser.add_argument("--naive-max", type=int, default=100_000,
@@ -421,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
                 bench.run_size(size)
     table = HEADER + "\n" + "\n".join(_format_row(r) for r in bench.rows)
     print("\n" + bench.breakdown_lines(), flush=True)
-    table += "\n\n" + bench.breakdown_lines()
+    table += "\n\n" + bench.breakdown_lines() + (f"\n\n{bench.rate_limit_line}" if bench.rate_limit_line else "")
     if args.output:
         Path(args.output).write_text(f"Machine: {machine(not args.no_fsync)}\n\n{table}\n", encoding="utf-8")
     return 0

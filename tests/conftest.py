@@ -22,9 +22,10 @@ RELIABILITY: list[dict] = []
 def reliability():
     """``reliability("SIGKILL mid-pull", outcome="re-run completed", lost=0, duplicated=0)``.
 
+    ``lost`` and ``duplicated`` have no default: every row prints what its test measured.
     Record before asserting on the same figures, so a failing case shows in the table too."""
 
-    def record(kind: str, *, outcome: str, cases: int = 1, lost: int = 0, duplicated: int = 0) -> None:
+    def record(kind: str, *, outcome: str, lost: int, duplicated: int, cases: int = 1) -> None:
         RELIABILITY.append({"kind": kind, "cases": cases, "outcome": outcome, "lost": lost, "duplicated": duplicated})
 
     return record

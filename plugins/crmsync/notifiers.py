@@ -125,8 +125,6 @@ class CrmSyncNotifier(BaseNotifier):
         line = message.split("; ", 1)[0] if message else ""
         if failed:
             kind = FAILURE_TYPE
-            if status == WARNING:  # fail_on_partial made a partial run red
-                line = f"{line} (failed: fail_on_partial is set)" if line else "failed: fail_on_partial is set"
             if not line:
                 line = f"{getattr(ti, 'task_id', 'a task')} failed"
         else:

@@ -8,6 +8,7 @@ from typing import Any
 from airflow.sdk import Param
 
 from crmsync.merge import ConflictPolicy
+from crmsync.summary import DEFAULT_MAX_REJECT_RATIO, DEFAULT_MIN_REJECTS_TO_FAIL
 
 MAX_IDS = 100_000
 MAX_ID = 2**63 - 1  # sumit_customers.id is a bigint: a larger id would fail in the database, not here
@@ -65,11 +66,17 @@ def max_record_attempts_param() -> Param:
 
 
 def max_reject_ratio_param() -> Param:
-    from crmsync.summary import DEFAULT_MAX_REJECT_RATIO
-
     return Param(DEFAULT_MAX_REJECT_RATIO, type="number", minimum=0, maximum=1, title="Largest share of rejects",
-                 description="When more than this share of the run's records is skipped or refused, the run fails "
-                             "(red) naming the counts and first reasons; at or below it the run is a 'warning'.")
+                 description="When more than this share of the run's records (and at least 'Fewest rejects to fail' "
+                             "of them) is skipped or refused, the run fails (red) naming the counts and first "
+                             "reasons; otherwise a run with rejects is a green 'warning'.")
+
+
+def min_rejects_to_fail_param() -> Param:
+    return Param(DEFAULT_MIN_REJECTS_TO_FAIL, type="integer", minimum=1, maximum=10_000_000,
+                 title="Fewest rejects to fail",
+                 description="A run is failed for its rejects only when at least this many records were skipped or "
+                             "refused (and more than the largest share): one bad record of four is a warning.")
 
 
 def unknown_conf_keys(conf: Mapping[str, Any] | None, param_names: Iterable[str]) -> list[str]:

@@ -37,6 +37,7 @@ class SumitSettings:
     backoff_initial: float = 1.0  # seconds before the first retry; doubles each time, with jitter
     backoff_max: float = 30.0  # longest wait between tries (also caps Retry-After)
     push_concurrency: int = 12  # customers pushed at once (per task; the sumit_api pool caps tasks)
+    max_requests_per_second: float | None = None  # per task, from the first call; None: only after 429s
     language: str | None = None  # Content-Language for SUMIT's error texts: "he" or "en"
     customers_folder: str | None = None  # rest profile: the customers folder id or application name
 

@@ -49,21 +49,44 @@ class SyncCounts:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-DEFAULT_MAX_REJECT_RATIO = 0.05
+# A run is red for its rejects only when both hold: more than this share of its records was
+# skipped or refused, and at least this many were. The guide's own partial runs ("skips invalid
+# records", "Pushed 8 customers, 2 failed") stay green warnings; a broken feed or a bad deploy
+# that refuses most records of a real batch is red.
+DEFAULT_MAX_REJECT_RATIO = 0.5
+DEFAULT_MIN_REJECTS_TO_FAIL = 10
+
+
+def rejected(counts: SyncCounts) -> int:
+    """Records the run skipped or SUMIT refused."""
+    return counts.skipped + counts.failed
 
 
 def reject_ratio(counts: SyncCounts) -> float:
     """The share of the records a run dealt with that were skipped or refused."""
-    return (counts.skipped + counts.failed) / counts.considered if counts.considered else 0.0
+    return rejected(counts) / counts.considered if counts.considered else 0.0
 
 
-def run_status(counts: SyncCounts, *, phase_failed: bool, max_reject_ratio: float = 1.0) -> str:
-    """``failed`` when a phase failed as a whole or more than ``max_reject_ratio`` of the
-    records were rejected; ``warning`` when some were; ``success`` otherwise."""
-    if phase_failed or reject_ratio(counts) > max_reject_ratio:
+def too_many_rejects(counts: SyncCounts, *, max_reject_ratio: float, min_rejects: int = 1) -> bool:
+    """More than ``max_reject_ratio`` of the records, and at least ``min_rejects`` of them, were rejected."""
+    return rejected(counts) >= max(1, min_rejects) and reject_ratio(counts) > max_reject_ratio
+
+
+def is_partial(counts: SyncCounts) -> bool:
+    """Some records were skipped, refused or given up on."""
+    return bool(counts.failed or counts.skipped or counts.gave_up)
+
+
+def run_status(counts: SyncCounts, *, phase_failed: bool, max_reject_ratio: float = 1.0, min_rejects: int = 1,
+               fail_on_partial: bool = False) -> str:
+    """``failed`` when a phase failed as a whole, or there were too many rejects (see
+    ``too_many_rejects``), or the run was partial and ``fail_on_partial`` is set; ``warning``
+    when it was partial; ``success`` otherwise. The run row, the log, the notification and
+    Airflow's state all take this one verdict."""
+    if phase_failed or too_many_rejects(counts, max_reject_ratio=max_reject_ratio, min_rejects=min_rejects):
         return FAILED
-    if counts.failed or counts.skipped or counts.gave_up:
-        return WARNING
+    if is_partial(counts):
+        return FAILED if fail_on_partial else WARNING
     return SUCCESS
 
 

@@ -14,13 +14,43 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 from pathlib import Path
 
 import pytest
 
 from crmsync.testing.airflow_env import PROJECT_ROOT, airflow_env, migrate, sumit_connection
 
-API_KEY = "itest-" + secrets.token_hex(16)  # scanned for in every output and table
+# Scanned for in every output and table. Random first 8 characters (a cut message must not
+# leave them behind), then characters that every escaping changes: JSON, URL-encoding, repr.
+API_KEY = secrets.token_urlsafe(6) + "+/=\"\\'é-" + secrets.token_hex(12)
+
+
+def key_forms(key: str = API_KEY) -> set[str]:
+    """Every spelling of ``key`` a leak could take (written here, independently of crmsync's
+    own redaction), and its first 8 characters."""
+    forms = {key, key[:8], json.dumps(key)[1:-1], json.dumps(key, ensure_ascii=False)[1:-1], repr(key)[1:-1],
+             urllib.parse.quote(key, safe=""), urllib.parse.quote_plus(key)}
+    return {form for form in forms if form}
+
+
+def assert_no_key(text: str, where: str, key: str = API_KEY) -> None:
+    found = sorted(form for form in key_forms(key) if form in text)
+    assert not found, f"{where} holds the API key, spelt {found!r}"
+
+
+def assert_key_sent_only_as_credentials(sandbox) -> int:
+    """What crmsync sent, before any scrubbing: the key once per body, as Credentials.APIKey,
+    and nowhere else; and no customer the sandbox stored holds it. Returns the bodies checked."""
+    sent = sandbox.control.sent()
+    for entry in sent:
+        body = json.loads(entry["body"])
+        assert body["Credentials"]["APIKey"] == API_KEY, entry["path"]
+        assert entry["body"].count(API_KEY[:8]) == 1, entry["path"]
+        del body["Credentials"]
+        assert_no_key(json.dumps(body) + json.dumps(body, ensure_ascii=False), f"a body sent to {entry['path']}")
+    assert_no_key(json.dumps(sandbox.control.customers()), "the customers the sandbox stored")
+    return len(sent)
 COMPANY_ID = 1000
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="crmsync-test-airflow-"))
 FAST_RETRIES = {"backoff_initial": 0.05, "backoff_max": 0.3, "max_attempts": 4, "read_timeout": 3,
@@ -40,7 +70,7 @@ def stack():
     from crmsync.testing.stack import LocalStack
 
     with LocalStack(api_key=API_KEY, company_id=COMPANY_ID, postgres=False, sandbox=False,
-                    sandbox_options={"verbose": True}) as local:
+                    sandbox_options={"verbose": True, "keep_sent_bodies": True}) as local:
         yield local
 
 
@@ -169,11 +199,51 @@ def run_dag(dagbag):
 
 
 
-def lost_and_duplicated(pg, sandbox) -> tuple[int, int]:
-    """(CRM customers missing from the table, table rows beyond one per CRM id or local customer):
-    the two figures of the reliability table, measured, not assumed."""
-    crm = {str(c["CustomerID"]) for c in sandbox.control.customers()}
+CONTENT_COLUMNS = ("name", "email", "phone", "company_name", "tax_id", "address", "city", "zip_code")
+CRM_CONTENT_KEYS = ("Name", "Email", "Phone", "CompanyName", "TaxID", "Address", "City", "ZipCode")
+
+
+def _content(values) -> tuple:
+    return tuple((str(v).strip() or None) if v is not None else None for v in values)
+
+
+def _local_rows(pg) -> list[tuple]:
     with pg.connect() as conn:
-        linked = [r[0] for r in conn.execute(
-            "SELECT sumit_customer_id FROM sumit_customers WHERE sumit_customer_id IS NOT NULL").fetchall()]
-    return len(crm - set(linked)), len(linked) - len(set(linked))
+        if conn.execute("SELECT to_regclass('sumit_customers')").fetchone()[0] is None:
+            return []
+        return conn.execute(f"SELECT sumit_customer_id, {', '.join(CONTENT_COLUMNS)} FROM sumit_customers").fetchall()
+
+
+def duplicates(pg, sandbox) -> int:
+    """The duplicates a sync can make, counted where they can happen (``sumit_customer_id`` has a
+    unique index, so counting it could only ever say 0): two local rows for one CRM customer
+    (the same content twice in the table, one of them unlinked, say) plus two SUMIT customers for
+    one local row (the same content twice in SUMIT: a create sent twice)."""
+    local = [_content(r[1:]) for r in _local_rows(pg)]
+    crm = [_content(c.get(k) for k in CRM_CONTENT_KEYS) for c in sandbox.control.customers()]
+    return (len(local) - len(set(local))) + (len(crm) - len(set(crm)))
+
+
+def lost_and_duplicated(pg, sandbox) -> tuple[int, int]:
+    """(CRM customers no local row links to, ``duplicates``): the two figures of the reliability
+    table after a run that should have synced everything, measured, not assumed."""
+    crm = {str(c["CustomerID"]) for c in sandbox.control.customers()}
+    linked = {r[0] for r in _local_rows(pg) if r[0] is not None}
+    return len(crm - linked), duplicates(pg, sandbox)
+
+
+def data_snapshot(pg, sandbox) -> dict:
+    """Everything a run could write but its run row: every local customer row whole, the error and
+    conflict tables, and what SUMIT holds."""
+    with pg.connect() as conn:
+        tables = {}
+        for table in ("sumit_customers", "crm_sync_errors", "crm_sync_conflicts"):
+            exists = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is not None
+            tables[table] = sorted(r[0] for r in conn.execute(f"SELECT row_to_json(t)::text FROM {table} t")) \
+                if exists else None
+    return {**tables, "sumit": json.dumps(sandbox.control.customers(), sort_keys=True)}
+
+
+def lost_since(before: dict, after: dict) -> int:
+    """Local customer rows that were there before and are gone or changed now."""
+    return len(set(before["sumit_customers"] or []) - set(after["sumit_customers"] or []))

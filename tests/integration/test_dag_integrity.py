@@ -44,9 +44,10 @@ def test_params_validate_as_documented(dagbag):
     push = dagbag.get_dag("crm_push_customers")
     assert validated(push, {"customer_ids": [1, 2]}) == {
         "customer_ids": [1, 2], "dry_run": False, "fail_on_partial": False, "max_record_attempts": 5,
-        "max_reject_ratio": 0.05}
+        "max_reject_ratio": 0.5, "min_rejects_to_fail": 10}
     for bad in ({}, {"customer_ids": []}, {"customer_ids": ["1"]}, {"customer_ids": [0]}, {"customer_ids": [1], "dry_run": "no"},
-                {"customer_ids": [1], "max_reject_ratio": 2}, {"customer_ids": [1], "max_record_attempts": 0}):
+                {"customer_ids": [1], "max_reject_ratio": 2}, {"customer_ids": [1], "max_record_attempts": 0},
+                {"customer_ids": [1], "min_rejects_to_fail": 0}):
         with pytest.raises(ParamValidationError):
             validated(push, bad)
     sync = dagbag.get_dag("crm_bidirectional_sync")

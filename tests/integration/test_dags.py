@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
-from conftest import (API_KEY, LIST_PATH, airflow_cli, list_requests, lost_and_duplicated, push_requests,
+from conftest import (API_KEY, LIST_PATH, PUSH_PATHS, airflow_cli, assert_key_sent_only_as_credentials, assert_no_key,
+                      data_snapshot, duplicates, list_requests, lost_and_duplicated, lost_since, push_requests,
                       set_sumit_connection)
 
 pytestmark = pytest.mark.usefixtures("env")
@@ -119,41 +122,59 @@ def test_transient_faults_are_retried_inside_the_hook(pg, sandbox, run_dag, reli
     assert run_dag("crm_pull_customers") == "success"
     sandbox.control.set_faults(fail_next={"count": 1, "status": 429, "retry_after": 0})
     assert run_dag("crm_pull_customers") == "success"
+    lost, duplicated = lost_and_duplicated(pg, sandbox)
     reliability("5xx and 429 (Retry-After) from SUMIT, within the retry budget", cases=2,
-                outcome="success after retry", **dict(zip(("lost", "duplicated"), lost_and_duplicated(pg, sandbox))))
+                outcome="success after retry", lost=lost, duplicated=duplicated)
     statuses = [r["status"] for r in sandbox.control.requests()]
     assert statuses.count(503) == 2 and statuses.count(429) == 1
     assert len(customers(pg)) == 1
 
 
-def test_faults_outlasting_the_retries_fail_the_run_with_the_cause(pg, sandbox, run_dag, reliability):
+def seed_synced(pg, sandbox, run_dag) -> dict:
+    """A table in step with SUMIT (one customer pulled), and the snapshot of it a failed run must leave."""
     sandbox.control.add_customers([ENGLISH])
+    assert run_dag("crm_pull_customers") == "success"
+    sandbox.control.add_customers([HEBREW])  # something the failed run would have written
+    return data_snapshot(pg, sandbox)
+
+
+def test_faults_outlasting_the_retries_fail_the_run_with_the_cause(pg, sandbox, run_dag, reliability):
+    before = seed_synced(pg, sandbox, run_dag)
     sandbox.control.set_faults(fail_next={"count": 10, "status": 503})
     assert run_dag("crm_pull_customers") == "failed"
     run = last_run(pg)
-    reliability("5xx storm outlasting the retry budget", outcome="failed naming HTTP 503; nothing written")
+    after = data_snapshot(pg, sandbox)
+    reliability("5xx storm outlasting the retry budget", outcome="failed naming HTTP 503; nothing written",
+                lost=lost_since(before, after), duplicated=duplicates(pg, sandbox))
     assert run[1] == "failed" and "HTTP 503" in run[10]
+    assert after == before
 
 
 @pytest.mark.parametrize("kind, words", [("html", "not JSON"), ("truncated", "not JSON"), ("not_json", "not JSON"),
                                          ("missing_customers", "without a")])
 def test_malformed_answer_fails_with_the_endpoint_named(pg, sandbox, run_dag, profile, kind, words, reliability):
-    sandbox.control.add_customers([ENGLISH])
+    before = seed_synced(pg, sandbox, run_dag)
     sandbox.control.set_faults(malformed_next={"count": 1, "kind": kind})
     assert run_dag("crm_pull_customers") == "failed"
     message = last_run(pg)[10]
+    after = data_snapshot(pg, sandbox)
     reliability("HTML error page, truncated or non-JSON body, envelope without its customer list",
-                outcome="failed naming the endpoint and the fault; nothing written")
+                outcome="failed naming the endpoint and the fault; nothing written",
+                lost=lost_since(before, after), duplicated=duplicates(pg, sandbox))
     assert LIST_PATH[profile] in message and words in message
-    assert customers(pg) == {}
+    assert after == before
 
 
 def test_wrong_credentials_fail_at_once_without_retry(pg, sandbox, run_dag, profile, reliability):
-    sandbox.control.add_customers([ENGLISH])
+    before = seed_synced(pg, sandbox, run_dag)
+    lists_before = len(list_requests(sandbox, profile))
     set_sumit_connection(sandbox.url, api_key="wrong-key")
     assert run_dag("crm_pull_customers") == "failed"
-    reliability("wrong credentials", outcome="failed at once, no retry, naming the credentials")
-    assert len(list_requests(sandbox, profile)) == 1  # no retry
+    after = data_snapshot(pg, sandbox)
+    reliability("wrong credentials", outcome="failed at once, no retry, naming the credentials; nothing written",
+                lost=lost_since(before, after), duplicated=duplicates(pg, sandbox))
+    assert after == before
+    assert len(list_requests(sandbox, profile)) == lists_before + 1  # no retry
     run = last_run(pg)
     assert run[1] == "failed" and "credentials" in run[10].lower()
 
@@ -249,6 +270,30 @@ def test_bidirectional_pulls_then_pushes_local_changes_only(pg, sandbox, run_dag
     assert len(push_requests(sandbox, profile)) == pushes_before
 
 
+@pytest.mark.parametrize("crm_changed, winner", [(timedelta(hours=-1), "local"), (timedelta(hours=1), "crm")],
+                         ids=["local-edit-newer", "crm-edit-newer"])
+def test_newer_wins_end_to_end_each_side_winning_once(pg, sandbox, run_dag, profile, crm_changed, winner):
+    """The 03:00 run's policy, through Airflow and PostgreSQL: both sides edit the same customer;
+    the later edit wins, and the winner ends up on both sides. The guide profile sends the CRM's
+    change time (``UpdatedAt``); the rest listing has none, so there the pull's start counts and
+    a local edit made before the pull loses."""
+    ids = sandbox.control.add_customers([ENGLISH])
+    assert run_dag("crm_bidirectional_sync") == "success"
+    with pg.connect() as conn:
+        conn.execute("UPDATE sumit_customers SET email = 'local@x.il'")  # updated_at: now
+        local_edit = conn.execute("SELECT updated_at FROM sumit_customers").fetchone()[0]
+    crm_edit = (local_edit + crm_changed).isoformat()
+    sandbox.control.add_customers([{**ENGLISH, "CustomerID": ids[0], "Email": "crm@x.il", "UpdatedAt": crm_edit}])
+    assert run_dag("crm_bidirectional_sync") == "success"  # conflict_policy: newer_wins, the default
+    expected = winner if profile == "guide" else "crm"
+    value = {"local": "local@x.il", "crm": "crm@x.il"}[expected]
+    assert rows(pg, "SELECT email FROM sumit_customers")[0][0] == value
+    assert sandbox.control.customers()[0]["Email"] == value
+    conflict = rows(pg, "SELECT winner, policy, local_values->>'email', crm_values->>'email' FROM crm_sync_conflicts")
+    assert conflict == [(expected, "newer_wins", "local@x.il", "crm@x.il")]
+    assert last_run(pg)[9] == 1
+
+
 @pytest.mark.parametrize("policy, winner_value", [("crm_wins", "crm@x.il"), ("local_wins", "local@x.il")])
 def test_conflicts_follow_the_policy_and_are_recorded(pg, sandbox, run_dag, policy, winner_value):
     ids = sandbox.control.add_customers([ENGLISH])
@@ -275,16 +320,15 @@ def test_customer_ids_limit_the_push_phase(pg, sandbox, run_dag):
 # -- secrets ----------------------------------------------------------------------------------
 
 
-def test_api_key_never_appears_in_output_logs_or_database(pg, sandbox, tmp_path):
+def test_api_key_never_appears_in_output_logs_or_database(pg, sandbox, tmp_path, profile):
     """Runs the CLI at DEBUG, including failing runs, and scans everything they left behind."""
     import json
 
     sandbox.control.add_customers([HEBREW, ENGLISH])
     sandbox.control.add_raw([{"Name": "broken"}])
     outputs = []
-    # One bad record of three is above the default max_reject_ratio; this run must end green
-    # (a warning) so the scan covers a completed run's output, not only failures.
-    runs = [("crm_bidirectional_sync", {"max_reject_ratio": 0.5}),
+    # One bad record of three: a green warning, so the scan covers a completed run's output too.
+    runs = [("crm_bidirectional_sync", {}),
             ("crm_push_customers", {"customer_ids": [1, 424242]}),
             ("crm_pull_customers", {})]
     for dag_id, conf in runs:
@@ -298,17 +342,23 @@ def test_api_key_never_appears_in_output_logs_or_database(pg, sandbox, tmp_path)
     everything = "\n".join(outputs)
     assert "Bidirectional sync completed" in everything  # the scan looked at real run output
     assert "Failed: 1" in everything or "not JSON" in everything
-    assert API_KEY not in everything
-    logs = "\n".join(p.read_text(errors="replace") for p in tmp_path.rglob("*.log"))
-    assert API_KEY not in logs
+    # `airflow dags test` writes no task log files: the tasks' logs are in its output. (The live
+    # end-to-end test scans the log files of a real Airflow, and fails when there are none.)
+    assert "Counts: fetched=" in everything and "Status: " in everything  # the report task's own log lines
+    assert "DEBUG" in everything.upper() and "SUMIT " in everything  # at DEBUG, with the hook's lines
+    assert_no_key(everything, "the output of airflow dags test")
+    assert not list(tmp_path.rglob("*.log")), "log files appeared: scan them too"
     # The metadata database holds XComs, rendered templates and run conf of every run.
-    assert API_KEY.encode() not in (tmp_path / "airflow.db").read_bytes()
+    assert_no_key((tmp_path / "airflow.db").read_bytes().decode("utf-8", "replace"), "the metadata database")
     with pg.connect() as conn:
         for table in ("sumit_customers", "crm_sync_runs", "crm_sync_errors", "crm_sync_conflicts"):
             dump = conn.execute(f"SELECT coalesce(json_agg(t)::text, '') FROM {table} t").fetchone()[0]
-            assert API_KEY not in dump, table
-    assert API_KEY not in json.dumps(sandbox.control.requests())
-    assert API_KEY not in "".join(sandbox.stderr_lines)  # the sandbox runs with --verbose
+            assert_no_key(dump, table)
+    assert assert_key_sent_only_as_credentials(sandbox) >= 3
+    sent_to = {entry["path"] for entry in sandbox.control.sent()}
+    assert LIST_PATH[profile] in sent_to and sent_to & set(PUSH_PATHS[profile])  # listings and a push were read
+    assert_no_key(json.dumps(sandbox.control.requests()), "the sandbox's request log")
+    assert_no_key("".join(sandbox.stderr_lines), "the sandbox's stderr")  # it runs with --verbose
 
 
 # -- more failure paths -----------------------------------------------------------------------

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import API_KEY, LIST_PATH, PUSH_PATHS, airflow_popen, lost_and_duplicated, set_sumit_connection
+from conftest import (API_KEY, LIST_PATH, PUSH_PATHS, airflow_popen, data_snapshot, duplicates, lost_and_duplicated,
+                      lost_since, set_sumit_connection)
 from crmsync.locking import LOCK_KEY
 from test_dags import ensure_schema, insert_local, last_run, rows
 
@@ -197,7 +198,7 @@ def test_sigkill_mid_push_of_updates_is_finished_by_a_rerun(pg, sandbox, guide_e
     assert run_dag("crm_push_customers", {"customer_ids": ids}) == "success"
     lost, duplicated = lost_and_duplicated(pg, sandbox)
     reliability("SIGKILL mid-push batch (updates)", outcome="lock freed; re-run pushed every edit", lost=lost,
-                duplicated=duplicated + len(sandbox.control.customers()) - 40)
+                duplicated=duplicated)
     assert last_run(pg)[7:9] == (40, 0)
     assert assert_same_as_crm(pg, sandbox) == 40  # every edit reached SUMIT, once per customer
     assert {c["City"] for c in sandbox.control.customers()} == {f"עכו {i}" for i in ids}
@@ -229,19 +230,21 @@ def test_sigkill_mid_push_of_creates_never_duplicates_a_customer(pg, sandbox, en
     linked = rows(pg, "SELECT count(*) FROM sumit_customers WHERE sumit_customer_id IS NOT NULL")[0][0]
     assert 12 <= in_crm < 30 and local_count(pg) == 30
     unanswered = in_crm - linked  # created in SUMIT, the id never written back
-    assert 0 <= unanswered <= 2 * concurrency
+    # The kill came while creates were in flight (SUMIT sleeps 300 ms before carrying each out):
+    # they were carried out with no one to answer, which is what the re-run must cope with.
+    assert 1 <= unanswered <= 2 * concurrency
 
     sandbox.control.clear_faults()
     monkeypatch.setenv("CRMSYNC_LOCK_TIMEOUT_SECONDS", SHORT_LOCK_WAIT["CRMSYNC_LOCK_TIMEOUT_SECONDS"])
     assert run_dag(rerun, {"customer_ids": ids}) == "success"
-    duplicates = len(sandbox.control.customers()) - 30
+    extra_in_crm = len(sandbox.control.customers()) - 30
     print(f"{profile}, re-run {rerun}: {unanswered} creates answered to no one at the kill, "
-          f"{duplicates} duplicates in SUMIT")
+          f"{extra_in_crm} duplicates in SUMIT")
     reliability(f"SIGKILL mid-push batch (creates, {profile} profile)",
                 outcome=f"re-run ({rerun.removeprefix('crm_')}) linked every customer, created none twice",
                 lost=rows(pg, "SELECT count(*) FROM sumit_customers WHERE sumit_customer_id IS NULL")[0][0],
-                duplicated=duplicates + local_count(pg) - 30)
-    assert duplicates == 0
+                duplicated=duplicates(pg, sandbox))
+    assert extra_in_crm == 0 and duplicates(pg, sandbox) == 0
     assert rows(pg, "SELECT count(*) FROM sumit_customers WHERE create_sent_at IS NOT NULL")[0][0] == 0
     assert run_dag("crm_pull_customers") == "success"
     assert assert_same_as_crm(pg, sandbox) == 30
@@ -324,6 +327,7 @@ def test_a_writer_that_cannot_get_the_lock_in_time_fails_naming_the_holder(pg, s
                                                                           monkeypatch, reliability):
     ensure_schema(pg)  # so the report can write the failed run's row
     sandbox.control.add_customers(make_customers(3))
+    before = data_snapshot(pg, sandbox)
     monkeypatch.setenv("CRMSYNC_LOCK_TIMEOUT_SECONDS", "1")
     with pg.connect(autocommit=True) as holder:
         holder.execute("SELECT set_config('application_name', 'crmsync nightly import', false),"
@@ -333,7 +337,10 @@ def test_a_writer_that_cannot_get_the_lock_in_time_fails_naming_the_holder(pg, s
         assert time.monotonic() - started >= 1
 
     message = last_run(pg)[10]
-    reliability("lock held too long by another writer", outcome="failed naming the holder; nothing sent or written")
+    after = data_snapshot(pg, sandbox)
+    reliability("lock held too long by another writer", outcome="failed naming the holder; nothing sent or written",
+                lost=lost_since(before, after), duplicated=duplicates(pg, sandbox))
+    assert after == before
     assert "prepare_customers_table: Gave up after 1.0 s waiting for the crmsync lock held by" in message
     assert "'crmsync nightly import'" in message and "CRMSYNC_LOCK_TIMEOUT_SECONDS" in message
     assert sandbox.control.requests() == []  # nothing was read, nothing written

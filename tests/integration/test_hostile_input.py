@@ -14,7 +14,8 @@ import random
 
 import pytest
 
-from conftest import API_KEY, COMPANY_ID, FAST_RETRIES, airflow_cli, push_requests, set_sumit_connection
+from conftest import (API_KEY, COMPANY_ID, FAST_RETRIES, airflow_cli, data_snapshot, duplicates, lost_since,
+                      push_requests, set_sumit_connection)
 from test_dags import ensure_schema, insert_local, last_run, rows
 
 LENIENT = {"max_reject_ratio": 1}  # these runs look at each record's outcome, not at the threshold
@@ -192,11 +193,14 @@ def test_bad_params_are_refused_before_any_api_or_database_work(pg, sandbox, gui
                                                                  reliability):
     sandbox.control.add_customers([{"Name": "CRM Customer"}])
     seed_one_local(pg)
-    before = table_snapshot(pg)
+    before, data_before = table_snapshot(pg), data_snapshot(pg, sandbox)
     result = airflow_cli("dags", "test", dag_id, "-c", json.dumps(conf))
     output = result.stdout + result.stderr
+    data_after = data_snapshot(pg, sandbox)
     reliability("bad run params (strings, negatives, nulls, beyond bigint, SQL in strings)",
-                outcome="refused by Param validation naming the param; nothing sent or written")
+                outcome="refused by Param validation naming the param; nothing sent or written",
+                lost=lost_since(data_before, data_after), duplicated=duplicates(pg, sandbox))
+    assert data_after == data_before
     assert result.returncode != 0
     assert param in output and ("Invalid input for param" in output or "ParamValidationError" in output)
     assert API_KEY not in output
@@ -209,7 +213,7 @@ def test_duplicate_ids_push_each_customer_once(pg, sandbox, run_dag, env, profil
     a, b = insert_local(pg, "Dup A"), insert_local(pg, "Dup B")
     assert run_dag("crm_push_customers", {"customer_ids": [a, b, a, b, a]}) == "success"
     reliability("duplicate ids in customer_ids", outcome="each customer pushed once",
-                duplicated=len(sandbox.control.customers()) - 2)
+                lost=2 - len(sandbox.control.customers()), duplicated=duplicates(pg, sandbox))
     assert sorted(c["Name"] for c in sandbox.control.customers()) == ["Dup A", "Dup B"]
     assert len(push_requests(sandbox, profile)) == 2
     assert last_run(pg)[6:9] == (0, 2, 0)
@@ -229,7 +233,7 @@ def test_ten_thousand_ids_are_accepted_and_handled_in_full(pg, sandbox, run_dag,
         conn.execute("DELETE FROM sumit_customers WHERE id NOT IN (%s, %s)", (ids[0], ids[-1]))
     assert run_dag("crm_push_customers", {"customer_ids": ids}) == "failed"  # 99.98% unknown > max_reject_ratio
     reliability("10,000 ids, 9,998 unknown", outcome="known ones pushed, unknown ones named and recorded; run red",
-                lost=2 - len(sandbox.control.customers()))
+                lost=2 - len(sandbox.control.customers()), duplicated=duplicates(pg, sandbox))
     run = last_run(pg)
     assert run[6:9] == (9_998, 2, 0)
     assert f"no local customer with id {ids[1]}, {ids[2]}" in run[10] and "9998 of 10000 records" in run[10]
@@ -241,10 +245,13 @@ def test_unknown_conf_keys_refuse_the_run_naming_them(pg, sandbox, run_dag, guid
     """Airflow keeps unknown conf keys (conf is free-form): a typo such as "dryrun" would start a
     real run. The first task refuses it, naming the keys, before any API or database work."""
     local = seed_one_local(pg)
-    before = table_snapshot(pg)
+    before, data_before = table_snapshot(pg), data_snapshot(pg, sandbox)
     conf = {"customer_ids": [local], "dryrun": True, "note": "1; DROP TABLE sumit_customers"}
     assert run_dag("crm_push_customers", conf) == "failed"
-    reliability("unknown conf keys (typos, SQL in extra keys)", outcome="refused naming the keys; nothing sent or written")
+    data_after = data_snapshot(pg, sandbox)
+    reliability("unknown conf keys (typos, SQL in extra keys)", outcome="refused naming the keys; nothing sent or written",
+                lost=lost_since(data_before, data_after), duplicated=duplicates(pg, sandbox))
+    assert data_after == data_before
     assert sandbox.control.requests() == []
     assert table_snapshot(pg)[0] == before[0]  # the customers; the run row below is the outcome
     status, message = rows(pg, "SELECT status, message FROM crm_sync_runs ORDER BY id DESC LIMIT 1")[0]
@@ -278,7 +285,7 @@ def test_a_bad_connection_fails_the_run_naming_the_field_and_sends_nothing(pg, s
     run = last_run(pg)
     reliability("bad sumit_default connection (no password, bad URL, non-numeric CompanyID, no folder)",
                 outcome="failed naming the field; nothing sent",
-                lost=1 - rows(pg, "SELECT count(*) FROM sumit_customers")[0][0])
+                lost=1 - rows(pg, "SELECT count(*) FROM sumit_customers")[0][0], duplicated=duplicates(pg, sandbox))
     assert run[1] == "failed" and words in run[10] and "'sumit_default'" in run[10]
     assert API_KEY not in run[10] and "s3cret" not in run[10]
     assert sandbox.control.requests() == []

@@ -82,15 +82,17 @@ def test_retry_failed_only_skips_the_pull_and_sends_just_the_queue(pg, sandbox, 
 def test_too_many_rejects_fail_the_run_naming_counts_and_reasons(pg, sandbox, run_dag):
     sandbox.control.add_customers([{"Name": f"C{i}"} for i in range(10)])
     sandbox.control.add_raw([{"Name": "no id"}])
-    assert run_dag("crm_pull_customers") == "failed"  # 1 of 11 = 9.1% > 5%
+    strict = {"max_reject_ratio": 0.05, "min_rejects_to_fail": 1}
+    assert run_dag("crm_pull_customers", strict) == "failed"  # 1 of 11 = 9.1% > 5%
     run = last_run(pg)
     assert run[1] == "failed"
-    assert "1 of 11 records (9.1%) were skipped or refused, more than max_reject_ratio 5.0%" in run[10]
+    assert ("1 of 11 records (9.1%) were skipped or refused, more than max_reject_ratio 5.0% "
+            "(and at least min_rejects_to_fail 1)") in run[10]
     assert "no CustomerID" in run[10]
     assert len(customers(pg)) == 10  # every good record was kept
 
     sandbox.control.add_customers([{"Name": f"D{i}"} for i in range(20)])
-    assert run_dag("crm_pull_customers") == "success"  # 1 of 31 = 3.2%
+    assert run_dag("crm_pull_customers", strict) == "success"  # 1 of 31 = 3.2%
     assert last_run(pg)[1] == "warning"
 
 

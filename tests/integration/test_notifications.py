@@ -8,13 +8,15 @@ import email
 import email.policy
 import html
 import json
+import os
+import re
 import secrets
 import socketserver
 import threading
 
 import pytest
 
-from conftest import API_KEY, set_sumit_connection
+from conftest import API_KEY, airflow_cli, set_sumit_connection
 
 pytestmark = pytest.mark.usefixtures("guide_env")
 
@@ -93,6 +95,101 @@ def test_a_run_that_fails_before_its_report_still_notifies(dagbag, notifications
     [note] = notifications()
     assert (note["type"], note["title"]) == ("failure", "crm_bidirectional_sync: run failed (timed_out)")
     assert "before the report task" in note["body"] and "scheduled__2026-11-25T01:00:00+00:00" in note["body"]
+
+
+def test_a_failed_push_run_notifies_without_a_param_error(pg, sandbox, run_dag, notifications, capfd):
+    """crm_push_customers has a required param: its DAG-level failure callback must still run."""
+    ids = _local_customers(pg, "Good Customer")
+    set_sumit_connection(sandbox.url, api_key="wrong-" + secrets.token_hex(8))
+    assert run_dag("crm_push_customers", {"customer_ids": ids}) == "failed"
+    output = "".join(capfd.readouterr())
+    assert "Executing on_failure dag callback: <crmsync.notifiers.CrmSyncNotifier" in output
+    assert "ParamValidationError" not in output and "Callback failed" not in output
+    [note] = notifications()
+    assert note["type"] == "failure" and note["title"].startswith("crm_push_customers: Push failed")
+
+
+def test_a_failed_push_run_notifies_under_airflow_dags_test(pg, sandbox, tmp_path):
+    """The same through the CLI, whose in-process runner builds the DAG callback's context itself."""
+    ids = _local_customers(pg, "Good Customer")
+    notes = tmp_path / "notes.jsonl"
+    wrong = json.loads(os.environ["AIRFLOW_CONN_SUMIT_DEFAULT"])
+    wrong["password"] = "wrong-" + secrets.token_hex(8)
+    result = airflow_cli("dags", "test", "crm_push_customers", "-c", json.dumps({"customer_ids": ids}),
+                         home=tmp_path, AIRFLOW_CONN_SUMIT_DEFAULT=json.dumps(wrong),
+                         CRMSYNC_NOTIFY_FILE=str(notes), CRMSYNC_NOTIFY_ON="success,warning,failure")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "ParamValidationError" not in output and "Callback failed" not in output, output[-3000:]
+    kinds = [json.loads(line)["type"] for line in notes.read_text(encoding="utf-8").splitlines()]
+    assert kinds == ["failure"]
+
+
+# The one verdict: Airflow's state, the crm_sync_runs row, the report's "Status:" line and the
+# notification's type, for every way a run can end.
+VERDICTS = {"success": ("success", "success", "success"), "warning": ("success", "warning", "warning"),
+            "failed": ("failed", "failed", "failure")}
+
+
+def _reset(pg, sandbox):
+    from conftest import CRM_TABLES
+
+    with pg.connect(autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {CRM_TABLES} CASCADE")
+    sandbox.control.reset()
+    set_sumit_connection(sandbox.url)
+
+
+def _pull_with_invalid(sandbox, good: int, invalid: int) -> None:
+    sandbox.control.add_customers([{"Name": f"Good {i}"} for i in range(good)])
+    sandbox.control.add_raw([{"Name": f"No id {i}"} for i in range(invalid)])
+
+
+def _push_with_refused(pg, sandbox, good: int, refused: int) -> list[int]:
+    names = [f"Good {i}" for i in range(good)] + [f"Refused {i}" for i in range(refused)]
+    sandbox.control.set_faults(reject_names=names[good:])
+    return _local_customers(pg, *names)
+
+
+def test_every_way_a_run_ends_gets_one_verdict_everywhere(pg, sandbox, run_dag, notifications, capfd):
+    cases = [
+        ("a clean pull", "success", lambda: (_pull_with_invalid(sandbox, 3, 0), ("crm_pull_customers", {}))[1]),
+        # The guide: a pull "skips invalid records" and reports them.
+        ("the guide's pull: 1 of 4 without CustomerID", "warning",
+         lambda: (_pull_with_invalid(sandbox, 3, 1), ("crm_pull_customers", {}))[1]),
+        # The guide: "Push completed with issues - Pushed 8 customers, 2 failed".
+        ("the guide's push: 8 pushed, 2 refused", "warning",
+         lambda: ("crm_push_customers", {"customer_ids": _push_with_refused(pg, sandbox, 8, 2)})),
+        ("most of a real batch refused: 12 of 14", "failed",
+         lambda: (_pull_with_invalid(sandbox, 2, 12), ("crm_pull_customers", {}))[1]),
+        ("fail_on_partial with 1 of 4 refused", "failed",
+         lambda: (_pull_with_invalid(sandbox, 3, 1), ("crm_pull_customers", {"fail_on_partial": True}))[1]),
+        ("a failed phase: the key refused", "failed",
+         lambda: (set_sumit_connection(sandbox.url, api_key="wrong-key-12345"), ("crm_pull_customers", {}))[1]),
+    ]
+    seen, messages = {}, {}
+    for name, verdict, arrange in cases:
+        _reset(pg, sandbox)
+        capfd.readouterr()
+        before = len(notifications())
+        dag_id, conf = arrange()
+        state = run_dag(dag_id, conf)
+        output = "".join(capfd.readouterr())
+        with pg.connect() as conn:
+            row = conn.execute("SELECT status, message FROM crm_sync_runs ORDER BY id DESC LIMIT 1").fetchone()
+        log_status = re.findall(r"Status: (success|warning|failed)\b", output)
+        notes = notifications()[before:]
+        seen[name] = (state, row[0] if row else None, log_status[-1] if log_status else None,
+                      [n["type"] for n in notes])
+        messages[name] = row[1] if row else ""
+        airflow_state, row_status, note_type = VERDICTS[verdict]
+        assert seen[name] == (airflow_state, row_status, row_status, [note_type]), (name, seen[name], row)
+    assert "Push completed. Pushed: 8 (Failed: 2)" in messages["the guide's push: 8 pushed, 2 refused"]
+    assert ("12 of 14 records (85.7%) were skipped or refused, more than max_reject_ratio 50.0% "
+            "(and at least min_rejects_to_fail 10)") in messages["most of a real batch refused: 12 of 14"]
+    assert "fail_on_partial is set: 1 of 4 records were skipped or refused" in messages[
+        "fail_on_partial with 1 of 4 refused"]
+    assert "refused the credentials" in messages["a failed phase: the key refused"]
 
 
 # -- a real SMTP server, just enough of RFC 5321 for smtplib ----------------------------------

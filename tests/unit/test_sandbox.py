@@ -500,3 +500,55 @@ def test_demo_customers_are_cheap_enough_for_a_million():
     started = time.monotonic()
     assert sum(1 for _ in itertools.islice(demo_customers(1_000_000), 200_000)) == 200_000
     assert time.monotonic() - started < 2.5
+
+
+# -- rate limit -----------------------------------------------------------------------------
+
+
+def test_rate_limit_refuses_what_is_beyond_it_with_429_and_carries_nothing_out(server, control):
+    control.set_faults(rate_limit=2, fail_next={"count": 1, "status": 503})
+    answers = [post(server.url, UPDATE_PATH, {"Credentials": CREDENTIALS, "Customer": {"Name": f"C{i}"}})
+               for i in range(4)]
+    assert [a[0] for a in answers] == [503, 200, 429, 429]  # the refused ones took no counted fault
+    status, headers, text = answers[2]
+    assert headers["Retry-After"] == "1" and json.loads(text) == {"error": "429 Too Many Requests"}
+    assert [c["Name"] for c in control.customers()] == ["C1"]  # the refused creates were not made
+    assert [r["status"] for r in control.requests()] == [503, 200, 429, 429]
+    assert control.faults()["rate_limit"] == 2  # control calls are not counted: none was refused
+
+
+def test_rate_limit_is_a_bucket_of_one_seconds_worth_refilled_at_the_rate():
+    from crmsync.sandbox.faults import FaultKnobs
+
+    knobs = FaultKnobs({"rate_limit": 5})
+    assert [knobs.admit(100.0) for _ in range(6)] == [True] * 5 + [False]  # a burst of 5, then refused
+    assert [knobs.admit(100.1), knobs.admit(100.2), knobs.admit(100.2)] == [False, True, False]  # 5 a second
+    assert [knobs.admit(200.0) for _ in range(6)] == [True] * 5 + [False]  # a long quiet refills 5, no more
+    knobs.merge({"rate_limit": 0.5})  # slower than one a second: one at a time, every 2 s
+    assert [knobs.admit(200.0), knobs.admit(201.0), knobs.admit(202.0)] == [True, False, True]
+    knobs.merge({"rate_limit": 0.5})  # setting the knob again fills the bucket
+    assert knobs.admit(202.0)
+    knobs.merge({"rate_limit": None})
+    assert all(knobs.admit(202.0) for _ in range(100))
+    knobs.merge({"rate_limit": 1})
+    assert [knobs.admit(300.0), knobs.admit(300.0)] == [True, False]
+    knobs.reset()  # back to the start-time knobs: none
+    assert knobs.admit(300.0) and knobs.admit(300.0)
+
+
+@pytest.mark.parametrize("value", [0, -1, "5", True, [5], float("inf")])
+def test_a_bad_rate_limit_is_refused_with_the_reason(control, value):
+    with pytest.raises(SandboxControlError, match="rate_limit must be a positive number"):
+        control.set_faults(rate_limit=value)
+    assert control.faults() == {}
+
+
+def test_rate_limit_flag_of_the_process(capsys):
+    with run_sandbox_process(api_key=KEY, rate_limit=2) as sandbox:
+        assert sandbox.control.faults() == {"rate_limit": 2.0}
+        statuses = [post(sandbox.url, LIST_PATH, {"Credentials": CREDENTIALS})[0] for _ in range(3)]
+        assert statuses == [200, 200, 429]
+        assert sandbox.control.clear_faults() == {"rate_limit": 2.0}  # a start-time knob outlives a reset
+    with pytest.raises(SystemExit) as info:
+        sandbox_main(["--rate-limit", "0", "--port", "0"])
+    assert info.value.code == 2 and "rate_limit must be a positive number" in capsys.readouterr().err

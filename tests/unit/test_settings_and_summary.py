@@ -4,7 +4,8 @@ from crmsync.api.base import check_envelope, is_success
 from crmsync.errors import ConfigurationError, SumitAuthError, SumitPermanentError
 from crmsync.redact import redact
 from crmsync.sumit_connection import SumitSettings
-from crmsync.summary import FAILED, SUCCESS, WARNING, SyncCounts, run_status, summary_line
+from crmsync.summary import (DEFAULT_MAX_REJECT_RATIO, DEFAULT_MIN_REJECTS_TO_FAIL, FAILED, SUCCESS, WARNING, SyncCounts,
+                             run_status, summary_line)
 
 KEY = "sk-live-7f3a9c"
 
@@ -81,3 +82,33 @@ def test_counts_merge_and_cap_reasons():
     merged = a.merge(b)
     assert merged.fetched == 3 and merged.pushed == 1 and len(merged.reasons) == SyncCounts.MAX_REASONS
     assert SyncCounts.from_dict(merged.to_dict()) == merged
+
+
+def verdict(counts, **options):
+    return run_status(counts, phase_failed=False, max_reject_ratio=DEFAULT_MAX_REJECT_RATIO,
+                      min_rejects=DEFAULT_MIN_REJECTS_TO_FAIL, **options)
+
+
+def test_the_guides_partial_pull_is_a_warning():
+    """A first pull of 4 CRM customers, one without CustomerID: the guide skips and reports it."""
+    assert verdict(SyncCounts(fetched=4, created=3, skipped=1, considered=4)) == WARNING
+
+
+def test_the_guides_partial_push_is_a_warning():
+    """"Push completed with issues - Pushed 8 customers, 2 failed" is a notice, not a failure."""
+    assert verdict(SyncCounts(pushed=8, failed=2, considered=10)) == WARNING
+
+
+def test_most_of_a_real_batch_refused_is_red():
+    assert verdict(SyncCounts(fetched=100, created=40, skipped=60, considered=100)) == FAILED
+    assert verdict(SyncCounts(pushed=5, failed=15, considered=20)) == FAILED
+
+
+def test_a_small_batch_is_not_red_for_a_few_rejects_nor_a_big_one_for_a_small_share():
+    assert verdict(SyncCounts(pushed=0, failed=3, considered=3)) == WARNING  # all 3 refused: below the minimum
+    assert verdict(SyncCounts(fetched=1000, skipped=400, considered=1000)) == WARNING  # 40%: not most
+
+
+def test_fail_on_partial_makes_a_partial_run_red_and_a_clean_one_stays_green():
+    assert verdict(SyncCounts(pushed=8, failed=2, considered=10), fail_on_partial=True) == FAILED
+    assert verdict(SyncCounts(pushed=10, considered=10), fail_on_partial=True) == SUCCESS

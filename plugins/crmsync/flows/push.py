@@ -153,7 +153,10 @@ class _PushBatch:
         self.accepted: list[tuple[LocalCustomer, PushResult]] = []
         self.errors: list[ErrorRow] = []
         self.not_created: list[int] = []  # creates SUMIT surely did not carry out: nothing to look up
-        self.transient_streak = 0  # transient failures since the last success
+        # Pushes that failed with a transient fault after all their tries, since the last success. A
+        # 429 the hook's request budget absorbed (paused, slowed down, retried) never gets here:
+        # a push that is merely rate limited succeeds late and resets the streak.
+        self.transient_streak = 0
 
     def skip(self, customer: LocalCustomer, reason: str) -> None:
         self.counts.skipped += 1

@@ -35,6 +35,7 @@ from airflow.providers.http.hooks.http import HttpHook
 
 from crmsync.api import get_profile
 from crmsync.api.base import ApiProfile, check_envelope
+from crmsync.budget import ACCEPTED, OTHER, RATE_LIMITED, RequestBudget
 from crmsync.errors import (
     ConfigurationError,
     InvalidRecord,
@@ -89,6 +90,14 @@ class SumitHook(HttpHook):
     def profile(self) -> ApiProfile:
         return get_profile(self.settings)
 
+    @cached_property
+    def budget(self) -> RequestBudget:
+        """This hook's (this task's) request budget: every call waits its turn there, pushers and
+        listing reads alike, so SUMIT's 429s slow them all (crmsync.budget)."""
+        settings = self.settings
+        return RequestBudget(settings.push_concurrency, max_rate=settings.max_requests_per_second,
+                             max_pause=settings.backoff_max, log=self.log)
+
     @property
     def creates_are_idempotent(self) -> bool:
         """Whether a create sent twice makes one customer (else lost creates are looked up first)."""
@@ -128,6 +137,9 @@ class SumitHook(HttpHook):
         return self.get_conn()
 
     def close(self) -> None:
+        summary = self.__dict__["budget"].summary() if "budget" in self.__dict__ else None
+        if summary:
+            self.log.info("%s", summary)
         if "_session" in self.__dict__:
             self._session.close()
             del self.__dict__["_session"]
@@ -138,7 +150,9 @@ class SumitHook(HttpHook):
         """POST ``body`` (plus credentials) to ``endpoint`` and return the successful answer.
 
         Transient faults are retried up to ``max_attempts`` times; a call that is not
-        idempotent is retried only when the server surely did not act on it.
+        idempotent is retried only when the server surely did not act on it. Every try waits
+        its turn in the hook's budget; after a 429 with Retry-After the budget, not this
+        call, decides when the next try goes (it holds every caller until then).
         """
         settings = self.settings
 
@@ -149,12 +163,17 @@ class SumitHook(HttpHook):
         def wait(state: tenacity.RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
             if isinstance(error, SumitTransientError) and error.retry_after is not None:
+                if error.http_status == 429:
+                    return 0.0  # the budget pauses every caller until Retry-After has passed
                 return min(error.retry_after, settings.backoff_max)
             return _backoff(settings)(state)
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
-            self.log.warning(
+            # A 429 is the budget's to report, once per change of its limit, not once per request.
+            level = logging.DEBUG if getattr(error, "http_status", None) == 429 else logging.WARNING
+            self.log.log(
+                level,
                 "SUMIT %s: %s; try %d of %d in %.1f s",
                 endpoint, error, state.attempt_number + 1, settings.max_attempts,
                 state.next_action.sleep if state.next_action else 0,
@@ -168,7 +187,26 @@ class SumitHook(HttpHook):
             reraise=True,
         )
         payload = {"Credentials": {"CompanyID": settings.company_id, "APIKey": settings.api_key}, **body}
-        return retrying(self._post_once, endpoint, payload)
+        return retrying(self._post_in_turn, endpoint, payload)
+
+    def _post_in_turn(self, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """One try, when the budget lets it go; its outcome goes back to the budget."""
+        budget = self.budget
+        ticket = budget.acquire()
+        outcome, retry_after = OTHER, None
+        try:
+            answer = self._post_once(endpoint, payload)
+            outcome = ACCEPTED
+            return answer
+        except SumitTransientError as error:
+            if error.http_status == 429:
+                outcome, retry_after = RATE_LIMITED, error.retry_after
+            raise
+        except SumitPermanentError:
+            outcome = ACCEPTED  # SUMIT answered, with a refusal that is not a rate limit
+            raise
+        finally:
+            budget.release(ticket, outcome, retry_after=retry_after)
 
     def _post_once(self, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
         settings = self.settings
@@ -226,7 +264,7 @@ class SumitHook(HttpHook):
         try:
             answer = _decode_json(response)
         except ValueError:
-            start = shorten(response.text.strip().replace("\n", " "), 120)
+            start = shorten(self._clean(response.text.strip().replace("\n", " ")), 120)  # redacted, then cut
             raise SumitProtocolError(
                 self._clean(f"SUMIT {endpoint} answered HTTP {status} with a body that is not JSON: {start!r}"),
                 endpoint=endpoint, http_status=status,
@@ -239,7 +277,7 @@ class SumitHook(HttpHook):
         try:
             check_envelope(answer, endpoint)
         except SumitError as exc:
-            raise type(exc)(self._clean(shorten(str(exc))), endpoint=endpoint, http_status=status) from None
+            raise type(exc)(shorten(self._clean(str(exc))), endpoint=endpoint, http_status=status) from None
         if status >= 400:
             raise SumitPermanentError(f"SUMIT {endpoint} answered HTTP {status}", endpoint=endpoint, http_status=status)
         return answer

@@ -13,13 +13,16 @@ from crmsync.notifiers import SUMMARY_XCOM_KEY
 from crmsync.operators.sync import _as_bool, _CrmSyncOperator
 from crmsync.summary import (
     DEFAULT_MAX_REJECT_RATIO,
+    DEFAULT_MIN_REJECTS_TO_FAIL,
     FAILED,
-    WARNING,
     SyncCounts,
     detail_line,
+    is_partial,
     reject_ratio,
+    rejected,
     run_status,
     summary_line,
+    too_many_rejects,
 )
 
 
@@ -29,11 +32,14 @@ class CrmSyncReportOperator(_CrmSyncOperator):
     Runs whatever happened upstream (trigger rule ``all_done``): a phase that left no result
     failed, and the run is recorded as ``failed`` with that phase's reason, then this task
     fails too so the DAG run is red. So does a run where more than ``max_reject_ratio`` of
-    the records were skipped or refused. Fewer rejects make a ``warning`` run that stays green
-    unless ``fail_on_partial`` is set. The return value (XCom) is the summary the UI shows.
+    the records, and at least ``min_rejects_to_fail`` of them, were skipped or refused, and a
+    partial run when ``fail_on_partial`` is set. Other partial runs are ``warning``s that stay
+    green. The verdict is made before anything is written or said: the run row, the log's
+    ``Status:`` line, the notification and Airflow's state always agree. The return value
+    (XCom) is the summary the UI shows.
     """
 
-    template_fields: Sequence[str] = ("dry_run", "fail_on_partial", "max_reject_ratio")
+    template_fields: Sequence[str] = ("dry_run", "fail_on_partial", "max_reject_ratio", "min_rejects_to_fail")
 
     def __init__(
         self,
@@ -42,6 +48,7 @@ class CrmSyncReportOperator(_CrmSyncOperator):
         phase_task_ids: Sequence[str],
         fail_on_partial: bool | str = False,
         max_reject_ratio: float | str = DEFAULT_MAX_REJECT_RATIO,
+        min_rejects_to_fail: int | str = DEFAULT_MIN_REJECTS_TO_FAIL,
         **kwargs: Any,
     ):
         kwargs.setdefault("trigger_rule", TriggerRule.ALL_DONE)
@@ -50,6 +57,7 @@ class CrmSyncReportOperator(_CrmSyncOperator):
         self.phase_task_ids = list(phase_task_ids)
         self.fail_on_partial = fail_on_partial
         self.max_reject_ratio = max_reject_ratio
+        self.min_rejects_to_fail = min_rejects_to_fail
 
     def run(self, context: Any) -> dict[str, Any]:
         ti = context["ti"]
@@ -68,14 +76,18 @@ class CrmSyncReportOperator(_CrmSyncOperator):
                 problems.append(f"{task_id}: {error}")
 
         dry_run = _as_bool(self.dry_run)
-        limit = float(self.max_reject_ratio)
-        share = reject_ratio(counts)
-        if share > limit:
+        limit, minimum = float(self.max_reject_ratio), int(self.min_rejects_to_fail)
+        fail_on_partial = _as_bool(self.fail_on_partial)
+        if too_many_rejects(counts, max_reject_ratio=limit, min_rejects=minimum):
             problems.append(
-                f"{counts.skipped + counts.failed} of {counts.considered} records ({share:.1%}) were skipped or "
-                f"refused, more than max_reject_ratio {limit:.1%}"
+                f"{rejected(counts)} of {counts.considered} records ({reject_ratio(counts):.1%}) were skipped or "
+                f"refused, more than max_reject_ratio {limit:.1%} (and at least min_rejects_to_fail {minimum})"
             )
-        status = run_status(counts, phase_failed=bool(problems), max_reject_ratio=limit)
+        elif fail_on_partial and is_partial(counts):
+            problems.append(f"fail_on_partial is set: {rejected(counts)} of {counts.considered} records were skipped "
+                            "or refused" + (f", {counts.gave_up} given up" if counts.gave_up else ""))
+        status = run_status(counts, phase_failed=bool(problems), max_reject_ratio=limit, min_rejects=minimum,
+                            fail_on_partial=fail_on_partial)
         line = summary_line(self.operation, counts, status=status, dry_run=dry_run)
         message = "; ".join([line, detail_line(counts), *problems, *counts.reasons])
         self.log.info("Counts: %s", detail_line(counts))
@@ -90,14 +102,10 @@ class CrmSyncReportOperator(_CrmSyncOperator):
 
         summary = {"operation": self.operation, "status": status, "message": message, "dry_run": dry_run,
                    **{k: v for k, v in counts.to_dict().items() if k not in ("reasons", "considered")}}
-        red_warning = status == WARNING and _as_bool(self.fail_on_partial)
-        if status == FAILED or red_warning:
+        if status == FAILED:
             # A failed task has no return value: the failure notification reads the summary here.
             ti.xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
-        if status == FAILED:
             raise AirflowFailException(message)
-        if red_warning:
-            raise AirflowFailException(f"fail_on_partial is set and the run had failures: {message}")
         return summary
 
     def _write_run(self, context: Any, counts: SyncCounts, status: str, message: str) -> None:

@@ -34,15 +34,26 @@ Control API (no credentials, JSON; ``SandboxControl`` wraps it):
   restores the start-time ones, ``null`` removes one); ``GET /_sandbox/faults`` shows them
 - ``GET /_sandbox/requests`` -> ``{"requests": [{"path", "status", "body"}]}`` (status 0:
   dropped; the API key is ``***``); ``GET /_sandbox/stats`` -> ``{path: count}``
+- ``GET /_sandbox/sent`` -> ``{"sent": [{"path", "body"}]}``: every API request body as
+  received, key included, only with ``--keep-sent-bodies`` (tests that scan what a client
+  really sent); empty otherwise
 
 Knobs: ``latency_ms``, ``ignore_paging``, ``ignore_paging_says_more``, ``reject_names``,
-``reject_customer_ids``, and the counted faults, each consumed by one API request whose path
-contains ``endpoint`` (any request when null), before credentials are checked:
+``reject_customer_ids``, ``rate_limit`` (below), and the counted faults, each consumed by one
+API request whose path contains ``endpoint`` (any request when null), before credentials are
+checked:
 ``fail_next {"count", "status": 503, "retry_after": null, "body": "json"|"html", "endpoint"}``,
 ``malformed_next {"count", "kind": "html"|"truncated"|"not_json"|"missing_customers", "endpoint"}``,
 ``drop_next {"count", "endpoint"}`` (closes the socket unanswered),
 ``drop_after_next {"count", "endpoint"}`` (carries the request out, then closes unanswered), and
 ``hang_next {"count", "seconds": 5, "endpoint"}`` (then answers normally).
+
+``rate_limit`` (``--rate-limit N``): at most N API requests per second (a positive number;
+control calls do not count; ``null`` removes the limit). A token bucket holding one second's
+worth, full whenever the knob is set: N requests pass at once, then N per second. A request
+beyond it is answered HTTP 429 with ``Retry-After: 1`` (a JSON body, as a gateway sends it;
+after ``latency_ms``, like every answer): it is not carried out, takes no counted fault, and is
+logged with status 429.
 
 Modules: ``state`` (``SandboxState``, the facade holding it all behind one lock),
 ``customers`` (the store, paging), ``faults`` (knobs, counted faults, canned faulty

@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed-file", metavar="PATH",
                         help='start with these customers: a JSON list, or {"customers": [...]}')
     parser.add_argument("--latency-ms", type=float, default=0, help="delay before every API answer")
+    parser.add_argument("--rate-limit", type=float, default=None, metavar="N",
+                        help="answer API requests beyond N per second with HTTP 429 and Retry-After: 1, "
+                             "without carrying them out (a burst of one second's worth passes)")
     parser.add_argument("--status-style", choices=["string", "numeric"], default="string",
                         help='guide profile: success/failure Status as "Success"/"GeneralError" or 0/1 '
                              '(the rest profile always says 0/1)')
@@ -44,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--customers-folder", default="customers",
                         help="rest profile: the customers folder id that listentities serves")
     parser.add_argument("--verbose", action="store_true", help="also log request bodies (the API key redacted)")
+    parser.add_argument("--keep-sent-bodies", action="store_true",
+                        help="tests only: keep every API request body as received, key included, for "
+                             "GET /_sandbox/sent (a secret scan of what the client sent); never with a real key")
     parser.add_argument("--tls-cert", metavar="PATH",
                         help="serve HTTPS with this PEM certificate (chain); needs --tls-key")
     parser.add_argument("--tls-key", metavar="PATH", help="the certificate's unencrypted PEM private key")
@@ -77,12 +83,14 @@ def main(argv: list[str] | None = None) -> int:
         knobs["latency_ms"] = args.latency_ms
     if args.ignore_paging:
         knobs["ignore_paging"] = True
+    if args.rate_limit is not None:
+        knobs["rate_limit"] = args.rate_limit
     try:
         server = SandboxServer(args.host, args.port, args.company_id, args.api_key, verbose=args.verbose,
                                status_style=args.status_style, list_shape=args.list_shape,
                                numeric_ids=args.numeric_ids, max_page_size=args.max_page_size,
                                customers_folder=args.customers_folder, tls_cert=args.tls_cert,
-                               tls_key=args.tls_key, **knobs)
+                               tls_key=args.tls_key, keep_sent_bodies=args.keep_sent_bodies, **knobs)
     except OSError as error:
         parser.exit(1, f"cannot listen on {args.host}:{args.port}: {error.strerror or error}\n")
     except ValueError as error:

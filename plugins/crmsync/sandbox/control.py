@@ -93,6 +93,11 @@ class SandboxControl:
         """API requests since the last reset: path, HTTP status (0: dropped), body with the key redacted."""
         return self._call("GET", "requests")["requests"]
 
+    def sent(self) -> list[dict[str, Any]]:
+        """API request bodies exactly as received, the API key included: only from a sandbox
+        started with ``--keep-sent-bodies`` (tests scanning what a client sent), else empty."""
+        return self._call("GET", "sent")["sent"]
+
     def stats(self) -> dict[str, int]:
         """API request count per path since the last reset."""
         return self._call("GET", "stats")

@@ -1,5 +1,5 @@
-"""The sandbox's knobs: their validation, the counted faults an API request consumes, and the
-canned faulty answers (bare HTTP errors, bodies that do not parse).
+"""The sandbox's knobs: their validation, the counted faults an API request consumes, the rate
+limit (a token bucket), and the canned faulty answers (bare HTTP errors, bodies that do not parse).
 
 A mistyped knob must fail loudly: silently ignoring it would let a fault test pass without
 the fault ever happening.
@@ -25,7 +25,8 @@ _FAULT_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 _FLAG_KNOBS = ("ignore_paging", "ignore_paging_says_more")
 _LIST_KNOBS = ("reject_names", "reject_customer_ids")
-KNOB_NAMES = ("latency_ms", *_FLAG_KNOBS, *_LIST_KNOBS, *COUNTED_FAULTS)
+KNOB_NAMES = ("latency_ms", "rate_limit", *_FLAG_KNOBS, *_LIST_KNOBS, *COUNTED_FAULTS)
+RATE_LIMITED_RETRY_AFTER = 1  # seconds, the Retry-After of a rate_limit refusal
 
 # kind -> (Content-Type, body) of a malformed_next answer; "missing_customers" is a valid
 # success envelope instead, built by the caller.
@@ -97,6 +98,11 @@ def normalize_knobs(knobs: dict[str, Any]) -> dict[str, Any]:
             normalized[name] = None
         elif name == "latency_ms":
             normalized[name] = _number(name, value)
+        elif name == "rate_limit":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+                raise SandboxInputError(f"rate_limit must be a positive number of requests per second (null "
+                                        f"removes the limit), not {value!r}")
+            normalized[name] = value
         elif name in _FLAG_KNOBS:
             if not isinstance(value, bool):
                 raise SandboxInputError(f"{name} must be true or false, not {value!r}")
@@ -129,12 +135,16 @@ class FaultKnobs:
         # --latency-ms or --ignore-paging keeps behaving that way across test resets.
         self.initial = {k: v for k, v in normalize_knobs(knobs).items() if v is not None}
         self.current: dict[str, Any] = _deep_copy(self.initial)
+        self.bucket: RateLimit | None = None  # rate_limit at work; a full one whenever the knob is set
 
     def reset(self) -> None:
         self.current = _deep_copy(self.initial)
+        self.bucket = None
 
     def merge(self, normalized: dict[str, Any]) -> None:
         """Apply ``normalize_knobs`` output: a ``None`` value removes that knob."""
+        if "rate_limit" in normalized:
+            self.bucket = None
         for name, value in normalized.items():
             if value is None:
                 self.current.pop(name, None)
@@ -162,6 +172,37 @@ class FaultKnobs:
     def latency_seconds(self) -> float:
         return float(self.current.get("latency_ms") or 0) / 1000
 
+    def admit(self, now: float) -> bool:
+        """Whether an API request arriving at ``now`` (``time.monotonic()``) is within ``rate_limit``
+        (always, without one); a refused request is answered 429 and never carried out."""
+        rate = self.current.get("rate_limit")
+        if rate is None:
+            return True
+        if self.bucket is None or self.bucket.rate != rate:
+            self.bucket = RateLimit(rate, now)
+        return self.bucket.admit(now)
+
+
+class RateLimit:
+    """The ``rate_limit`` knob: a token bucket holding one second's worth of requests (at least
+    one), refilled at ``rate`` per second and full when the knob is set. A request finding no
+    whole token is refused and takes none: R requests pass at once, then R per second."""
+
+    def __init__(self, rate: float, now: float):
+        self.rate = float(rate)
+        self.capacity = max(1.0, self.rate)
+        self.tokens = self.capacity
+        self.last = now
+
+    def admit(self, now: float) -> bool:
+        if now > self.last:
+            self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
+            self.last = now
+        if self.tokens >= 1 - 1e-9:  # float dust must not refuse a request that is on time
+            self.tokens = max(0.0, self.tokens - 1)
+            return True
+        return False
+
 
 # -- canned faulty answers ----------------------------------------------------------------------
 
@@ -169,6 +210,11 @@ class FaultKnobs:
 def _format_seconds(seconds: float) -> str:
     """Retry-After text: whole seconds as an integer ("2"), fractions kept ("0.3") for fast tests."""
     return str(int(seconds)) if float(seconds).is_integer() else str(seconds)
+
+
+def rate_limited_answer() -> tuple[int, str, bytes, dict[str, str]]:
+    """The answer to a request beyond ``rate_limit``: 429 with ``Retry-After: 1``, as a gateway sends it."""
+    return failed_answer({"status": 429, "retry_after": RATE_LIMITED_RETRY_AFTER, "body": "json"})
 
 
 def failed_answer(fault: dict[str, Any]) -> tuple[int, str, bytes, dict[str, str]]:

@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from crmsync.sandbox.encoding import JSON_TYPE, encode, parse_json
-from crmsync.sandbox.faults import MALFORMED_BODIES, SandboxInputError, failed_answer
+from crmsync.sandbox.faults import MALFORMED_BODIES, SandboxInputError, failed_answer, rate_limited_answer
 from crmsync.sandbox.guide import LIST_PATH, UPDATE_PATH
 from crmsync.sandbox.state import API_PATHS, SandboxState
 
@@ -147,6 +147,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _post(self) -> None:
         raw = self._read_body()
+        if raw is not None and not self.path.startswith(CONTROL_PREFIX):
+            self.server.state.record_sent(self.path, raw)
         parsed, body = parse_json(raw)
         if self.path.startswith(CONTROL_PREFIX):
             self._control(parsed, body)
@@ -158,7 +160,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _api(self, parsed: bool, body: Any) -> None:
         state = self.server.state
         path = _route(self.path)
-        fault = state.take_fault(path)
+        with state.lock:  # rate_limit first: a refused request takes no counted fault and is not carried out
+            limited = not state.faults.admit(time.monotonic())
+        fault = None if limited else state.take_fault(path)
         delay = state.latency_seconds()
         if fault and fault[0] == "hang_next":
             delay += fault[1]["seconds"]
@@ -168,7 +172,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault and fault[0] == "drop_next":
             self._drop(body)
             return
-        status, content_type, data, headers = self._api_answer(path, parsed, body, fault)
+        status, content_type, data, headers = (rate_limited_answer() if limited
+                                                else self._api_answer(path, parsed, body, fault))
         if fault and fault[0] == "drop_after_next":
             self._drop(body)  # the request was carried out; only its answer is lost
             return
@@ -213,6 +218,7 @@ class _Handler(BaseHTTPRequestHandler):
             ("GET", "customers"): lambda _: {"customers": state.all_customers()},
             ("GET", "faults"): lambda _: state.current_knobs(),
             ("GET", "requests"): lambda _: {"requests": state.requests()},
+            ("GET", "sent"): lambda _: {"sent": state.sent()},
             ("GET", "stats"): lambda _: state.stats(),
             ("POST", "reset"): lambda b: {"ids": state.reset(_list_field(b, "customers", required=False))},
             ("POST", "customers"): lambda b: {"ids": state.add_customers(_list_field(b, "customers"))},

@@ -32,7 +32,7 @@ class SandboxState:
 
     def __init__(self, *, company_id: int = 1000, api_key: str = "sandbox-key", status_style: str = "string",
                  list_shape: str = "top", numeric_ids: bool = False, max_page_size: int = 1000,
-                 customers_folder: str = "customers", **knobs: Any):
+                 customers_folder: str = "customers", keep_sent_bodies: bool = False, **knobs: Any):
         if not isinstance(api_key, str) or not api_key:
             raise ValueError("api_key must be a non-empty string")
         if status_style not in guide.STATUS_STYLES:
@@ -49,6 +49,10 @@ class SandboxState:
         self.customers_folder = str(customers_folder)  # rest profile: the folder listentities serves
         self.request_log = RequestLog(api_key)
         self.faults = FaultKnobs(knobs)
+        # Tests only: every API request body exactly as received, key and all, so a secret scan
+        # can check what the client really sent (the request log is redacted).
+        self.keep_sent_bodies = bool(keep_sent_bodies)
+        self.sent_bodies: list[dict[str, Any]] = []
 
     # -- customers --------------------------------------------------------------------------
 
@@ -84,6 +88,7 @@ class SandboxState:
         with self.lock:
             self.store.clear()
             self.request_log.clear()
+            self.sent_bodies = []
             self.faults.reset()
             return self.add_customers(customers)
 
@@ -148,6 +153,16 @@ class SandboxState:
     def requests(self) -> list[dict[str, Any]]:
         with self.lock:
             return list(self.request_log.entries)
+
+    def record_sent(self, path: str, raw: bytes) -> None:
+        """Keep one API request body as received (only with ``keep_sent_bodies``)."""
+        if self.keep_sent_bodies:
+            with self.lock:
+                self.sent_bodies.append({"path": path, "body": raw.decode("utf-8", "replace")})
+
+    def sent(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.sent_bodies)
 
     def stats(self) -> dict[str, int]:
         """How many API requests each path received since the last reset."""
