@@ -8,9 +8,15 @@ and plugins/, the two connections as AIRFLOW_CONN_* variables and the `sumit_api
 Login is SimpleAuthManager's (Airflow 3's default) with a user and password we choose, so
 they are known: `admin` / `admin` unless CRMSYNC_AIRFLOW_PASSWORD says otherwise.
 
-Ctrl-C or SIGTERM stops everything (each component's whole process group, then the
-sandbox and PostgreSQL). `LiveAirflow` is the same thing as a context manager, for the
-end-to-end tests.
+With ``--executor celery`` it runs the CeleryExecutor instead, as docker-compose.yaml does
+(broker: a throwaway Redis; results in the metadata database; every process shares the
+Execution API's URL and JWT secret), with ``--workers`` Celery workers on this machine, each
+with its own name (``-H workerN@host``, also what their task instances record as hostname)
+and log-server port.
+
+Ctrl-C or SIGTERM stops everything (each component's whole process group and what it
+started, then Redis, the sandbox and PostgreSQL). `LiveAirflow` is the same thing as a
+context manager, for the end-to-end tests.
 """
 
 from __future__ import annotations
@@ -35,14 +41,17 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "plugins") not in sys.path:
     sys.path.insert(0, str(ROOT / "plugins"))
 
+import psutil  # noqa: E402  (one of Airflow's own dependencies)
+
 from crmsync.testing.airflow_env import migrate  # noqa: E402
 from crmsync.testing.postgres import LocalPostgres, free_port  # noqa: E402
-from crmsync.testing.stack import COMPANY_ID, LocalStack  # noqa: E402
+from crmsync.testing.stack import COMPANY_ID, WORKER_HOSTNAME_ENV, LocalStack  # noqa: E402
 
 DAG_IDS = ("crm_bidirectional_sync", "crm_pull_customers", "crm_push_customers")
 COMPONENTS = ("api-server", "scheduler", "dag-processor")  # started in this order, stopped in reverse
 START_TIMEOUT_SECONDS = 180
 STOP_TIMEOUT_SECONDS = 20
+EXECUTORS = ("local", "celery")
 POOL = ("sumit_api", "2", "crmsync: tasks calling SUMIT")
 
 
@@ -57,12 +66,20 @@ class LiveAirflow:
     one. PostgreSQL and the sandbox are a ``LocalStack`` (``self.stack``): ``seed_demo`` CRM
     customers are put in the sandbox and, with ``local_customers``, the table gets the
     local-only ones. ``env`` adds or overrides environment variables of every Airflow process
-    (e.g. ``CRMSYNC_TASK_RETRIES``).
+    (e.g. ``CRMSYNC_TASK_RETRIES``); ``sumit_extra`` adds keys to ``sumit_default``'s extra.
+
+    ``executor="celery"`` runs the CeleryExecutor with ``workers`` Celery workers
+    (``worker1``, ``worker2``, ...: ``airflow celery worker -H workerN@host --concurrency
+    worker_concurrency``), Redis as the broker (``self.stack.redis``). ``kill_worker`` and
+    ``start_worker`` take one down (the whole process tree, as a lost machine) and up again.
     """
 
     def __init__(self, home: Path | str, *, port: int = 8080, username: str = "admin",
                  password: str | None = None, seed_demo: int = 120, local_customers: bool = True,
-                 env: dict[str, str] | None = None, log=print):
+                 env: dict[str, str] | None = None, executor: str = "local", workers: int = 2,
+                 worker_concurrency: int = 1, sumit_extra: dict[str, Any] | None = None, log=print):
+        if executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {EXECUTORS}, not {executor!r}")
         self.home = Path(home).resolve()
         self.port = port or free_port()
         self.host = "127.0.0.1"
@@ -74,6 +91,15 @@ class LiveAirflow:
         self._seed_demo = seed_demo
         self._local_customers = local_customers
         self._extra_env = dict(env or {})
+        self._sumit_extra = dict(sumit_extra or {})
+        self.executor = executor
+        self._worker_concurrency = worker_concurrency
+        # worker name -> (Celery node name, its log server's port); the same after a restart
+        host = socket.gethostname()
+        self.workers: dict[str, tuple[str, int]] = {
+            f"worker{n}": (f"worker{n}@{host}", free_port()) for n in range(1, workers + 1)
+        } if executor == "celery" else {}
+        self._worker_log_start: dict[str, int] = {}  # where the current start of each worker's log begins
         self._log = log
         self._cleanup = contextlib.ExitStack()
         self.processes: dict[str, subprocess.Popen] = {}
@@ -102,7 +128,7 @@ class LiveAirflow:
         self._log("Starting PostgreSQL and the SUMIT sandbox ...")
         self.stack = self._cleanup.enter_context(LocalStack(
             api_key=self._api_key, company_id=self.company_id, seed_demo=self._seed_demo or None,
-            local_customers=self._local_customers))
+            local_customers=self._local_customers, redis=self.executor == "celery"))
         self.pg, self.sandbox = self.stack.pg, self.stack.sandbox
 
         self.env = self._airflow_env()
@@ -115,18 +141,22 @@ class LiveAirflow:
         self.processes["pools"] = self._popen("pools", ["pools", "set", *POOL])  # meanwhile, the components:
         for name in COMPONENTS:
             self.processes[name] = self._popen(name, [name])
+        for name in self.workers:
+            self.start_worker(name, wait=False)
         if self.processes["pools"].wait(timeout=120) != 0:
             raise AirflowStartError("`airflow pools set` failed:\n" + self._tail("pools"))
         del self.processes["pools"]
-        self._log(f"Waiting for the api-server, scheduler and dag-processor (logs in {self.home}) ...")
+        self._log(f"Waiting for the {', '.join(self.components())} (logs in {self.home}) ...")
         self._wait_until_ready()
         self._log(f"Airflow is ready after {time.monotonic() - started:.0f} s.")
         return self
 
     def stop(self) -> None:
-        """Stop every component's process group (SIGTERM, SIGKILL after a while), then the
-        sandbox and PostgreSQL. Safe to call twice."""
+        """Stop every component's process group (SIGTERM, SIGKILL after a while) and whatever
+        they started in groups of their own (task runners), then Redis, the sandbox and
+        PostgreSQL. Safe to call twice."""
         processes = [p for p in reversed(list(self.processes.values())) if p.poll() is None]
+        descendants = [child for p in processes for child in _descendants(p.pid)]
         for process in processes:
             _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
@@ -135,11 +165,86 @@ class LiveAirflow:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 pass
-            _signal_group(process, signal.SIGKILL)  # leftovers of the group (task runners) too
+            _signal_group(process, signal.SIGKILL)  # leftovers of the group too
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=5)
+        _kill_all(descendants)  # task runners live in process groups of their own
         self.processes.clear()
         self._cleanup.close()
+
+    # -- Celery workers ------------------------------------------------------------------
+    def components(self) -> list[str]:
+        """The long-running processes' names (their logs are <home>/<name>.log)."""
+        return [*COMPONENTS, *self.workers]
+
+    def worker_env(self, name: str) -> dict[str, str]:
+        node, log_port = self.workers[name]
+        return {**self.env, "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(log_port),
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "crmsync.testing.stack.worker_hostname",
+                WORKER_HOSTNAME_ENV: node}
+
+    def start_worker(self, name: str, *, wait: bool = True) -> None:
+        """``airflow celery worker -H <node>`` (again, after ``kill_worker``); with ``wait``,
+        until Celery says it is ready. Its log is appended to <home>/<name>.log."""
+        node, _ = self.workers[name]
+        if name in self.processes and self.processes[name].poll() is None:
+            raise RuntimeError(f"{name} is running already")
+        log = self.log_file(name)
+        self._worker_log_start[name] = log.stat().st_size if log.exists() else 0
+        self.processes[name] = self._popen(name, ["celery", "worker", "-H", node, "--concurrency",
+                                                  str(self._worker_concurrency)], env=self.worker_env(name),
+                                           append=True)
+        if wait:
+            deadline = time.monotonic() + START_TIMEOUT_SECONDS
+            while not self._worker_ready(name):
+                if self.processes[name].poll() is not None:
+                    raise AirflowStartError(f"airflow celery worker {name} exited with code "
+                                            f"{self.processes[name].returncode}:\n" + self._tail(name))
+                if time.monotonic() > deadline:
+                    raise AirflowStartError(f"{name} was not ready after {START_TIMEOUT_SECONDS} s:\n" + self._tail(name))
+                time.sleep(0.5)
+
+    def kill_worker(self, name: str) -> list[int]:
+        """SIGKILL the worker and everything it started, task runners included (they run in
+        process groups of their own), as if its machine died; returns the pids killed."""
+        process = self.processes[name]
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} is not running (exit code {process.returncode})")
+        _signal_group(process, signal.SIGSTOP)  # nothing in the worker's group forks any more
+        doomed = [psutil.Process(process.pid), *_descendants(process.pid)]
+        _kill_all(doomed)
+        _signal_group(process, signal.SIGKILL)
+        process.wait(timeout=10)
+        return [p.pid for p in doomed]
+
+    def set_consuming(self, name: str, consuming: bool) -> None:
+        """Let worker ``name`` take new tasks from Airflow's queue, or not (Celery's remote control:
+        ``add_consumer`` / ``cancel_consumer``); a task it is running goes on either way."""
+        from celery import Celery
+
+        node, _ = self.workers[name]
+        queue = self.env.get("AIRFLOW__OPERATORS__DEFAULT_QUEUE", "default")
+        app = Celery(broker=self.stack.redis.url)
+        try:
+            command = app.control.add_consumer if consuming else app.control.cancel_consumer
+            replies = command(queue, destination=[node], reply=True, timeout=10)
+        finally:
+            app.close()
+        if not any(node in reply for reply in replies or []):
+            raise RuntimeError(f"{node} did not answer Celery's {command.__name__}({queue!r}):\n" + self._tail(name))
+
+    def worker_of(self, hostname: str | None) -> str | None:
+        """Which worker a task instance's ``hostname`` names."""
+        return next((name for name, (node, _) in self.workers.items() if node == hostname), None)
+
+    def _worker_ready(self, name: str) -> bool:
+        node, _ = self.workers[name]
+        log = self.log_file(name)
+        if not log.exists():
+            return False
+        with open(log, "rb") as output:  # only what this start of the worker wrote
+            output.seek(self._worker_log_start.get(name, 0))
+            return f"{node} ready.".encode() in output.read()
 
     # -- the REST API --------------------------------------------------------------------
     def token(self) -> str:
@@ -182,8 +287,9 @@ class LiveAirflow:
         text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else "(no log)"
         return self.redact(text[-chars:])
 
-    def logs_tail(self) -> str:
-        return "\n".join(f"--- {name} ({self.log_file(name)}) ---\n{self._tail(name)}" for name in COMPONENTS)
+    def logs_tail(self, chars: int = 3000) -> str:
+        return "\n".join(f"--- {name} ({self.log_file(name)}) ---\n{self._tail(name, chars)}"
+                         for name in self.components())
 
     def banner(self) -> str:
         pg = self.pg
@@ -195,7 +301,9 @@ class LiveAirflow:
             f"  (psql -h {pg.host} -p {pg.port} -U {pg.user} {pg.dbname})",
             f"  sumit_default: the SUMIT sandbox at {self.sandbox.url} (CompanyID {self.company_id}, "
             f"{self._seed_demo} CRM customers)",
-            f"  pool sumit_api: 2 slots; logs: {self.home}/{{api-server,scheduler,dag-processor}}.log and logs/",
+            *([f"  CeleryExecutor: {', '.join(node for node, _ in self.workers.values())} "
+               f"(broker {self.stack.redis.url})"] if self.workers else []),
+            f"  pool sumit_api: 2 slots; logs: {self.home}/{{{','.join(self.components())}}}.log and logs/",
             "  Try: trigger crm_push_customers with {\"customer_ids\": [1, 2, 3]}, or crm_bidirectional_sync.",
             "Ctrl-C stops everything.",
         ])
@@ -223,9 +331,12 @@ class LiveAirflow:
     def _airflow_env(self) -> dict[str, str]:
         # Metadata in the stack's PostgreSQL (database `airflow`); a caller's own Airflow
         # settings (another AIRFLOW_HOME, say) must not leak in.
-        env = self.stack.airflow_env(self.home, metadata="postgres", isolated=True)
+        env = self.stack.airflow_env(self.home, metadata="postgres", isolated=True,
+                                     celery=self.executor == "celery", sumit_extra=self._sumit_extra)
+        if self.executor == "local":
+            env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
+        # Every process, workers included, shares the Execution API's URL and its JWT secret.
         env.update({
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__AUTH_MANAGER":
                 "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
@@ -243,11 +354,13 @@ class LiveAirflow:
         env.update(self._extra_env)
         return env
 
-    def _popen(self, name: str, args: list[str]) -> subprocess.Popen:
+    def _popen(self, name: str, args: list[str], *, env: dict[str, str] | None = None,
+               append: bool = False) -> subprocess.Popen:
         """``airflow <args>`` in its own session (its own process group), output to <home>/<name>.log."""
-        with open(self.log_file(name), "w", encoding="utf-8") as sink:
+        with open(self.log_file(name), "a" if append else "w", encoding="utf-8") as sink:
             return subprocess.Popen([sys.executable, "-m", "airflow", *args], stdin=subprocess.DEVNULL, stdout=sink,
-                                    stderr=subprocess.STDOUT, env=self.env, cwd=self.home, start_new_session=True)
+                                    stderr=subprocess.STDOUT, env=env or self.env, cwd=self.home,
+                                    start_new_session=True)
 
     def _wait_until_ready(self) -> None:
         """Until the API answers, the scheduler and dag-processor heartbeat, the pool exists
@@ -272,6 +385,9 @@ class LiveAirflow:
         raise AirflowStartError(f"Airflow was not ready after {START_TIMEOUT_SECONDS} s: {last}\n" + self.logs_tail())
 
     def _readiness(self, token: str | None) -> str:
+        not_ready = [name for name in self.workers if not self._worker_ready(name)]
+        if not_ready:
+            return f"Celery workers not ready yet: {not_ready}"
         status, health = self.request("GET", "/api/v2/monitor/health", timeout=5)
         if status != 200:
             return f"health answered HTTP {status}"
@@ -299,6 +415,21 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
         os.killpg(process.pid, sig)
 
 
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _kill_all(processes: list[psutil.Process]) -> None:
+    """SIGKILL each process still alive (psutil checks it is the same process, not a reused pid)."""
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(processes, timeout=5)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/airflow_local.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("AIRFLOW_PORT", "8080")),
@@ -306,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", default=str(ROOT / ".airflow"),
                         help="throwaway AIRFLOW_HOME, wiped at start (default .airflow/)")
     parser.add_argument("--seed-demo", type=int, default=120, help="sample customers in the sandbox (120)")
+    parser.add_argument("--executor", choices=EXECUTORS, default="local",
+                        help="local: the LocalExecutor (default); celery: the CeleryExecutor on a local Redis")
+    parser.add_argument("--workers", type=int, default=2, help="Celery workers with --executor celery (2)")
     args = parser.parse_args(argv)
 
     def terminate(signum, frame):  # Ctrl-C, SIGTERM, SIGHUP: leave the block below; a second one waits
@@ -318,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     password = os.environ.get("CRMSYNC_AIRFLOW_PASSWORD") or "admin"
     try:
         with LiveAirflow(args.home, port=args.port, password=password, seed_demo=args.seed_demo,
+                         executor=args.executor, workers=args.workers,
                          log=lambda message: print(message, flush=True)) as live:
             print(live.banner(), flush=True)
             while all(p.poll() is None for p in live.processes.values()):

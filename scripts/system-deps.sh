@@ -6,6 +6,8 @@
 #   chromium, chromium-driver  the browser test (tests/e2e/test_browser.py) drives Debian's Chromium
 #   fonts-liberation           so its screenshots have readable text
 #   docker-compose             the docker-compose.yaml test
+#   redis-server               the Celery broker of the multi-worker test (tests/e2e/test_celery_workers.py);
+#                              only when no redis-server is on PATH (crmsync.testing.stack looks there)
 #
 #   bash scripts/system-deps.sh            everything `make test` needs
 #   bash scripts/system-deps.sh postgres   only PostgreSQL's server (make demo, airflow, bench)
@@ -48,12 +50,15 @@ if [ "$WANT_TEST_PACKAGES" = 1 ]; then
     for package in "${TEST_PACKAGES[@]}"; do
         installed "$package" || missing+=("$package")
     done
+    # Debian's package, or any other Redis whose server is on PATH.
+    command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
     echo "system-deps: not a Debian system; install these yourself: ${missing[*]}" >&2
-    echo "system-deps: (postgresql: any PostgreSQL server whose initdb and pg_ctl are on PATH)" >&2
+    echo "system-deps: (postgresql: any PostgreSQL server whose initdb and pg_ctl are on PATH;" \
+         "redis-server: any Redis server on PATH)" >&2
     exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then

@@ -10,11 +10,13 @@ logs) stays in artifacts/e2e-airflow/ for a look after a failed run.
 
 from __future__ import annotations
 
+import json
 import secrets
 import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -29,8 +31,23 @@ ARTIFACTS = ROOT / "artifacts"
 def live_airflow():
     with LiveAirflow(ARTIFACTS / "e2e-airflow", port=0, password=secrets.token_urlsafe(12), seed_demo=0,
                      local_customers=False, log=print,
-                     env={"CRMSYNC_TASK_RETRIES": "0", "CRMSYNC_TASK_RETRY_DELAY_SECONDS": "1"}) as live:
+                     env={"CRMSYNC_TASK_RETRIES": "0", "CRMSYNC_TASK_RETRY_DELAY_SECONDS": "1",
+                          "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",  # the secret scan reads DEBUG logs
+                          # sumit_default lives in the metadata database instead (an empty variable
+                          # is skipped), so a test can switch its API profile through the REST API
+                          "AIRFLOW_CONN_SUMIT_DEFAULT": "",
+                          # ... encrypted there, as in production: the secret scan reads that table too
+                          "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode()}) as live:
+        api = AirflowApi(live)
+        api.ok("POST", "/api/v2/connections", json=sumit_connection_body(live, "guide"))
         yield live
+
+
+def sumit_connection_body(live, profile: str) -> dict:
+    """The sumit_default connection for the live stack's sandbox, as the REST API takes it."""
+    return {"connection_id": "sumit_default", "conn_type": "sumit", "host": live.sandbox.url,
+            "login": str(live.company_id), "password": live._api_key,
+            "extra": json.dumps({"api_profile": profile, "customers_folder": "customers"})}
 
 
 @pytest.fixture(scope="package")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import secrets
 import time
+from datetime import datetime
 
 import requests
 
 RUN_TIMEOUT_SECONDS = 150
 PUSH_DAG = "crm_push_customers"
+PULL_DAG = "crm_pull_customers"
 SYNC_DAG = "crm_bidirectional_sync"
 
 
@@ -49,6 +51,43 @@ class AirflowApi:
         tis = self.ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
         return {ti["task_id"]: ti["state"] for ti in tis}
 
+    def trigger(self, dag_id: str, conf: dict | None = None) -> dict:
+        """A manual run through ``POST /dagRuns`` (the DAG must be unpaused to run)."""
+        return self.ok("POST", f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})
+
+    def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict]:
+        """The run's task instances by task id (state, hostname, try_number, start_date, ...)."""
+        tis = self.ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        return {ti["task_id"]: ti for ti in tis}
+
+    def hostnames(self, dag_id: str, run_id: str) -> dict[str, str]:
+        """Where each task of the run ran (its last try): the task instance's ``hostname``."""
+        return {task_id: ti["hostname"] for task_id, ti in self.task_instances(dag_id, run_id).items()}
+
+    def tries(self, dag_id: str, run_id: str, task_id: str) -> list[dict]:
+        """Every try of one task (try_number, state, hostname, ...), oldest first."""
+        body = self.ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries")
+        return sorted(body["task_instances"], key=lambda t: t["try_number"])
+
+    def wait_for_task(self, dag_id: str, run_id: str, task_id: str, states: set[str],
+                      timeout: float = RUN_TIMEOUT_SECONDS, until=None) -> dict:
+        """Poll until the task instance is in one of ``states`` (and ``until(ti)`` holds, if given)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ti = self.task_instances(dag_id, run_id).get(task_id) or {}
+            if ti.get("state") in states and (until is None or until(ti)):
+                return ti
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{dag_id} {run_id}: {task_id} is {ti.get('state')}, not {sorted(states)}, "
+                                     f"after {timeout} s; tasks: {self.task_states(dag_id, run_id)}\n"
+                                     f"{self.live.logs_tail()}")
+            time.sleep(0.3)
+
+    def task_log_events(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> list[dict]:
+        """The task's structured log: one dict per event (``event``, ``timestamp``, ``level``, ...)."""
+        body = self.ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}")
+        return [item for item in body.get("content") or [] if isinstance(item, dict)]
+
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
         """The task's log as text (its events, one per line), as the UI shows it."""
         body = self.ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}")
@@ -62,3 +101,29 @@ def add_customers(pg, *names: str) -> list[int]:
         return [conn.execute("INSERT INTO sumit_customers (name, email, city) VALUES (%s, %s, %s) RETURNING id",
                              (name, f"e2e-{secrets.token_hex(4)}@example.co.il", "חיפה")).fetchone()[0]
                 for name in names]
+
+
+def lock_holds(events: list[dict]) -> list[tuple[datetime, datetime]]:
+    """When a task held crmsync's writer lock: (taken, released) from its log's
+    "Took the crmsync lock ..." and "Released the crmsync lock." lines."""
+    holds, taken = [], None
+    for item in events:
+        event = str(item.get("event", ""))
+        if event.startswith("Took the crmsync lock"):
+            taken = datetime.fromisoformat(item["timestamp"])
+        elif event.startswith("Released the crmsync lock") and taken is not None:
+            holds.append((taken, datetime.fromisoformat(item["timestamp"])))
+            taken = None
+    return holds
+
+
+def advisory_lock_holders(pg) -> list[tuple[int, str]]:
+    """(pid, application_name) of every session holding an advisory lock in the customers
+    database; crmsync's writer lock is one (see plugins/crmsync/locking.py)."""
+    with pg.connect(autocommit=True) as conn:
+        return conn.execute(
+            "SELECT l.pid, coalesce(a.application_name, '') FROM pg_locks AS l"
+            " LEFT JOIN pg_stat_activity AS a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted"
+            "   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " ORDER BY l.pid").fetchall()
