@@ -77,7 +77,8 @@ class LiveAirflow:
     def __init__(self, home: Path | str, *, port: int = 8080, username: str = "admin",
                  password: str | None = None, seed_demo: int = 120, local_customers: bool = True,
                  env: dict[str, str] | None = None, executor: str = "local", workers: int = 2,
-                 worker_concurrency: int = 1, sumit_extra: dict[str, Any] | None = None, log=print):
+                 worker_concurrency: int = 1, sumit_extra: dict[str, Any] | None = None,
+                 api_key: str | None = None, log=print):
         if executor not in EXECUTORS:
             raise ValueError(f"executor must be one of {EXECUTORS}, not {executor!r}")
         self.home = Path(home).resolve()
@@ -87,7 +88,7 @@ class LiveAirflow:
         self.username = username
         self.password = password or secrets.token_urlsafe(12)
         self.company_id = COMPANY_ID
-        self._api_key = "local-" + secrets.token_hex(16)  # the sandbox's; never printed
+        self._api_key = api_key or "local-" + secrets.token_hex(16)  # the sandbox's; never printed
         self._seed_demo = seed_demo
         self._local_customers = local_customers
         self._extra_env = dict(env or {})
