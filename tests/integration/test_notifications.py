@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from conftest import API_KEY, airflow_cli, set_sumit_connection
+from conftest import API_KEY, _prepare, airflow_cli, set_sumit_connection
 
 pytestmark = pytest.mark.usefixtures("guide_env")
 
@@ -131,15 +131,6 @@ VERDICTS = {"success": ("success", "success", "success"), "warning": ("success",
             "failed": ("failed", "failed", "failure")}
 
 
-def _reset(pg, sandbox):
-    from conftest import CRM_TABLES
-
-    with pg.connect(autocommit=True) as conn:
-        conn.execute(f"DROP TABLE IF EXISTS {CRM_TABLES} CASCADE")
-    sandbox.control.reset()
-    set_sumit_connection(sandbox.url)
-
-
 def _pull_with_invalid(sandbox, good: int, invalid: int) -> None:
     sandbox.control.add_customers([{"Name": f"Good {i}"} for i in range(good)])
     sandbox.control.add_raw([{"Name": f"No id {i}"} for i in range(invalid)])
@@ -169,7 +160,7 @@ def test_every_way_a_run_ends_gets_one_verdict_everywhere(pg, sandbox, run_dag, 
     ]
     seen, messages = {}, {}
     for name, verdict, arrange in cases:
-        _reset(pg, sandbox)
+        _prepare(pg, sandbox, "guide")
         capfd.readouterr()
         before = len(notifications())
         dag_id, conf = arrange()

@@ -13,6 +13,7 @@ import urllib.parse
 
 import pytest
 
+from conftest import key_forms
 from crmsync.errors import SumitAuthError, SumitPermanentError, SumitProtocolError, SumitTransientError
 from crmsync.hooks.sumit import SumitHook
 from crmsync.model import LocalCustomer
@@ -188,11 +189,6 @@ def test_refused_record_is_a_permanent_error_with_the_servers_words(server, make
     server.state.set_knobs({"reject_names": ["Bad"]})
     with pytest.raises(SumitPermanentError, match="Rejected by sandbox rule"):
         make_hook(server.url).push_customer(LocalCustomer(id=1, sumit_id=None, fields={"name": "Bad"}, fingerprint="x"))
-
-
-def key_forms(key):
-    return {key, key[:8], json.dumps(key)[1:-1], json.dumps(key, ensure_ascii=False)[1:-1], repr(key)[1:-1],
-            urllib.parse.quote(key, safe=""), urllib.parse.quote_plus(key)}
 
 
 def test_key_never_in_error_messages_even_when_the_server_echoes_it(server, make_hook):

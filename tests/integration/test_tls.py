@@ -22,6 +22,7 @@ from crmsync.hooks.sumit import SumitHook
 from crmsync.sandbox import SandboxServer
 from crmsync.sandbox.control import run_sandbox_process
 from crmsync.testing.tls import make_test_ca
+from test_sumit_hook import connection_hook
 
 KEY = "tls-key-" + secrets.token_hex(8)
 LIST_PATH = {"guide": "/website/customers/getlist/", "rest": "/crm/data/listentities/"}
@@ -46,10 +47,7 @@ def profile(request):
 
 
 def hook_for(monkeypatch, url, *, api_key=KEY, **extra) -> SumitHook:
-    conn_id = "sumit_tls_" + secrets.token_hex(4)
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(
-        {"conn_type": "sumit", "host": url, "login": "1000", "password": api_key, "extra": {**FAST, **extra}}))
-    return SumitHook(conn_id)
+    return connection_hook(monkeypatch, url, api_key=api_key, **{**FAST, **extra})
 
 
 def pulled_ids(hook):
