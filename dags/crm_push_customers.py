@@ -2,23 +2,28 @@
 
 Trigger with ``{"customer_ids": [1, 2, 3]}``. Ids that match no local customer are named in
 the run summary and nothing is sent for them; a customer SUMIT refuses is recorded in
-crm_sync_errors and the others go on.
+crm_sync_errors and the others go on. A push of more than ``max_push_without_approval``
+customers waits at ``approve_mass_push`` for a person (``approve_mass_change`` approves in
+advance). What was sent is journaled in ``crm_sync_changes``.
 """
 
 from __future__ import annotations
 
 import pendulum
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, TriggerRule
 
 from crmsync import deployment
 from crmsync.notifiers import CrmSyncNotifier
+from crmsync.operators.approval import ApproveMassPushOperator
 from crmsync.operators.report import CrmSyncReportOperator
 from crmsync.operators.sync import PrepareCustomersTableOperator, SumitPushOperator
 from crmsync.params import (
+    approve_mass_change_param,
     customer_ids_param,
     dry_run_param,
     fail_on_partial_param,
+    max_push_without_approval_param,
     max_record_attempts_param,
     max_reject_ratio_param,
     min_rejects_to_fail_param,
@@ -43,6 +48,8 @@ with DAG(
         "max_reject_ratio": max_reject_ratio_param(),
         "min_rejects_to_fail": min_rejects_to_fail_param(),
         "fail_on_partial": fail_on_partial_param(),
+        "approve_mass_change": approve_mass_change_param(),
+        "max_push_without_approval": max_push_without_approval_param(),
     },
 ) as dag:
     connections = {"sumit_conn_id": deployment.SUMIT_CONN_ID, "postgres_conn_id": deployment.POSTGRES_CONN_ID}
@@ -50,8 +57,17 @@ with DAG(
     prepare_customers_table = PrepareCustomersTableOperator(
         task_id="prepare_customers_table", dry_run="{{ params.dry_run }}", **connections
     )
+    approve_mass_push = ApproveMassPushOperator(
+        task_id="approve_mass_push",
+        dry_run="{{ params.dry_run }}",
+        approved_in_advance="{{ params.approve_mass_change }}",
+        customer_ids="{{ params.customer_ids }}",
+        max_push_without_approval="{{ params.max_push_without_approval }}",
+        postgres_conn_id=deployment.POSTGRES_CONN_ID,
+    )
     push_to_crm = SumitPushOperator(
         task_id="push_to_crm",
+        trigger_rule=TriggerRule.NONE_FAILED,  # also when no approval was needed (skipped)
         pool=deployment.SUMIT_POOL,
         customer_ids="{{ params.customer_ids }}",
         only_changed=False,
@@ -72,4 +88,4 @@ with DAG(
         **connections,
     )
 
-    prepare_customers_table >> push_to_crm >> report
+    prepare_customers_table >> approve_mass_push >> push_to_crm >> report

@@ -47,7 +47,7 @@ from crmsync.testing.airflow_env import migrate  # noqa: E402
 from crmsync.testing.postgres import LocalPostgres, free_port  # noqa: E402
 from crmsync.testing.stack import COMPANY_ID, WORKER_HOSTNAME_ENV, LocalStack  # noqa: E402
 
-DAG_IDS = ("crm_bidirectional_sync", "crm_pull_customers", "crm_push_customers")
+DAG_IDS = ("crm_bidirectional_sync", "crm_pull_customers", "crm_push_customers", "crm_revert_run")
 COMPONENTS = ("api-server", "scheduler", "dag-processor")  # started in this order, stopped in reverse
 START_TIMEOUT_SECONDS = 180
 STOP_TIMEOUT_SECONDS = 20

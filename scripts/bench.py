@@ -83,16 +83,18 @@ def _run_crmsync(spec: dict[str, Any], log: Any) -> dict[str, Any]:
 
     from crmsync.flows import pull, push
     from crmsync.hooks.sumit import SumitHook
+    from crmsync.guard import GuardLimits
     from crmsync.store import CustomerStore, RunRef
 
     hook = SumitHook("sumit_default")
-    store = CustomerStore(psycopg.connect(spec["dsn"]), RunRef("bench", spec["scenario"]))
+    # a run id of its own per run: the change journal keeps one row per customer per run
+    store = CustomerStore(psycopg.connect(spec["dsn"]), RunRef("bench", f"{spec['scenario']}-{time.time_ns()}"))
     counts = None
     db_cpu_before = _process_cpu_seconds(store.conn.info.backend_pid)
     try:
         with store:
             if spec["scenario"] in ("pull", "bidirectional"):
-                counts = pull.run_pull(hook, store, log=log)
+                counts = pull.run_pull(hook, store, limits=GuardLimits(), log=log).counts  # as the DAGs run it
             if spec["scenario"] == "bidirectional":
                 counts = counts.merge(push.run_push(hook, store, customer_ids=None, only_changed=True, retry_queue=True,
                                                     concurrency=hook.settings.push_concurrency, log=log))

@@ -54,16 +54,16 @@ def main() -> int:
         with pg.connect() as conn:
             run = conn.execute(
                 "SELECT operation, status, fetched, created, updated, unchanged, skipped, pushed, failed,"
-                " conflicts, message FROM crm_sync_runs ORDER BY id DESC LIMIT 1").fetchone()
+                " conflicts, changed, message FROM crm_sync_runs ORDER BY id DESC LIMIT 1").fetchone()
             total = conn.execute("SELECT count(*), count(sumit_customer_id) FROM sumit_customers").fetchone()
             hebrew = conn.execute(
                 "SELECT id, name, city, tax_id FROM sumit_customers WHERE name ~ '[א-ת]' ORDER BY id LIMIT 3").fetchall()
         print("\nRun summary (crm_sync_runs):")
         if run:
             keys = ["operation", "status", "fetched", "created", "updated", "unchanged", "skipped", "pushed",
-                    "failed", "conflicts"]
-            print("  " + json.dumps(dict(zip(keys, run[:10])), ensure_ascii=False))
-            print("  " + run[10].split("; ")[0])
+                    "failed", "conflicts", "changed"]
+            print("  " + json.dumps(dict(zip(keys, run[:11])), ensure_ascii=False))
+            print("  " + run[11].split("; ")[0])
         else:
             print("  no run row was written; see the output above")
         print(f"sumit_customers: {total[0]} rows, {total[1]} linked to SUMIT; sandbox holds {len(sandbox.control.customers())}")

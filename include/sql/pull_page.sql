@@ -17,7 +17,8 @@ WITH page AS (
            r->>4 AS company_name, r->>5 AS tax_id, r->>6 AS address, r->>7 AS city, r->>8 AS state,
            r->>9 AS country, r->>10 AS zip_code,
            (r->11) || jsonb_build_object('last_synced_at', %(synced_at_text)s::text) AS metadata,
-           r->>12 AS fingerprint, r->>13 AS custom_fingerprint
+           r->>12 AS fingerprint, r->>13 AS custom_fingerprint,
+           coalesce(r->16->>'row_fingerprint', r->>12) AS row_fingerprint
     FROM jsonb_array_elements(%(rows)s::jsonb) AS r
 ), seen AS (
     INSERT INTO crmsync_seen
@@ -29,7 +30,7 @@ WITH page AS (
         sumit_customer_id, name, email, phone, company_name, tax_id, address, city, state, country,
         zip_code, metadata, synced_fingerprint, crm_fingerprint, crm_custom_fingerprint, synced_at)
     SELECT v.sumit_customer_id, v.name, v.email, v.phone, v.company_name, v.tax_id, v.address,
-           v.city, v.state, v.country, v.zip_code, v.metadata, v.fingerprint, v.fingerprint,
+           v.city, v.state, v.country, v.zip_code, v.metadata, v.row_fingerprint, v.fingerprint,
            v.custom_fingerprint, %(synced_at)s
     FROM page AS v
     ON CONFLICT (sumit_customer_id) DO NOTHING

@@ -16,7 +16,7 @@ UPDATE sumit_customers AS c SET
                    || CASE WHEN v.merge_custom OR v.mark_agreed
                            THEN jsonb_build_object('last_synced_at', %(synced_at_text)s::text)
                            ELSE '{}'::jsonb END,
-    synced_fingerprint     = CASE WHEN v.mark_agreed THEN v.fingerprint ELSE c.synced_fingerprint END,
+    synced_fingerprint     = CASE WHEN v.mark_agreed THEN v.agreed_fingerprint ELSE c.synced_fingerprint END,
     synced_at              = CASE WHEN v.mark_agreed THEN %(synced_at)s ELSE c.synced_at END,
     crm_fingerprint        = v.fingerprint,
     crm_custom_fingerprint = v.custom_fingerprint
@@ -24,7 +24,7 @@ FROM jsonb_to_recordset(%(rows)s::jsonb)
      AS v(id bigint, replace_fields boolean, merge_custom boolean, mark_agreed boolean, name text,
           email text, phone text, company_name text, tax_id text, address text, city text,
           state text, country text, zip_code text, custom jsonb, fingerprint text,
-          custom_fingerprint text, expected_fingerprint text)
+          agreed_fingerprint text, custom_fingerprint text, expected_fingerprint text)
 WHERE c.id = v.id
   AND crmsync_local_fingerprint(c) = v.expected_fingerprint
 RETURNING c.id

@@ -22,6 +22,8 @@ TASK_RETRY_DELAY = timedelta(seconds=float(os.environ.get("CRMSYNC_TASK_RETRY_DE
 # Every task that calls SUMIT runs in this Airflow pool, one slot each, so however many runs
 # and workers there are, at most (pool slots x push_concurrency) calls reach SUMIT at once.
 # Create it once: `airflow pools set sumit_api 2 "crmsync: tasks calling SUMIT"`.
+# How long a mass change waits for a person before the run fails (nothing written).
+APPROVAL_TIMEOUT = timedelta(hours=float(os.environ.get("CRMSYNC_APPROVAL_TIMEOUT_HOURS", "24")))
 SUMIT_POOL = os.environ.get("CRMSYNC_SUMIT_POOL", "sumit_api")
 
 DEFAULT_ARGS = {

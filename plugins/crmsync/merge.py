@@ -14,6 +14,17 @@ yes                 no               take the CRM copy
 yes                 yes              conflict: the policy picks a side, it is recorded
 custom fields only  either           merge the custom fields into metadata only
 ==================  ===============  ==================================================
+
+Field rules (crmsync.field_rules) narrow what "the CRM copy" is: the pull compares the copy
+the rules let in (a field not taken from the CRM holds a constant there, so a CRM edit of it
+is no change), and taking the CRM copy keeps the local value of every field the rules do not
+take. Then the row holds something the CRM copy does not, so a decision carries two
+fingerprints: ``fingerprint``, of the CRM copy as seen (``crm_fingerprint``), and
+``agreed_fingerprint``, of the values the local row is left with (``synced_fingerprint``),
+which the next push compares with. The agreement is recorded only when the local row holds
+no edit the CRM is not known to have: otherwise the push still sends it. Without rules, and
+with every field carried by the API profile, both fingerprints are the CRM copy's and the
+table above is all there is.
 """
 
 from __future__ import annotations
@@ -21,9 +32,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from crmsync.fingerprint import customer_fingerprints, fields_fingerprint
-from crmsync.model import CrmCustomer, Fields
+from crmsync.model import SYNCED_COLUMNS, CrmCustomer, Fields
+
+if TYPE_CHECKING:
+    from crmsync.field_rules import FieldRules
 
 
 class ConflictPolicy(str, Enum):
@@ -82,10 +97,19 @@ class PullDecision:
     write: bool = False  # anything to write at all
     expected_fingerprint: str | None = None  # local fingerprint as read: guards against racing edits
     conflict: Conflict | None = None
+    agreed: str | None = None  # see agreed_fingerprint; None: the CRM copy's
 
     @property
     def fingerprint(self) -> str:
+        """The CRM copy's fingerprint, as this pull saw it (the row's ``crm_fingerprint``)."""
         return customer_fingerprints(self.customer)[0]
+
+    @property
+    def agreed_fingerprint(self) -> str:
+        """The fingerprint of the fields the local row holds once written, recorded as agreed
+        (``synced_fingerprint``) when ``mark_agreed``. The CRM copy's, unless field rules or the
+        API profile keep local values the CRM copy does not have."""
+        return self.agreed or self.fingerprint
 
     @property
     def custom_fingerprint(self) -> str:
@@ -99,15 +123,21 @@ def plan_pull(
     policy: ConflictPolicy,
     pulled_at: datetime,
     full_resync: bool = False,
+    rules: "FieldRules | None" = None,
 ) -> PullDecision:
     """Decide what a pull does with one CRM customer, given the local state (if any).
 
     ``full_resync`` stops trusting the stored CRM fingerprint: a row with no local edit that
     differs from the CRM copy takes the CRM copy. Local edits are still detected and kept.
+    ``rules`` (field rules) and the columns the API profile does not carry
+    (``customer.not_carried``) narrow what is taken: see the module's docstring.
     """
     if state is None:
         return PullDecision(customer, None, Outcome.CREATED, replace_fields=True, merge_custom=True,
                             mark_agreed=True, write=True)
+    if (rules is not None and not rules.is_default) or customer.not_carried:
+        return _plan_with_rules(customer, state, policy=policy, pulled_at=pulled_at, full_resync=full_resync,
+                                rules=rules if rules is not None else _no_rules())
 
     local_fp = state.local_fingerprint or fields_fingerprint(state.fields)
     remote_fp, remote_custom_fp = customer_fingerprints(customer)
@@ -146,6 +176,80 @@ def plan_pull(
     # so the same conflict is not raised again on every pull.
     return PullDecision(customer, state.id, Outcome.UPDATED if custom_changed else Outcome.UNCHANGED,
                         merge_custom=custom_changed, write=True, conflict=conflict, **common)
+
+
+def _plan_with_rules(
+    customer: CrmCustomer, state: SyncState, *, policy: ConflictPolicy, pulled_at: datetime, full_resync: bool,
+    rules: "FieldRules",
+) -> PullDecision:
+    """plan_pull's table, where taking the CRM copy keeps some local values (see the module's
+    docstring). ``customer`` is the copy the rules let in (FieldRules.pulled)."""
+    local = state.fields
+    local_fp = state.local_fingerprint or fields_fingerprint(local)
+    remote_fp, remote_custom_fp = customer_fingerprints(customer)
+    result = rules.merged(local, customer)  # the local row once the CRM copy is taken
+    takes_nothing = all(result[column] == local.get(column) for column in SYNCED_COLUMNS)
+    local_changed = local_fp != state.synced_fingerprint
+    crm_changed = remote_fp != state.crm_fingerprint
+    # The same CRM copy, last recorded as it came (before these rules hid a field of it, or by
+    # a push): no change. Only its fingerprint is brought up to date, so a rule that starts to
+    # hide a field never turns a pending local edit into a conflict.
+    seen_before = (crm_changed and customer.original_fingerprint is not None
+                   and customer.original_fingerprint == state.crm_fingerprint)
+    if seen_before:
+        crm_changed = False
+    if full_resync and not local_changed and not takes_nothing:
+        crm_changed = True  # the stored CRM fingerprint is not trusted: compare on content
+    custom_changed = remote_custom_fp != state.crm_custom_fingerprint
+    common = dict(expected_fingerprint=local_fp)
+
+    if not crm_changed and not custom_changed:
+        return PullDecision(customer, state.id, Outcome.UNCHANGED, write=seen_before, **common)
+
+    # The row's values may be recorded as agreed when it has no local edit the push still owes
+    # the CRM: none at all, or only values the CRM copy is seen to hold already.
+    confirmed = not local_changed or rules.crm_holds(result, customer)
+    written = _carrying(customer, result)
+    if takes_nothing:
+        stale = state.crm_fingerprint != remote_fp or (confirmed and state.synced_fingerprint != local_fp)
+        return PullDecision(written, state.id, Outcome.UPDATED if custom_changed else Outcome.UNCHANGED,
+                            merge_custom=custom_changed, mark_agreed=confirmed, write=custom_changed or stale,
+                            agreed=local_fp, **common)
+
+    if not crm_changed:
+        # Only the CRM's custom fields moved; they never conflict with local edits.
+        return PullDecision(written, state.id, Outcome.UPDATED, merge_custom=True, write=True, **common)
+
+    agreed = fields_fingerprint(result)
+    if not local_changed:
+        return PullDecision(written, state.id, Outcome.UPDATED, replace_fields=True, merge_custom=custom_changed,
+                            mark_agreed=True, write=True, agreed=agreed, **common)
+
+    winner = _winner(policy, state, customer, pulled_at)
+    conflict = Conflict(winner=winner, local_fields=dict(local), crm_fields=dict(customer.fields))
+    if winner == "crm":
+        return PullDecision(written, state.id, Outcome.UPDATED, replace_fields=True, merge_custom=custom_changed,
+                            mark_agreed=confirmed, write=True, conflict=conflict, agreed=agreed, **common)
+    return PullDecision(written, state.id, Outcome.UPDATED if custom_changed else Outcome.UNCHANGED,
+                        merge_custom=custom_changed, write=True, conflict=conflict, **common)
+
+
+def _carrying(customer: CrmCustomer, values: Fields) -> CrmCustomer:
+    """``customer`` with ``values`` as the fields to write, keeping its own fingerprints (the
+    CRM copy's, which the row records as ``crm_fingerprint``)."""
+    if values == customer.fields:
+        return customer
+    carrier = CrmCustomer(sumit_id=customer.sumit_id, fields=values, custom=customer.custom,
+                          changed_at=customer.changed_at, external_id=customer.external_id,
+                          not_carried=customer.not_carried)
+    carrier.fingerprints = customer_fingerprints(customer)
+    return carrier
+
+
+def _no_rules() -> "FieldRules":
+    from crmsync.field_rules import FieldRules
+
+    return FieldRules()
 
 
 def _winner(policy: ConflictPolicy, state: SyncState, customer: CrmCustomer, pulled_at: datetime) -> str:

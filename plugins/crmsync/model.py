@@ -49,10 +49,39 @@ class CrmCustomer:
     custom: dict[str, Any] = field(default_factory=dict)
     changed_at: datetime | None = None  # when the CRM says it last changed, if it says
     external_id: int | None = None  # the local id crmsync created it with, when the CRM lists it
+    # Columns the API profile cannot carry (rest: one mapped to no SUMIT property): the value in
+    # ``fields`` is a placeholder, never read from the CRM, so the merge keeps the local one.
+    not_carried: frozenset[str] = frozenset()
 
     # (fields, custom fields) fingerprints, computed once per record by
     # crmsync.fingerprint.customer_fingerprints: the page payload and the merge both read them.
+    # Field rules (crmsync.field_rules) set them to those of the values the rules let in.
     fingerprints: tuple[str, str] | None = field(default=None, init=False, repr=False, compare=False)
+    # The fingerprint of ``fields`` as a new local row stores them, when it differs from
+    # ``fingerprints[0]``: field rules hide the CRM's name from the comparison, yet a new row
+    # still needs it. None: the same.
+    row_fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
+    # The fingerprint of the fields as the CRM sent them, when field rules hid some (None: the same).
+    original_fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
+
+
+def pulled_extras(customer: CrmCustomer) -> dict[str, Any] | None:
+    """What a pulled customer carries beyond its values and fingerprints, as JSON for a page's
+    encoding (store.encode_pulled), None when nothing (no field rule hid a value, every column
+    carried): a held pull's listing must bring it back (:func:`restore_extras`)."""
+    if customer.row_fingerprint is None and customer.original_fingerprint is None and not customer.not_carried:
+        return None
+    return {"row_fingerprint": customer.row_fingerprint, "original_fingerprint": customer.original_fingerprint,
+            "not_carried": sorted(customer.not_carried)}
+
+
+def restore_extras(customer: CrmCustomer, extras: dict[str, Any] | None) -> CrmCustomer:
+    """``customer`` (decoded from a page's encoding) with the extras :func:`pulled_extras` wrote."""
+    if extras:
+        customer.row_fingerprint = extras.get("row_fingerprint")
+        customer.original_fingerprint = extras.get("original_fingerprint")
+        customer.not_carried = frozenset(extras.get("not_carried") or ())
+    return customer
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow.sdk import Param
 
+from crmsync.guard import DEFAULT_MAX_CHANGE_RATIO, DEFAULT_MAX_PUSH_WITHOUT_APPROVAL, DEFAULT_MIN_MASS_CHANGE
 from crmsync.merge import ConflictPolicy
 from crmsync.summary import DEFAULT_MAX_REJECT_RATIO, DEFAULT_MIN_REJECTS_TO_FAIL
 
@@ -79,6 +80,32 @@ def min_rejects_to_fail_param() -> Param:
                              "refused (and more than the largest share): one bad record of four is a warning.")
 
 
+def approve_mass_change_param() -> Param:
+    return Param(False, type="boolean", title="Approve a mass change in advance",
+                 description="For runs started by scripts: apply the plan even when it is a mass change (more than "
+                             "max_change_ratio of the customers changed, blanked or vanished; a push of more than "
+                             "max_push_without_approval customers) instead of waiting for a person's approval.")
+
+
+def max_change_ratio_param() -> Param:
+    return Param(DEFAULT_MAX_CHANGE_RATIO, type="number", minimum=0, maximum=1, title="Largest share changed without approval",
+                 description="A pull that would change, blank a field on, or flag as vanished more than this share of "
+                             "the existing customers (and at least 'Smallest mass change' of them) writes nothing and "
+                             "waits for approval in Required Actions. New customers never count.")
+
+
+def min_mass_change_param() -> Param:
+    return Param(DEFAULT_MIN_MASS_CHANGE, type="integer", minimum=1, maximum=100_000_000, title="Smallest mass change",
+                 description="Fewer customers than this changed, blanked or vanished is never a mass change, whatever "
+                             "the share: small tables are not stopped by one person's edits.")
+
+
+def max_push_without_approval_param() -> Param:
+    return Param(DEFAULT_MAX_PUSH_WITHOUT_APPROVAL, type="integer", minimum=0, maximum=100_000_000,
+                 title="Largest push without approval",
+                 description="A push of more customers than this in one run waits for a person's approval first.")
+
+
 def unknown_conf_keys(conf: Mapping[str, Any] | None, param_names: Iterable[str]) -> list[str]:
     """Keys of a trigger's ``conf`` that the DAG has no param for.
 
@@ -86,3 +113,15 @@ def unknown_conf_keys(conf: Mapping[str, Any] | None, param_names: Iterable[str]
     otherwise start a real run; crmsync's first task refuses the run instead, naming them.
     """
     return sorted(set(conf or {}) - set(param_names))
+
+
+def revert_dag_run_id_param() -> Param:
+    return Param(type="string", minLength=1, maxLength=250, pattern=r"\S", title="Run to undo",
+                 description="The dag_run_id of the run whose local changes to undo, as crm_sync_runs.dag_run_id and "
+                             "the Airflow UI show it, e.g. manual__2026-11-26T03:00:00+00:00. Required.")
+
+
+def push_reverted_param() -> Param:
+    return Param(False, type="boolean", title="Push the restored values",
+                 description="Also send the restored customers to SUMIT right away. Off: the next "
+                             "crm_bidirectional_sync sends them (their local values differ from what was last synced).")

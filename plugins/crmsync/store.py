@@ -17,12 +17,14 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+import psycopg
 
 from crmsync import sql
 from crmsync.errors import ConfigurationError
 from crmsync.fingerprint import custom_fingerprint, customer_fingerprints
 from crmsync.merge import PullDecision, SyncState
-from crmsync.model import SYNCED_COLUMNS, CrmCustomer, LocalCustomer, PushResult, RejectedRecord, synced_values
+from crmsync.model import (SYNCED_COLUMNS, CrmCustomer, LocalCustomer, PushResult, RejectedRecord, pulled_extras,
+                           restore_extras, synced_values)
 
 
 @dataclass(frozen=True)
@@ -86,11 +88,27 @@ def _columns(rows: Sequence[dict[str, Any]], names: Iterable[str]) -> dict[str, 
 def encode_pulled(customers: Sequence[CrmCustomer]) -> str:
     """Pulled customers as :meth:`CustomerStore.pull_page` takes them: one JSON array holding,
     per customer, ``[CRM id, the SYNCED_COLUMNS in order, custom fields, fingerprint, custom
-    fingerprint]`` (positions, not keys: include/sql/pull_page.sql reads them by index). Needs
-    no database, so the pull prepares page n+1 this way while page n is merged."""
+    fingerprint, changed_at, external id]`` (positions, not keys: include/sql/pull_page.sql
+    reads them by index; the last two only :func:`decode_pulled` reads). Needs no database, so
+    the pull prepares page n+1 this way while page n is merged."""
     return _rows_json([
-        (c.sumit_id, *synced_values(c.fields), c.custom, *customer_fingerprints(c)) for c in customers
+        (c.sumit_id, *synced_values(c.fields), c.custom, *customer_fingerprints(c), c.changed_at, c.external_id,
+         pulled_extras(c))
+        for c in customers
     ])
+
+
+def decode_pulled(rows: str) -> list[CrmCustomer]:
+    """The customers :func:`encode_pulled` wrote (a held pull's listing, read back to be applied)."""
+    customers = []
+    n = len(SYNCED_COLUMNS)
+    for row in json.loads(rows):
+        changed_at = datetime.fromisoformat(row[n + 4]) if row[n + 4] else None
+        c = CrmCustomer(row[0], dict(zip(SYNCED_COLUMNS, row[1:n + 1])), row[n + 1], changed_at, row[n + 5])
+        c.fingerprints = (row[n + 2], row[n + 3])
+        restore_extras(c, row[n + 6] if len(row) > n + 6 else None)
+        customers.append(c)
+    return customers
 
 
 class CustomerStore:
@@ -133,6 +151,25 @@ class CustomerStore:
             cur.execute(query, params, prepare=False if name_or_sql in _PLANNED_EACH_TIME else None)
             self.round_trips += 1
             return cur.fetchall() if cur.description else []
+
+    # -- the change journal (crm_sync_changes) -----------------------------------------------
+
+    def journal_as(self, direction: str) -> None:
+        """From now on, every change this session makes to sumit_customers is journaled as this
+        run's, in ``direction`` (pull, push or revert), by the table's triggers (include/sql/schema.sql),
+        in the same transaction as the change. Set in a transaction of its own when none is open,
+        so a later rollback of the store's work does not undo it."""
+        value = _json({"dag_id": self.run.dag_id, "dag_run_id": self.run.dag_run_id, "direction": direction})
+        query = "SELECT set_config('crmsync.journal_run', %(run)s, false)"
+        if self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            with self.conn.transaction():
+                self._fetch(query, {"run": value}, raw=True)
+        else:
+            self._fetch(query, {"run": value}, raw=True)
+
+    def changed_count(self, direction: str) -> int:
+        """Customers this run changed in ``direction`` so far (its journal rows, committed or not)."""
+        return self._fetch("journal_count", {**self._run_params(), "direction": direction})[0][0]
 
     # -- schema -------------------------------------------------------------------------------
 
@@ -189,7 +226,8 @@ class CustomerStore:
                 updates.append({
                     "id": d.local_id, "replace_fields": d.replace_fields, "merge_custom": d.merge_custom,
                     "mark_agreed": d.mark_agreed, **c.fields, "custom": c.custom,
-                    "fingerprint": d.fingerprint, "custom_fingerprint": d.custom_fingerprint,
+                    "fingerprint": d.fingerprint, "agreed_fingerprint": d.agreed_fingerprint,
+                    "custom_fingerprint": d.custom_fingerprint,
                     "expected_fingerprint": d.expected_fingerprint,
                 })
             if d.conflict is not None:
@@ -241,7 +279,14 @@ class CustomerStore:
     def flag_vanished(self, *, pulled_at: datetime) -> tuple[int, int]:
         """After a complete pull: (newly flagged as missing from the CRM, unflagged as back)."""
         self._fetch("analyze_seen_ids")
-        flagged, unflagged = self._fetch("flag_vanished", {"pulled_at_text": pulled_at.isoformat()})[0]
+        # A hash join, always: the pull's own inserts are not in sumit_customers' statistics yet
+        # (one transaction), and a nested loop over 100,000 rows each way never ends.
+        self._fetch("SELECT set_config('enable_nestloop', 'off', true)", raw=True)
+        try:
+            flagged, unflagged = self._fetch("flag_vanished", {"pulled_at_text": pulled_at.isoformat()})[0]
+        finally:
+            if self.conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+                self._fetch("SELECT set_config('enable_nestloop', 'on', true)", raw=True)
         return flagged, unflagged
 
     def record_rejected(self, rejected: Iterable[RejectedRecord]) -> tuple[list[str], list[GaveUp]]:
@@ -292,6 +337,9 @@ class CustomerStore:
             "synced_at": synced_at,
             "synced_at_text": synced_at.isoformat(),
             "empty_custom_fingerprint": custom_fingerprint({}),
+            # the journal's "after": what was sent (SUMIT's values before are not known)
+            "sent": [_json({k: v for k, v in c.fields.items() if v is not None}) for c, _ in accepted],
+            **self._run_params(),
         }
         return len(self._fetch("mark_pushed", params))
 

@@ -21,6 +21,9 @@ from crmsync.redact import shorten
 
 DEFAULT_BASE_URL = "https://api.sumit.co.il"
 PROFILES = ("guide", "rest")
+# rest profile: the customers-folder property carrying each column SUMIT has no typed customer
+# field for (extra.property_fields overrides them one by one; None: the folder has none).
+DEFAULT_PROPERTY_FIELDS: dict[str, str | None] = {"company_name": "CompanyName", "state": "State", "country": "Country"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class SumitSettings:
     max_requests_per_second: float | None = None  # per task, from the first call; None: only after 429s
     language: str | None = None  # Content-Language for SUMIT's error texts: "he" or "en"
     customers_folder: str | None = None  # rest profile: the customers folder id or application name
+    # rest profile: column -> folder property carrying it, None for none (see DEFAULT_PROPERTY_FIELDS)
+    property_fields: dict[str, str | None] = field(default_factory=lambda: dict(DEFAULT_PROPERTY_FIELDS))
 
     @classmethod
     def from_connection(
@@ -70,8 +75,43 @@ class SumitSettings:
                 f"{where}: the rest profile needs extra.customers_folder, the id (or application name) of your "
                 "SUMIT customers folder."
             )
+        property_fields = _property_fields(options.pop("property_fields", None), where)
         tuning = _tuning(options, where)
-        return cls(customers_folder=folder, base_url=base_url, company_id=company_id, api_key=password, api_profile=profile, **tuning)
+        return cls(customers_folder=folder, base_url=base_url, company_id=company_id, api_key=password, api_profile=profile,
+                   property_fields=property_fields, **tuning)
+
+
+def _property_fields(value: Any, where: str) -> dict[str, str | None]:
+    """extra.property_fields: which customers-folder property carries company_name, state and
+    country under the rest profile, e.g. ``{"company_name": "שם חברה", "state": null}``; a column
+    not named keeps its default, one mapped to null (or "") is neither read nor sent."""
+    result = dict(DEFAULT_PROPERTY_FIELDS)
+    if value is None:
+        return result
+    what = f"{where}: extra.property_fields"
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, dict):
+        raise ConfigurationError(f'{what} must be an object such as {{"company_name": "CompanyName", "state": null}}.')
+    for column, prop in value.items():
+        if column not in DEFAULT_PROPERTY_FIELDS:
+            raise ConfigurationError(f"{what}.{column}: only {', '.join(DEFAULT_PROPERTY_FIELDS)} travel as folder "
+                                     "properties (the other columns have typed SUMIT fields).")
+        if prop is not None and not isinstance(prop, str):
+            raise ConfigurationError(f"{what}.{column} must be a property name or null (no such property), "
+                                     f"not {prop!r}.")
+        name = (prop or "").strip() or None
+        if name is not None and (name in ("ID", "Folder") or name.startswith("Customers_")):
+            raise ConfigurationError(f"{what}.{column} is {name!r}, a property SUMIT already uses for something else.")
+        result[column] = name
+    taken = [prop for prop in result.values() if prop]
+    for prop in taken:
+        if taken.count(prop) > 1:
+            raise ConfigurationError(f"{what}: the property {prop!r} is named for two columns.")
+    return result
 
 
 def _company_id(login: str | None, where: str) -> int:

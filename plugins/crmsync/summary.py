@@ -21,6 +21,7 @@ class SyncCounts:
     conflicts: int = 0  # customers both sides changed since the last sync
     vanished: int = 0  # linked customers the CRM stopped listing, newly flagged
     gave_up: int = 0  # failed records that reached the attempt cap this run
+    changed: int = 0  # customers the run changed: its rows in the change journal (crm_sync_changes)
     considered: int = 0  # records the run dealt with: fetched, plus those the push looked at
     reasons: list[str] = field(default_factory=list)  # first few problems, for the message
 
@@ -90,13 +91,13 @@ def run_status(counts: SyncCounts, *, phase_failed: bool, max_reject_ratio: floa
     return SUCCESS
 
 
-_TITLES = {"pull": "Pull", "push": "Push", "bidirectional": "Bidirectional sync"}
+_TITLES = {"pull": "Pull", "push": "Push", "bidirectional": "Bidirectional sync", "revert": "Revert"}
 
 
 def summary_line(operation: str, counts: SyncCounts, *, status: str, dry_run: bool = False) -> str:
     """The closing line, in the synchronization guide's wording.
 
-    e.g. ``Bidirectional sync completed. Pulled: 120, Pushed: 8 (Failed: 2)``.
+    e.g. ``Bidirectional sync completed. Pulled: 120, Pushed: 8 (Failed: 2), Changed: 9``.
     """
     title = _TITLES[operation]
     verb = "failed" if status == FAILED else "completed"
@@ -105,6 +106,9 @@ def summary_line(operation: str, counts: SyncCounts, *, status: str, dry_run: bo
         parts.append(f"Pulled: {counts.fetched}")
     if operation in ("push", "bidirectional"):
         parts.append(f"Pushed: {counts.pushed} (Failed: {counts.failed})")
+    if operation == "revert":
+        parts.append(f"Restored: {counts.updated}")
+    parts.append(f"Changed: {counts.changed}")  # customers the run changed: its rows in crm_sync_changes
     line = f"{title} {verb}. " + ", ".join(parts)
     return f"[dry run, nothing written] {line}" if dry_run else line
 
@@ -115,5 +119,5 @@ def detail_line(counts: SyncCounts) -> str:
         f"fetched={counts.fetched} created={counts.created} updated={counts.updated} "
         f"unchanged={counts.unchanged} skipped={counts.skipped} pushed={counts.pushed} "
         f"failed={counts.failed} conflicts={counts.conflicts} vanished={counts.vanished} "
-        f"gave_up={counts.gave_up}"
+        f"gave_up={counts.gave_up} changed={counts.changed}"
     )

@@ -25,6 +25,7 @@ from airflow_local import LiveAirflow  # noqa: E402
 from .live_helpers import AirflowApi  # noqa: E402
 
 ARTIFACTS = ROOT / "artifacts"
+NOTIFICATIONS = ARTIFACTS / "e2e-notifications.jsonl"
 
 
 @pytest.fixture(scope="package")
@@ -32,9 +33,12 @@ def live_airflow():
     # A key that every escaping changes, random in its first 8 characters: the secret scan
     # looks for each spelling and for that prefix.
     api_key = secrets.token_urlsafe(6) + "+/=\"\\'é-" + secrets.token_hex(12)
+    NOTIFICATIONS.parent.mkdir(parents=True, exist_ok=True)
+    NOTIFICATIONS.unlink(missing_ok=True)
     with LiveAirflow(ARTIFACTS / "e2e-airflow", port=0, password=secrets.token_urlsafe(12), seed_demo=0,
                      local_customers=False, log=print, api_key=api_key,
                      env={"CRMSYNC_TASK_RETRIES": "0", "CRMSYNC_TASK_RETRY_DELAY_SECONDS": "1",
+                          "CRMSYNC_NOTIFY_FILE": str(NOTIFICATIONS),  # read by test_mass_change
                           "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",  # the secret scan reads DEBUG logs
                           # sumit_default lives in the metadata database instead (an empty variable
                           # is skipped), so a test can switch its API profile through the REST API

@@ -61,8 +61,10 @@ class AirflowApi:
         return {ti["task_id"]: ti for ti in tis}
 
     def hostnames(self, dag_id: str, run_id: str) -> dict[str, str]:
-        """Where each task of the run ran (its last try): the task instance's ``hostname``."""
-        return {task_id: ti["hostname"] for task_id, ti in self.task_instances(dag_id, run_id).items()}
+        """Where each task of the run ran (its last try): the task instance's ``hostname``; a task
+        that never ran (skipped by its trigger rule, e.g. apply_approved_plan) is left out."""
+        return {task_id: ti["hostname"] for task_id, ti in self.task_instances(dag_id, run_id).items()
+                if ti.get("hostname")}
 
     def tries(self, dag_id: str, run_id: str, task_id: str) -> list[dict]:
         """Every try of one task (try_number, state, hostname, ...), oldest first."""

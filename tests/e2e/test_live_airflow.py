@@ -31,7 +31,7 @@ def test_token_endpoint_of_the_simple_auth_manager(live_airflow):
                         headers={"Authorization": f"Bearer {token}"})
     assert dags.status_code == 200, dags.text
     assert sorted(d["dag_id"] for d in dags.json()["dags"]) == [
-        "crm_bidirectional_sync", "crm_pull_customers", "crm_push_customers"]
+        "crm_bidirectional_sync", "crm_pull_customers", "crm_push_customers", "crm_revert_run"]
 
 
 def test_sumit_api_pool_exists(api):
@@ -57,7 +57,8 @@ def test_push_customers_triggered_through_the_rest_api(rest_push, api, live_airf
     assert run["run_type"] == "manual" and run["triggered_by"] == "rest_api"
     states = api.task_states(PUSH_DAG, run["dag_run_id"])
     assert finished["state"] == "success", (states, api.task_log(PUSH_DAG, run["dag_run_id"], "push_to_crm"))
-    assert states == {"prepare_customers_table": "success", "push_to_crm": "success", "report": "success"}
+    assert states == {"prepare_customers_table": "success", "approve_mass_push": "skipped",  # 2 customers: no approval
+                      "push_to_crm": "success", "report": "success"}
 
     with customers_table.connect() as conn:
         rows = conn.execute("SELECT id, name, sumit_customer_id FROM sumit_customers WHERE id = ANY(%s) ORDER BY id",

@@ -61,7 +61,8 @@ os.environ.update(airflow_env(
     AIRFLOW_HOME, sumit_conn="{}", postgres_conn={}, CRMSYNC_TASK_RETRIES="0", CRMSYNC_TASK_RETRY_DELAY_SECONDS="1",
 ))
 
-CRM_TABLES = "sumit_customers, crm_sync_runs, crm_sync_errors, crm_sync_conflicts"
+CRM_TABLES = ("sumit_customers, crm_sync_runs, crm_sync_errors, crm_sync_conflicts, crm_sync_changes, crm_sync_created, "
+              "crm_sync_plans, crm_sync_listing")
 
 
 @pytest.fixture(scope="session")
@@ -97,6 +98,12 @@ def dagbag():
 
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
     assert not bag.import_errors, bag.import_errors
+    # The params' defaults as the DAG files declare them, read before any run (see run_dag).
+    bag.crmsync_param_defaults = {
+        dag_id: {name: param.value for name, param in ((n, dag.params.get_param(n)) for n in dag.params.keys())
+                 if param.has_value}
+        for dag_id, dag in bag.dags.items()
+    }
     return bag
 
 
@@ -189,10 +196,10 @@ def run_dag(dagbag):
     def run(dag_id: str, conf: dict | None = None) -> str:
         dag = dagbag.get_dag(dag_id)
         # In-process, Airflow 3.3's dag.test() carries one run's conf into the params of later
-        # runs of the same DAG; sending every param (the file's defaults unless given) keeps
-        # each test's run independent of the ones before it.
-        defaults = {name: param.value for name, param in
-                    ((n, dag.params.get_param(n)) for n in dag.params.keys()) if param.has_value}
+        # runs of the same DAG (even into the DAG's own Param objects, once a task holds them,
+        # as the human-in-the-loop operators do); sending every param (the file's defaults,
+        # read before any run, unless given) keeps each test's run independent of the ones before it.
+        defaults = dagbag.crmsync_param_defaults[dag_id]
         return str(dag.test(run_conf={**defaults, **(conf or {})}).state)
 
     return run

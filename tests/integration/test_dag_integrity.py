@@ -9,7 +9,8 @@ from airflow.sdk.exceptions import ParamValidationError
 
 
 def test_dags_import_without_errors(dagbag):
-    assert set(dagbag.dag_ids) == {"crm_pull_customers", "crm_push_customers", "crm_bidirectional_sync"}
+    assert set(dagbag.dag_ids) == {"crm_pull_customers", "crm_push_customers", "crm_bidirectional_sync",
+                                   "crm_revert_run"}
 
 
 def test_bidirectional_runs_daily_at_three_in_jerusalem_one_at_a_time(dagbag):
@@ -18,7 +19,7 @@ def test_bidirectional_runs_daily_at_three_in_jerusalem_one_at_a_time(dagbag):
     assert dag.catchup is False and dag.max_active_runs == 1
 
 
-@pytest.mark.parametrize("dag_id", ["crm_pull_customers", "crm_push_customers"])
+@pytest.mark.parametrize("dag_id", ["crm_pull_customers", "crm_push_customers", "crm_revert_run"])
 def test_pull_and_push_are_manual_only(dagbag, dag_id):
     dag = dagbag.get_dag(dag_id)
     assert not dag.timetable.can_be_scheduled
@@ -27,8 +28,30 @@ def test_pull_and_push_are_manual_only(dagbag, dag_id):
 
 def test_tasks_read_like_the_job(dagbag):
     assert [t.task_id for t in dagbag.get_dag("crm_bidirectional_sync").topological_sort()] == [
-        "prepare_customers_table", "pull_from_crm", "push_changed", "report"]
+        "prepare_customers_table", "pull_from_crm", "approve_mass_change", "apply_approved_plan",
+        "approve_mass_push", "push_changed", "report"]
+    assert [t.task_id for t in dagbag.get_dag("crm_pull_customers").topological_sort()] == [
+        "prepare_customers_table", "pull_from_crm", "approve_mass_change", "apply_approved_plan", "report"]
+    assert [t.task_id for t in dagbag.get_dag("crm_push_customers").topological_sort()] == [
+        "prepare_customers_table", "approve_mass_push", "push_to_crm", "report"]
+    assert [t.task_id for t in dagbag.get_dag("crm_revert_run").topological_sort()] == [
+        "prepare_customers_table", "restore_values", "push_restored", "report"]
     assert dagbag.get_dag("crm_push_customers").task_dict["report"].trigger_rule == "all_done"
+
+
+def test_the_approvals_are_airflows_human_in_the_loop_and_fail_the_run_when_rejected(dagbag):
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    for dag_id, task_id in (("crm_pull_customers", "approve_mass_change"), ("crm_push_customers", "approve_mass_push"),
+                            ("crm_bidirectional_sync", "approve_mass_change"),
+                            ("crm_bidirectional_sync", "approve_mass_push")):
+        task = dagbag.get_dag(dag_id).task_dict[task_id]
+        assert isinstance(task, ApprovalOperator) and task.fail_on_reject, (dag_id, task_id)
+        assert task.response_timeout is not None  # no answer in time: the run fails, nothing written
+    sync = dagbag.get_dag("crm_bidirectional_sync")
+    # a pull that needed no approval skips both pull-side tasks: the push must still run
+    assert sync.task_dict["approve_mass_push"].trigger_rule == "none_failed"
+    assert sync.task_dict["push_changed"].trigger_rule == "none_failed"
 
 
 def validated(dag, conf):
@@ -44,7 +67,8 @@ def test_params_validate_as_documented(dagbag):
     push = dagbag.get_dag("crm_push_customers")
     assert validated(push, {"customer_ids": [1, 2]}) == {
         "customer_ids": [1, 2], "dry_run": False, "fail_on_partial": False, "max_record_attempts": 5,
-        "max_reject_ratio": 0.5, "min_rejects_to_fail": 10}
+        "max_reject_ratio": 0.5, "min_rejects_to_fail": 10, "approve_mass_change": False,
+        "max_push_without_approval": 1000}
     for bad in ({}, {"customer_ids": []}, {"customer_ids": ["1"]}, {"customer_ids": [0]}, {"customer_ids": [1], "dry_run": "no"},
                 {"customer_ids": [1], "max_reject_ratio": 2}, {"customer_ids": [1], "max_record_attempts": 0},
                 {"customer_ids": [1], "min_rejects_to_fail": 0}):
@@ -54,8 +78,17 @@ def test_params_validate_as_documented(dagbag):
     defaults = validated(sync, {})
     assert defaults["customer_ids"] == [] and defaults["conflict_policy"] == "newer_wins"
     assert defaults["full_resync"] is False and defaults["retry_failed_only"] is False
-    with pytest.raises(ParamValidationError):
-        validated(sync, {"conflict_policy": "latest"})
+    assert (defaults["approve_mass_change"], defaults["max_change_ratio"], defaults["min_mass_change"],
+            defaults["max_push_without_approval"]) == (False, 0.2, 100, 1000)
+    for bad in ({"conflict_policy": "latest"}, {"max_change_ratio": 1.5}, {"min_mass_change": 0},
+                {"approve_mass_change": "yes"}):
+        with pytest.raises(ParamValidationError):
+            validated(sync, bad)
+    revert = dagbag.get_dag("crm_revert_run")
+    assert validated(revert, {"dag_run_id": "x"}) == {"dag_run_id": "x", "dry_run": False, "push_reverted": False}
+    for bad in ({}, {"dag_run_id": ""}, {"dag_run_id": "   "}, {"dag_run_id": 5}, {"dag_run_id": "x", "push_reverted": "yes"}):
+        with pytest.raises(ParamValidationError):
+            validated(revert, bad)
 
 
 def test_next_scheduled_run_is_three_oclock_jerusalem_time(dagbag):
@@ -82,10 +115,11 @@ def test_every_task_that_calls_sumit_runs_in_the_sumit_pool(dagbag):
     in_pool = {(dag_id, t.task_id) for dag_id in dagbag.dag_ids for t in dagbag.get_dag(dag_id).tasks
                if t.pool == "sumit_api"}
     assert in_pool == {("crm_pull_customers", "pull_from_crm"), ("crm_push_customers", "push_to_crm"),
-                       ("crm_bidirectional_sync", "pull_from_crm"), ("crm_bidirectional_sync", "push_changed")}
+                       ("crm_bidirectional_sync", "pull_from_crm"), ("crm_bidirectional_sync", "push_changed"),
+                       ("crm_revert_run", "push_restored")}
 
 
-DAG_IDS = ["crm_pull_customers", "crm_push_customers", "crm_bidirectional_sync"]
+DAG_IDS = ["crm_pull_customers", "crm_push_customers", "crm_bidirectional_sync", "crm_revert_run"]
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)

@@ -63,13 +63,13 @@ def test_a_partial_run_notifies_as_a_warning_by_file_and_email(pg, sandbox, run_
 
     [note] = notifications()
     assert note["type"] == "warning"
-    assert note["title"] == "crm_push_customers: Push completed. Pushed: 1 (Failed: 1)"
+    assert note["title"] == "crm_push_customers: Push completed. Pushed: 1 (Failed: 1), Changed: 1"
     assert "failed=1" in note["body"] and refused in note["body"]
 
     [mail] = smtp_server.messages
     assert mail["rcpt"] == ["ops@example.com", "sales@example.com"]
     message = email.message_from_bytes(mail["data"], policy=email.policy.default)
-    assert message["Subject"] == "[crmsync warning] crm_push_customers: Push completed. Pushed: 1 (Failed: 1)"
+    assert message["Subject"] == "[crmsync warning] crm_push_customers: Push completed. Pushed: 1 (Failed: 1), Changed: 1"
     body = message.get_body(("html", "plain")).get_content()
     assert "failed=1" in body and note["run_id"] in body
     # CRM text is sent as text, never rendered as a template (which would reveal the key).
@@ -81,7 +81,7 @@ def test_a_clean_run_notifies_success_only_when_asked(sandbox, run_dag, notifica
     sandbox.control.add_customers([{"Name": "Galil Software"}])
     assert run_dag("crm_pull_customers") == "success"
     [note] = notifications()
-    assert (note["type"], note["title"]) == ("success", "crm_pull_customers: Pull completed. Pulled: 1")
+    assert (note["type"], note["title"]) == ("success", "crm_pull_customers: Pull completed. Pulled: 1, Changed: 1")
 
     monkeypatch.delenv("CRMSYNC_NOTIFY_ON")  # the default: warnings and failures only
     assert run_dag("crm_pull_customers") == "success"

@@ -20,7 +20,7 @@ def test_the_page_statement_is_planned_for_each_page_never_prepared(pg, sandbox,
     try:
         with CustomerStore(psycopg.connect(pg.dsn), RunRef("test", "planned-each-time")) as store:
             store.ensure_schema()
-            counts = pull.run_pull(hook, store, log=logging.getLogger("test"))
+            counts = pull.run_pull(hook, store, log=logging.getLogger("test")).counts
             prepared = [s for (s,) in store.conn.execute("SELECT statement FROM pg_prepared_statements")]
     finally:
         hook.close()

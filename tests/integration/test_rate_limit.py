@@ -32,9 +32,7 @@ def insert_customers(pg, count: int) -> list[int]:
 def run_push(dagbag, conf: dict) -> tuple[str, float]:
     """(final state, seconds the push task ran): the task's own time, without Airflow's start-up."""
     dag = dagbag.get_dag("crm_push_customers")
-    defaults = {name: dag.params.get_param(name).value for name in dag.params.keys()
-                if dag.params.get_param(name).has_value}
-    dag_run = dag.test(run_conf={**defaults, **conf})
+    dag_run = dag.test(run_conf={**dagbag.crmsync_param_defaults["crm_push_customers"], **conf})
     push = dag_run.get_task_instance("push_to_crm")
     return str(dag_run.state), (push.end_date - push.start_date).total_seconds()
 

@@ -71,7 +71,7 @@ def test_status_and_guide_wording():
     assert run_status(counts, phase_failed=False) == WARNING
     assert run_status(SyncCounts(fetched=3), phase_failed=False) == SUCCESS
     assert run_status(SyncCounts(), phase_failed=True) == FAILED
-    assert summary_line("bidirectional", counts, status=WARNING) == "Bidirectional sync completed. Pulled: 120, Pushed: 8 (Failed: 2)"
+    assert summary_line("bidirectional", counts, status=WARNING) == "Bidirectional sync completed. Pulled: 120, Pushed: 8 (Failed: 2), Changed: 0"
     assert summary_line("pull", counts, status=FAILED).startswith("Pull failed. Pulled: 120")
     assert summary_line("push", counts, status=SUCCESS, dry_run=True).startswith("[dry run")
 

@@ -10,5 +10,5 @@ from crmsync.sumit_connection import SumitSettings
 
 def get_profile(settings: SumitSettings) -> ApiProfile:
     if settings.api_profile == "rest":
-        return RestProfile(customers_folder=settings.customers_folder)
+        return RestProfile(customers_folder=settings.customers_folder, property_fields=settings.property_fields)
     return GuideProfile()

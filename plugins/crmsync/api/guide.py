@@ -79,8 +79,10 @@ class GuideProfile:
             record[ID_KEY] = customer.sumit_id
         else:
             record[EXTERNAL_ID_KEY] = str(customer.id)
-        for column, key in FIELD_KEYS.items():
-            record[key] = customer.fields.get(column) or ""
+        fields = customer.fields
+        for column, key in _FIELD_ITEMS:
+            if column in fields:  # a field the field rules do not send is left out: SUMIT keeps its value
+                record[key] = fields[column] or ""
         return UPDATE_ENDPOINT, {"Customer": record}
 
     def is_idempotent(self, customer: LocalCustomer) -> bool:

@@ -5,10 +5,18 @@ arrives as a list. Push updates a customer that has a SUMIT id and creates one t
 none, with the local id as ``ExternalIdentifier`` and ``SearchMode`` 2, so a create that is
 retried finds the customer it already made instead of making a second one.
 
-company_name, state and country have no typed field in SUMIT: they travel as the
-properties ``CompanyName``, ``State`` and ``Country`` and are read back into their columns.
-Every other property (``Property_<n>``, named ones, Hebrew names included) is a custom
-field and lands in ``metadata``.
+company_name, state and country have no typed field in SUMIT: they travel as properties of
+the customers folder, by default ``CompanyName``, ``State`` and ``Country``, and are read back
+into their columns. A real folder may name them otherwise or lack them (and SUMIT may refuse a
+push naming a property the folder lacks), so the connection's ``extra.property_fields`` says
+which property carries each (crmsync.sumit_connection); a column mapped to none is neither
+read nor sent (``CrmCustomer.not_carried``: the pull keeps the local value). Every other
+property (``Property_<n>``, named ones, Hebrew names included) is a custom field and lands
+in ``metadata``.
+
+A push leaves out the keys of the fields the field rules do not send (crmsync.field_rules);
+SUMIT's documentation does not say what an update does with an absent key (the sandbox keeps
+the stored value).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from crmsync.api.base import Listing, data_section
 from crmsync.errors import InvalidRecord, SumitProtocolError
 from crmsync.mapping import MAX_ID_LENGTH, clean_id, clean_json, clean_text, custom_field_name, finish_fields
 from crmsync.model import CrmCustomer, LocalCustomer, PushResult
+from crmsync.sumit_connection import DEFAULT_PROPERTY_FIELDS
 
 LIST_ENDPOINT = "/crm/data/listentities/"
 UPDATE_ENDPOINT = "/accounting/customers/update/"
@@ -36,9 +45,10 @@ TYPED_FIELDS: dict[str, tuple[str, str]] = {
     "city": ("Customers_City", "City"),
     "zip_code": ("Customers_ZipCode", "ZipCode"),
 }
-# local column -> property name, for the columns SUMIT has no typed field for
-PROPERTY_FIELDS: dict[str, str] = {"company_name": "CompanyName", "state": "State", "country": "Country"}
-_NOT_CUSTOM = {"ID", "Folder"} | {p for p, _ in TYPED_FIELDS.values()} | set(PROPERTY_FIELDS.values())
+# local column -> property name, for the columns SUMIT has no typed field for (the default of
+# the connection's extra.property_fields)
+PROPERTY_FIELDS: dict[str, str] = {column: prop for column, prop in DEFAULT_PROPERTY_FIELDS.items() if prop}
+_TYPED_NOT_CUSTOM = frozenset({"ID", "Folder"} | {p for p, _ in TYPED_FIELDS.values()})
 
 
 def _first(value: Any) -> Any:
@@ -59,8 +69,13 @@ class RestProfile:
     name = "rest"
     creates_are_idempotent = True  # SearchMode 2 finds the customer created with this ExternalIdentifier
 
-    def __init__(self, customers_folder: str | None = None):
+    def __init__(self, customers_folder: str | None = None, property_fields: dict[str, str | None] | None = None):
         self.customers_folder = customers_folder
+        mapping = {**DEFAULT_PROPERTY_FIELDS, **(property_fields or {})}
+        # local column -> the folder property carrying it; the columns mapped to none are not carried
+        self.property_fields: dict[str, str] = {column: prop for column, prop in mapping.items() if prop}
+        self.not_carried = frozenset(column for column, prop in mapping.items() if not prop)
+        self._not_custom = _TYPED_NOT_CUSTOM | set(self.property_fields.values())
 
     def list_request(self, start: int, size: int) -> tuple[str, dict[str, Any]]:
         size = max(MIN_PAGE_SIZE, min(size, MAX_PAGE_SIZE))
@@ -84,14 +99,21 @@ class RestProfile:
         if sumit_id is None:
             raise InvalidRecord("record has no CustomerID (entity ID)")
         values = {column: clean_text(_first(raw.get(prop)), field_name=prop) for column, (prop, _) in TYPED_FIELDS.items()}
-        values.update({column: clean_text(_first(raw.get(prop)), field_name=prop) for column, prop in PROPERTY_FIELDS.items()})
+        values.update({column: clean_text(_first(raw.get(prop)), field_name=prop)
+                       for column, prop in self.property_fields.items()})
+        not_custom = self._not_custom
         custom = {custom_field_name(k): clean_json(_first(v) if isinstance(v, list) and len(v) == 1 else v)
-                  for k, v in raw.items() if k not in _NOT_CUSTOM}
-        return CrmCustomer(sumit_id=sumit_id, fields=finish_fields(values), custom=custom)
+                  for k, v in raw.items() if k not in not_custom}
+        # finish_fields puts None in a column not carried (IL for the country): a placeholder
+        return CrmCustomer(sumit_id=sumit_id, fields=finish_fields(values), custom=custom, not_carried=self.not_carried)
 
     def push_request(self, customer: LocalCustomer) -> tuple[str, dict[str, Any]]:
-        details: dict[str, Any] = {key: customer.fields.get(column) or "" for column, (_, key) in TYPED_FIELDS.items()}
-        details["Properties"] = {prop: customer.fields.get(column) or "" for column, prop in PROPERTY_FIELDS.items()}
+        fields = customer.fields  # a field the field rules do not send is absent: its key is left out
+        details: dict[str, Any] = {key: fields[column] or "" for column, (_, key) in TYPED_FIELDS.items()
+                                   if column in fields}
+        properties = {prop: fields[column] or "" for column, prop in self.property_fields.items() if column in fields}
+        if properties:
+            details["Properties"] = properties
         if customer.sumit_id:
             details["ID"] = _wire_id(customer.sumit_id)
             return UPDATE_ENDPOINT, {"Details": details}

@@ -30,7 +30,7 @@ def link_lost_creates(customers: Sequence[CrmCustomer], lost: dict[int, str], st
     for c in customers:
         if c.external_id is not None:
             continue
-        fingerprint = customer_fingerprints(c)[0]
+        fingerprint = c.original_fingerprint or customer_fingerprints(c)[0]  # as sent, before field rules
         candidates = by_content.get(fingerprint)
         if candidates is not None and len(candidates) == 1:
             found[candidates[0]] = c.sumit_id

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from crmsync import guard, plans
+from crmsync.errors import ConfigurationError, CrmSyncError
+from crmsync.field_rules import FieldRules
 from crmsync.flows.common import CrmClient, note_gave_up, utcnow
 from crmsync.flows.lost_creates import link_lost_creates
 from crmsync.flows.read_ahead import read_ahead
 from crmsync.merge import ConflictPolicy, Outcome, dedupe_by_id, plan_pull
 from crmsync.model import CrmCustomer, PulledPage, RejectedRecord
-from crmsync.store import CustomerStore, encode_pulled
+from crmsync.guard import GuardLimits, PullPlan
+from crmsync.store import CustomerStore, decode_pulled, encode_pulled
 from crmsync.summary import SyncCounts
 
 
@@ -25,22 +30,27 @@ def run_pull(
     *,
     policy: ConflictPolicy = ConflictPolicy.NEWER_WINS,
     full_resync: bool = False,
+    rules: FieldRules = FieldRules(),
+    limits: GuardLimits | None = None,
     log: logging.Logger,
     now: Callable[[], datetime] = utcnow,
-) -> SyncCounts:
-    """Bring every CRM customer into the table, a page at a time, committing each page.
+) -> PullResult:
+    """Bring every CRM customer into the table, a page at a time, in one transaction.
 
     A page is one statement that inserts the new customers and reads the state of the changed
-    ones, and at most three writes more, whatever its size. Committing per
-    page means a run cut off half way keeps what it merged; running again finishes the job,
-    since records already merged compare as unchanged.
+    ones, and at most three writes more, whatever its size; the page after is fetched and
+    prepared meanwhile. Every change is journaled (crm_sync_changes) by the table's triggers.
 
     Only a complete pull (every page read) then flags linked customers the CRM no longer
     lists (``metadata.crm_missing_since``), unflags those that are back, and resolves queued
-    rejections the CRM has fixed; a pull that stops half way flags and resolves nothing.
+    rejections the CRM has fixed. Before committing, the pull reads its own plan from the
+    journal: with ``limits`` (the mass-change guard, crmsync.guard) a plan beyond them is rolled
+    back, and kept with the listing it came from for :func:`apply_held_pull` once a person
+    approves it. A pull that stops half way writes nothing; running again starts over.
     """
     with _tuned_for_bulk_work():
-        return _pull(client, store, policy=policy, full_resync=full_resync, log=log, now=now)
+        return _pull(client, store, policy=policy, full_resync=full_resync, rules=rules, limits=limits, log=log,
+                     now=now)
 
 
 @contextlib.contextmanager
@@ -68,39 +78,113 @@ def _tuned_for_bulk_work() -> Iterator[None]:
             gc.unfreeze()
 
 
-def _pull(client: CrmClient, store: CustomerStore, *, policy: ConflictPolicy, full_resync: bool,
-          log: logging.Logger, now: Callable[[], datetime]) -> SyncCounts:
-    counts = SyncCounts()
+def _pull(client: CrmClient, store: CustomerStore, *, policy: ConflictPolicy, full_resync: bool, rules: FieldRules,
+          limits: GuardLimits | None, log: logging.Logger, now: Callable[[], datetime]) -> PullResult:
     pulled_at = now()
     if store.dry_run:
         store.ensure_schema()  # inside the dry run's transaction: an empty database works too
+    store.journal_as("pull")
+    existing = plans.linked_count(store)
+    # Only a table with enough linked customers can meet the guard: only then is the listing kept aside.
+    guarded = limits is not None and existing >= max(1, limits.min_mass_change)
+    with contextlib.ExitStack() as stack:
+        spool = stack.enter_context(plans.ListingSpool()) if guarded and not store.dry_run else None
+        pages = read_ahead(_prepared(client.iter_customer_pages(), rules, spool))
+        counts = _merge_listing(pages, store, policy=policy, full_resync=full_resync, rules=rules,
+                                pulled_at=pulled_at, log=log)
+        counts.changed = store.changed_count("pull")
+        plan = plans.pull_plan(store, existing) if guarded else None
+        reasons = guard.pull_reasons(plan, limits) if plan is not None and limits is not None else []
+        if reasons and store.dry_run:
+            log.warning("A real run would wait for approval before writing anything: %s.", "; ".join(reasons))
+        elif reasons:
+            store.rollback()  # nothing of this pull is written
+            plans.hold(store, "pull", plan=plan.to_dict(), reasons=reasons, listing=spool, settings={
+                "policy": policy.value, "full_resync": full_resync, "pulled_at": pulled_at.isoformat()})
+            log.warning("Nothing written: this pull waits for approval because %s. The plan: %s",
+                        "; ".join(reasons), json.dumps(plan.totals()))
+            return PullResult(counts, plan, reasons, held=True)
+    store.commit()
+    _log_outcome(counts, log)
+    return PullResult(counts, plan, reasons, held=False)
+
+
+def apply_held_pull(store: CustomerStore, *, rules: FieldRules = FieldRules(), log: logging.Logger) -> PullResult:
+    """Apply the plan this run's pull held for approval, from the listing it read.
+
+    The merge is computed again from that listing, in one transaction, and committed only if
+    it is the plan that was approved (the same counts per field): if the table changed in
+    between, nothing is written and the error says what differs.
+    """
+    held = plans.held(store, "pull")
+    if held is None or held.status != plans.AWAITING:
+        raise ConfigurationError(
+            f"Run {store.run.dag_run_id} of {store.run.dag_id} has no pull plan waiting for approval"
+            + (f" (its plan is {held.status})." if held else ".") + " Nothing was written."
+        )
+    approved = PullPlan.from_dict(held.plan)
+    settings = held.settings
+    with _tuned_for_bulk_work():
+        store.journal_as("pull")
+        existing = plans.linked_count(store)
+        counts = _merge_listing(_staged(store), store, policy=ConflictPolicy.parse(settings["policy"]),
+                                full_resync=bool(settings["full_resync"]), rules=rules,
+                                pulled_at=datetime.fromisoformat(settings["pulled_at"]), log=log)
+        counts.changed = store.changed_count("pull")
+        plan = plans.pull_plan(store, existing)
+    if plan.totals() != approved.totals():
+        store.rollback()
+        raise CrmSyncError(
+            "The customers table changed since this plan was computed, so it is not the plan that was approved: "
+            f"approved {json.dumps(approved.totals())}, now {json.dumps(plan.totals())}. Nothing was written; "
+            "run the pull again to compute a new plan."
+        )
+    plans.close(store, "pull", plans.APPLIED)
+    store.commit()
+    log.info("Applied the approved plan: %s", json.dumps(plan.totals()))
+    _log_outcome(counts, log)
+    return PullResult(counts, plan, held.reasons, held=False)
+
+
+@dataclass
+class PullResult:
+    counts: SyncCounts
+    plan: PullPlan | None  # what it did to the existing customers (None: the table was too small to guard)
+    reasons: list[str]  # why it needs approval; empty when it does not
+    held: bool  # nothing was written: the plan waits for approval
+
+
+def _merge_listing(pages: Iterator["_PreparedPage"], store: CustomerStore, *, policy: ConflictPolicy,
+                   full_resync: bool, rules: FieldRules, pulled_at: datetime, log: logging.Logger) -> SyncCounts:
+    """Merge every page into the table, flag the vanished, resolve fixed rejects; one transaction, not committed."""
+    counts = SyncCounts()
     store.start_seen()
     lost_creates = store.unconfirmed_creates()  # created by a run that died before storing the answer
     still_rejected: list[str] = []
-    for prepared in read_ahead(_prepared(client.iter_customer_pages())):
-        page = prepared.page
-        link_lost_creates(page.customers, lost_creates, store, log)
+    for prepared in pages:
+        link_lost_creates(prepared.customers, lost_creates, store, log)
         page_counts, rejected_keys = _merge_page(prepared, store, policy=policy, full_resync=full_resync,
-                                                 pulled_at=pulled_at)
+                                                 rules=rules, pulled_at=pulled_at)
         still_rejected += rejected_keys
-        store.commit()
         counts = counts.merge(page_counts)
         log.info(
             "Page %d: %d records (created %d, updated %d, unchanged %d, skipped %d, conflicts %d); "
             "%d fetched so far",
-            page.number, page_counts.fetched, page_counts.created, page_counts.updated,
+            prepared.number, page_counts.fetched, page_counts.created, page_counts.updated,
             page_counts.unchanged, page_counts.skipped, page_counts.conflicts, counts.fetched,
         )
     store.clear_create_sent(lost_creates)  # not in a complete listing: never created, send again
     counts.vanished, back = store.flag_vanished(pulled_at=pulled_at)
     store.resolve_pull_errors_after_complete_pull(still_rejected)
-    store.commit()
     if counts.vanished or back:
-        log.warning("%d customers are no longer listed by the CRM and were flagged crm_missing_since; "
+        log.warning("%d customers are no longer listed by the CRM and are flagged crm_missing_since; "
                     "%d flagged earlier are listed again.", counts.vanished, back)
     counts.considered = counts.fetched
     return counts
 
+
+def _log_outcome(counts: SyncCounts, log: logging.Logger) -> None:
+    log.info("%d customers changed (their rows in crm_sync_changes).", counts.changed)
 
 
 @dataclass
@@ -108,35 +192,49 @@ class _PreparedPage:
     """A page made ready for the database in read_ahead's thread, so that this CPU work (the
     fingerprints and the JSON) overlaps the database's merge of the page before."""
 
-    page: PulledPage
+    number: int
+    fetched: int  # records the page held, valid or not
     customers: list[CrmCustomer]  # one per CRM id: the last copy of an id the page repeats
-    duplicates: list[CrmCustomer]  # the earlier copies
+    rejected: list[RejectedRecord]  # invalid records, and the earlier copies of a repeated id
     rows: str  # ``customers`` encoded for CustomerStore.pull_page
 
 
-def _prepared(pages: Iterator[PulledPage]) -> Iterator[_PreparedPage]:
+def _prepared(pages: Iterator[PulledPage], rules: FieldRules,
+              spool: plans.ListingSpool | None = None) -> Iterator[_PreparedPage]:
     try:
         for page in pages:
-            customers, duplicates = dedupe_by_id(page.customers)
-            yield _PreparedPage(page, customers, duplicates, encode_pulled(customers))
+            pulled = page.customers if rules.is_default else [rules.pulled(c) for c in page.customers]
+            customers, duplicates = dedupe_by_id(pulled)
+            rejected = page.rejected + [
+                RejectedRecord(
+                    reason="CustomerID appears more than once on the same page; the last copy was used",
+                    sumit_id=c.sumit_id, excerpt={"CustomerID": c.sumit_id, "Name": c.fields.get("name")},
+                )
+                for c in duplicates
+            ]
+            prepared = _PreparedPage(page.number, len(page.customers) + len(page.rejected), customers, rejected,
+                                     encode_pulled(customers))
+            if spool is not None:
+                spool.add(prepared.number, prepared.fetched, prepared.rows, prepared.rejected)
+            yield prepared
     finally:
         close = getattr(pages, "close", None)
         if close is not None:  # a generator: let it release its connection now
             close()
 
 
+def _staged(store: CustomerStore) -> Iterator[_PreparedPage]:
+    """A held pull's pages, as it prepared them."""
+    for number, fetched, rows, rejected in plans.listing_pages(store):
+        yield _PreparedPage(number, fetched, decode_pulled(rows), rejected, rows)
+
+
 def _merge_page(
-    prepared: _PreparedPage, store: CustomerStore, *, policy: ConflictPolicy, full_resync: bool, pulled_at: datetime
+    prepared: _PreparedPage, store: CustomerStore, *, policy: ConflictPolicy, full_resync: bool, rules: FieldRules,
+    pulled_at: datetime,
 ) -> tuple[SyncCounts, list[str]]:
-    page, customers = prepared.page, prepared.customers
-    counts = SyncCounts(fetched=len(page.customers) + len(page.rejected))
-    rejected = page.rejected + [
-        RejectedRecord(
-            reason="CustomerID appears more than once on the same page; the last copy was used",
-            sumit_id=c.sumit_id, excerpt={"CustomerID": c.sumit_id, "Name": c.fields.get("name")},
-        )
-        for c in prepared.duplicates
-    ]
+    customers, rejected = prepared.customers, prepared.rejected
+    counts = SyncCounts(fetched=prepared.fetched)
     for r in rejected:
         counts.add_reason(f"pull: {r.reason}")
     counts.skipped = len(rejected)
@@ -146,7 +244,7 @@ def _merge_page(
     # A customer new to the table was inserted whole; one whose CRM copy did not change needs
     # nothing (plan_pull's rules); the store returned the states of the rest.
     decisions = [
-        plan_pull(c, states[c.sumit_id], policy=policy, pulled_at=pulled_at, full_resync=full_resync)
+        plan_pull(c, states[c.sumit_id], policy=policy, pulled_at=pulled_at, full_resync=full_resync, rules=rules)
         for c in customers if c.sumit_id in states
     ]
     updated_ids = store.apply_pull(decisions, synced_at=pulled_at, policy=policy.value)
@@ -158,4 +256,3 @@ def _merge_page(
     counts.unchanged = len(customers) - counts.created - counts.updated
     counts.conflicts = sum(1 for d in decisions if d.conflict is not None)
     return counts, rejected_keys
-

@@ -11,6 +11,7 @@ from datetime import datetime
 from psycopg import IntegrityError
 
 from crmsync.errors import SumitAuthError, SumitError, SumitPermanentError, SumitProtocolError, SumitTransientError
+from crmsync.field_rules import FieldRules
 from crmsync.flows.common import PROGRESS_EVERY_SECONDS, CrmClient, note_gave_up, utcnow
 from crmsync.flows.lost_creates import find_lost_creates
 from crmsync.model import LocalCustomer, PushResult
@@ -31,6 +32,7 @@ def run_push(
     concurrency: int,
     retry_queue: bool = False,
     queue_only: bool = False,
+    rules: FieldRules = FieldRules(),
     log: logging.Logger,
     now: Callable[[], datetime] = utcnow,
     flush_every: int = 100,
@@ -40,8 +42,10 @@ def run_push(
     With ``retry_queue``, customers whose last push failed go first, changed or not;
     ``queue_only`` sends nothing else. A success resolves a customer's queued failure.
 
-    A refused record is recorded and the rest go on; refused credentials, or a run of
-    transient faults longer than the concurrency, stop the run. Accepted customers are
+    Each request carries what the field ``rules`` send (FieldRules.outgoing: no ``from_crm`` or
+    ``none`` field of an existing customer). A refused record is recorded and the rest go on;
+    refused credentials, or a run of transient faults longer than the concurrency, stop the
+    run. Accepted customers are
     written back (CRM id, fingerprints) in batches; a customer SUMIT just created is written
     back before more are sent, so its new id is never lost.
     """
@@ -83,7 +87,10 @@ def run_push(
                 elif store.dry_run:
                     counts.pushed += 1  # would be pushed
                 else:
-                    in_flight[pool.submit(client.push_customer, customer)] = customer
+                    # Only what the field rules send; the same id and fingerprint as read, so the
+                    # batch records the row as before and journals exactly the values sent.
+                    sent = rules.outgoing(customer)
+                    in_flight[pool.submit(client.push_customer, sent)] = sent
                     while len(in_flight) >= 2 * limit:
                         batch.collect(_wait_some(in_flight))
                 if time.monotonic() - last_progress >= PROGRESS_EVERY_SECONDS:

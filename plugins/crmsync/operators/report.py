@@ -46,6 +46,7 @@ class CrmSyncReportOperator(_CrmSyncOperator):
         *,
         operation: str,
         phase_task_ids: Sequence[str],
+        apply_task_id: str | None = None,
         fail_on_partial: bool | str = False,
         max_reject_ratio: float | str = DEFAULT_MAX_REJECT_RATIO,
         min_rejects_to_fail: int | str = DEFAULT_MIN_REJECTS_TO_FAIL,
@@ -55,19 +56,25 @@ class CrmSyncReportOperator(_CrmSyncOperator):
         super().__init__(**kwargs)
         self.operation = operation
         self.phase_task_ids = list(phase_task_ids)
+        self.apply_task_id = apply_task_id  # a phase that runs only when a held plan was approved
         self.fail_on_partial = fail_on_partial
         self.max_reject_ratio = max_reject_ratio
         self.min_rejects_to_fail = min_rejects_to_fail
 
     def run(self, context: Any) -> dict[str, Any]:
         ti = context["ti"]
-        counts, problems = SyncCounts(), []
+        counts, problems, held_by = SyncCounts(), [], None
         for task_id in self.phase_task_ids:
             result = ti.xcom_pull(task_ids=task_id)
-            if isinstance(result, dict):
+            if isinstance(result, dict) and result.get("held"):
+                held_by = task_id  # wrote nothing: its plan waited for approval, applied by apply_task_id
+            elif isinstance(result, dict):
                 counts = counts.merge(SyncCounts.from_dict(result))
-            else:
+            elif task_id != self.apply_task_id:
                 problems.append(f"{task_id} did not finish")
+        if held_by and not isinstance(ti.xcom_pull(task_ids=self.apply_task_id), dict):
+            problems.append(f"{held_by} planned a mass change that was not applied (not approved, or the apply "
+                            "failed): nothing of it was written")
         # Every task before this one, not only the direct upstream: in the bidirectional DAG a
         # failed pull leaves push_changed upstream_failed, and the cause is the pull's.
         for task_id in sorted(self.get_flat_relative_ids(upstream=True)):

@@ -21,9 +21,11 @@ import psycopg
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from crmsync import deployment
+from crmsync import deployment, field_rules, guard
 from crmsync.errors import ConfigurationError, CrmSyncError, SumitPermanentError
+from crmsync.field_rules import FieldRules
 from crmsync.flows import pull, push
+from crmsync.guard import GuardLimits
 from crmsync.hooks.sumit import SumitHook
 from crmsync.locking import application_name, customers_lock
 from crmsync.merge import ConflictPolicy
@@ -40,6 +42,15 @@ def _as_bool(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("true", "1", "yes", "on")
     return bool(value)
+
+
+def open_customer_store(postgres_conn_id: str, context: Any, *, dry_run: bool, max_attempts: int = 5) -> CustomerStore:
+    """The customers database, through the postgres provider, for this task's DAG run."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    conn = PostgresHook(postgres_conn_id=postgres_conn_id).get_conn()
+    run = RunRef(dag_id=context["dag"].dag_id, dag_run_id=context["run_id"])
+    return CustomerStore(conn, run, dry_run=dry_run, max_attempts=max_attempts)
 
 
 class _CrmSyncOperator(BaseOperator):
@@ -86,11 +97,15 @@ class _CrmSyncOperator(BaseOperator):
         context["ti"].xcom_push(key="error", value=message)
 
     def open_store(self, context: Any) -> CustomerStore:
-        from airflow.providers.postgres.hooks.postgres import PostgresHook
+        return open_customer_store(self.postgres_conn_id, context, dry_run=_as_bool(self.dry_run),
+                                   max_attempts=int(self.max_record_attempts))
 
-        conn = PostgresHook(postgres_conn_id=self.postgres_conn_id).get_conn()
-        run = RunRef(dag_id=context["dag"].dag_id, dag_run_id=context["run_id"])
-        return CustomerStore(conn, run, dry_run=_as_bool(self.dry_run), max_attempts=int(self.max_record_attempts))
+    def field_rules(self) -> FieldRules:
+        """The field rules in force (Airflow Variable ``crmsync_field_rules``, else the rules file),
+        validated: a bad entry fails the task before anything is written."""
+        from airflow.sdk import Variable
+
+        return field_rules.load(Variable.get(field_rules.VARIABLE, default=None))
 
     @contextmanager
     def locked_store(self, context: Any) -> Iterator[CustomerStore]:
@@ -120,6 +135,9 @@ class PrepareCustomersTableOperator(_CrmSyncOperator):
                 f"This run's conf has keys that {context['dag'].dag_id} does not take: {', '.join(map(repr, unknown))}. "
                 f"Its params are: {', '.join(sorted(context['dag'].params.keys()))}. Nothing was read or written."
             )
+        rules = self.field_rules()  # a bad rule stops the run here, before any write
+        if not rules.is_default:
+            self.log.info("Field rules in force: %s", rules.describe())
         with self.locked_store(context) as store:
             if store.dry_run:
                 self.log.info("Dry run: the schema is checked inside the pull's own transaction, not here.")
@@ -131,9 +149,12 @@ class PrepareCustomersTableOperator(_CrmSyncOperator):
 
 
 class SumitPullOperator(_CrmSyncOperator):
-    """Pull every SUMIT customer into sumit_customers (three-way merge, batched per page)."""
+    """Pull every SUMIT customer into sumit_customers (three-way merge, batched per page, one
+    transaction), unless the plan is a mass change (crmsync.guard): then nothing is written and
+    the plan waits in crm_sync_plans for the approval task."""
 
-    template_fields: Sequence[str] = ("dry_run", "conflict_policy", "full_resync", "skip", "max_record_attempts")
+    template_fields: Sequence[str] = ("dry_run", "conflict_policy", "full_resync", "skip", "max_record_attempts",
+                                      "approved_in_advance", "max_change_ratio", "min_mass_change")
 
     def __init__(
         self,
@@ -141,26 +162,41 @@ class SumitPullOperator(_CrmSyncOperator):
         conflict_policy: str = ConflictPolicy.NEWER_WINS.value,
         full_resync: bool | str = False,
         skip: bool | str = False,
+        approved_in_advance: bool | str = False,
+        max_change_ratio: float | str = guard.DEFAULT_MAX_CHANGE_RATIO,
+        min_mass_change: int | str = guard.DEFAULT_MIN_MASS_CHANGE,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.conflict_policy = conflict_policy
         self.full_resync = full_resync
         self.skip = skip  # e.g. "{{ params.retry_failed_only }}": this run only retries failed pushes
+        self.approved_in_advance = approved_in_advance
+        self.max_change_ratio = max_change_ratio
+        self.min_mass_change = min_mass_change
 
     def run(self, context: Any) -> dict[str, Any]:
         if _as_bool(self.skip):
             self.log.info("Pull skipped: this run only retries the customers whose push failed.")
             return SyncCounts().to_dict()
         policy = ConflictPolicy.parse(self.conflict_policy)
+        limits = None
+        if _as_bool(self.approved_in_advance):
+            self.log.info("approve_mass_change is set: this pull writes its plan whatever its size.")
+        else:
+            limits = GuardLimits(max_change_ratio=float(self.max_change_ratio), min_mass_change=int(self.min_mass_change))
+        rules = self.field_rules()
         hook = SumitHook(self.sumit_conn_id)
         try:
             with self.locked_store(context) as store:
-                counts = pull.run_pull(hook, store, policy=policy, full_resync=_as_bool(self.full_resync), log=self.log)
+                result = pull.run_pull(hook, store, policy=policy, full_resync=_as_bool(self.full_resync), rules=rules,
+                                       limits=limits, log=self.log)
                 self.log.info("Pull finished in %d database round trips.", store.round_trips)
         finally:
             hook.close()
-        return counts.to_dict()
+        if result.held:
+            return {"held": True, "reasons": result.reasons}
+        return result.counts.to_dict()
 
 
 class SumitPushOperator(_CrmSyncOperator):
@@ -185,14 +221,16 @@ class SumitPushOperator(_CrmSyncOperator):
 
     def run(self, context: Any) -> dict[str, Any]:
         ids = list(self.customer_ids) if self.customer_ids else None  # empty means all
+        rules = self.field_rules()
         hook = SumitHook(self.sumit_conn_id)
         try:
             with self.locked_store(context) as store:
                 counts = push.run_push(
                     hook, store, customer_ids=ids, only_changed=_as_bool(self.only_changed),
                     concurrency=hook.settings.push_concurrency, log=self.log,
-                    retry_queue=self.retry_queue, queue_only=_as_bool(self.queue_only),
+                    retry_queue=self.retry_queue, queue_only=_as_bool(self.queue_only), rules=rules,
                 )
+                counts.changed = store.changed_count("push")
         finally:
             hook.close()
         return counts.to_dict()

@@ -38,8 +38,15 @@ Control API (no credentials, JSON; ``SandboxControl`` wraps it):
   received, key included, only with ``--keep-sent-bodies`` (tests that scan what a client
   really sent); empty otherwise
 
+An update changes the keys it sends and keeps the stored value of every key it leaves out
+(``Name`` included: only a create needs one). SUMIT does not document what its updates do with
+an absent key; crmsync's field rules rely on this behaviour (docs/field-rules.md).
+
 Knobs: ``latency_ms``, ``ignore_paging``, ``ignore_paging_says_more``, ``reject_names``,
-``reject_customer_ids``, ``rate_limit`` (below), and the counted faults, each consumed by one
+``reject_customer_ids``, ``rate_limit`` (below), ``folder_properties`` (rest profile: the list
+of properties the customers folder has; a create or update naming another in ``Properties``
+is refused, ``Property 'X' does not exist in folder 'customers'``, and listentities shows no
+other; null: any), and the counted faults, each consumed by one
 API request whose path contains ``endpoint`` (any request when null), before credentials are
 checked:
 ``fail_next {"count", "status": 503, "retry_after": null, "body": "json"|"html", "endpoint"}``,

@@ -25,7 +25,10 @@ _FAULT_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 _FLAG_KNOBS = ("ignore_paging", "ignore_paging_says_more")
 _LIST_KNOBS = ("reject_names", "reject_customer_ids")
-KNOB_NAMES = ("latency_ms", "rate_limit", *_FLAG_KNOBS, *_LIST_KNOBS, *COUNTED_FAULTS)
+# rest profile: the properties the customers folder has (null: any). A create or update naming
+# another one in Properties is refused, as SUMIT may refuse it; listentities shows no other.
+FOLDER_PROPERTIES = "folder_properties"
+KNOB_NAMES = ("latency_ms", "rate_limit", *_FLAG_KNOBS, *_LIST_KNOBS, FOLDER_PROPERTIES, *COUNTED_FAULTS)
 RATE_LIMITED_RETRY_AFTER = 1  # seconds, the Retry-After of a rate_limit refusal
 
 # kind -> (Content-Type, body) of a malformed_next answer; "missing_customers" is a valid
@@ -110,6 +113,10 @@ def normalize_knobs(knobs: dict[str, Any]) -> dict[str, Any]:
         elif name in _LIST_KNOBS:
             if not isinstance(value, list):
                 raise SandboxInputError(f"{name} must be a list, not {value!r}")
+            normalized[name] = list(value)
+        elif name == FOLDER_PROPERTIES:
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                raise SandboxInputError(f"{name} must be a list of property names (null: any), not {value!r}")
             normalized[name] = list(value)
         else:
             normalized[name] = _fault(name, value)

@@ -50,9 +50,11 @@ def update(state: Backend, body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(record, dict):
         return state.failure("Customer is required")
     name = record.get("Name")
-    if not isinstance(name, str) or not name.strip():
-        return state.failure("Customer name is required")
     given = record.get(ID_KEY)
+    # A create needs a name; an update may leave Name out (absent keys keep their stored
+    # values), but may not blank it.
+    if (is_blank(given) or "Name" in record) and (not isinstance(name, str) or not name.strip()):
+        return state.failure("Customer name is required")
     with state.lock:
         knobs = state.knobs
         if name in knobs.get("reject_names", []):

@@ -11,7 +11,7 @@ from typing import Any
 
 from crmsync.sandbox.base import Backend
 from crmsync.sandbox.customers import ID_KEY, page_bounds
-from crmsync.sandbox.faults import SandboxInputError
+from crmsync.sandbox.faults import FOLDER_PROPERTIES, SandboxInputError
 
 LIST_PATH = "/crm/data/listentities/"
 UPDATE_PATH = "/accounting/customers/update/"
@@ -25,13 +25,17 @@ TYPED = {"Name": ("Customers_FullName", "Name"), "Email": ("Customers_EmailAddre
 SEARCH_BY_EXTERNAL_IDENTIFIER = 2
 
 
-def entity(record: dict[str, Any], customers_folder: str) -> dict[str, Any]:
-    """A stored customer as listentities shows it: typed properties, every value a list."""
+def entity(record: dict[str, Any], customers_folder: str, properties: list[str] | None = None) -> dict[str, Any]:
+    """A stored customer as listentities shows it: typed properties, every value a list; with
+    ``properties`` (the folder's, the ``folder_properties`` knob), no other property."""
     key = record[ID_KEY]
     shown: dict[str, Any] = {"ID": int(key) if str(key).isdigit() else key, "Folder": customers_folder}
     for guide_key, value in record.items():
         if guide_key != ID_KEY and value is not None:
-            shown[TYPED[guide_key][0] if guide_key in TYPED else guide_key] = [value]
+            if guide_key in TYPED:
+                shown[TYPED[guide_key][0]] = [value]
+            elif properties is None or guide_key in properties:
+                shown[guide_key] = [value]
     return shown
 
 
@@ -52,8 +56,8 @@ def list_entities(state: Backend, body: dict[str, Any]) -> dict[str, Any]:
         window = store.window(start, stop)
         count = len(store.order)
         # Customers become entities; raw records are served verbatim, as in getlist.
-        folder = state.customers_folder
-        entities = [entity(r, folder) if i + start < count else r for i, r in enumerate(window)]
+        folder, properties = state.customers_folder, knobs.get(FOLDER_PROPERTIES)
+        entities = [entity(r, folder, properties) if i + start < count else r for i, r in enumerate(window)]
         more = (stop is not None and stop < store.listing_length()) or bool(knobs.get("ignore_paging_says_more"))
     return state.success({"Entities": entities, "HasNextPage": more}, numeric=True)
 
@@ -64,13 +68,20 @@ def save_details(state: Backend, body: dict[str, Any], *, create: bool) -> dict[
     if not isinstance(details, dict):
         return state.failure("Details are required", numeric=True)
     name = details.get("Name")
-    if not isinstance(name, str) or not name.strip():
+    # A create needs a name; an update may leave Name out (absent keys keep their stored values).
+    if (create or "Name" in details) and (not isinstance(name, str) or not name.strip()):
         return state.failure("Customer name is required", numeric=True)
     record = {guide: details[rest] for guide, (_, rest) in TYPED.items() if rest in details}
     if isinstance(details.get("Properties"), dict):
         record.update(details["Properties"])  # company name, state, country, custom properties
     with state.lock:
         knobs, store = state.knobs, state.store
+        folder_properties = knobs.get(FOLDER_PROPERTIES)
+        if folder_properties is not None and isinstance(details.get("Properties"), dict):
+            lacking = [prop for prop in details["Properties"] if prop not in folder_properties]
+            if lacking:
+                return state.failure(f"Property {lacking[0]!r} does not exist in folder {state.customers_folder!r}",
+                                     numeric=True)
         if name in knobs.get("reject_names", []) or str(details.get("ID")) in map(
                 str, knobs.get("reject_customer_ids", [])):
             return state.failure(f"Rejected by sandbox rule: customer name {name!r} is refused", numeric=True)
