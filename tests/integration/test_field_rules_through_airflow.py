@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from conftest import PUSH_PATHS, data_snapshot, push_requests, set_sumit_connection
+from conftest import data_snapshot, push_requests, set_sumit_connection
 from test_dags import ensure_schema, insert_local, last_run, rows
 
 VARIABLE_ENV = "AIRFLOW_VAR_CRMSYNC_FIELD_RULES"
