@@ -47,7 +47,8 @@ from crmsync.testing.airflow_env import migrate  # noqa: E402
 from crmsync.testing.postgres import LocalPostgres, free_port  # noqa: E402
 from crmsync.testing.stack import COMPANY_ID, WORKER_HOSTNAME_ENV, LocalStack  # noqa: E402
 
-DAG_IDS = ("crm_bidirectional_sync", "crm_pull_customers", "crm_push_customers", "crm_revert_run")
+DAG_IDS = ("crm_bidirectional_sync", "crm_pull_customers", "crm_push_customers", "crm_resolve_conflicts",
+           "crm_revert_run")
 COMPONENTS = ("api-server", "scheduler", "dag-processor")  # started in this order, stopped in reverse
 START_TIMEOUT_SECONDS = 180
 STOP_TIMEOUT_SECONDS = 20
@@ -78,7 +79,7 @@ class LiveAirflow:
                  password: str | None = None, seed_demo: int = 120, local_customers: bool = True,
                  env: dict[str, str] | None = None, executor: str = "local", workers: int = 2,
                  worker_concurrency: int = 1, sumit_extra: dict[str, Any] | None = None,
-                 api_key: str | None = None, log=print):
+                 api_key: str | None = None, users: dict[str, tuple[str, str]] | None = None, log=print):
         if executor not in EXECUTORS:
             raise ValueError(f"executor must be one of {EXECUTORS}, not {executor!r}")
         self.home = Path(home).resolve()
@@ -87,6 +88,8 @@ class LiveAirflow:
         self.url = f"http://{self.host}:{self.port}"
         self.username = username
         self.password = password or secrets.token_urlsafe(12)
+        # more logins: name -> (SimpleAuthManager role: viewer, user, op or admin; password)
+        self.users = dict(users or {})
         self.company_id = COMPANY_ID
         self._api_key = api_key or "local-" + secrets.token_hex(16)  # the sandbox's; never printed
         self._seed_demo = seed_demo
@@ -134,7 +137,9 @@ class LiveAirflow:
 
         self.env = self._airflow_env()
         passwords = self.home / "simple_auth_manager_passwords.json"
-        passwords.write_text(json.dumps({self.username: self.password}) + "\n", encoding="utf-8")
+        passwords.write_text(json.dumps({self.username: self.password,
+                                         **{name: pw for name, (_, pw) in self.users.items()}}) + "\n",
+                             encoding="utf-8")
         passwords.chmod(0o600)
 
         self._log("Creating Airflow's metadata database (airflow db migrate) ...")
@@ -296,7 +301,9 @@ class LiveAirflow:
         pg = self.pg
         return "\n".join([
             "",
-            f"Airflow UI and REST API: {self.url}   login: {self.username} / {self.password}",
+            f"Airflow UI and REST API: {self.url}   login: {self.username} / {self.password}"
+            + "".join(f", {name} ({role})" for name, (role, _) in self.users.items()),
+            f"  CRM sync console: {self.url}/crmsync/ (also \"CRM sync\" in Airflow's navigation)",
             f"  DAGs: {', '.join(DAG_IDS)} (paused on creation: unpause one in the UI before it runs)",
             f"  crm_postgres:  postgresql://{pg.user}@{pg.host}:{pg.port}/{pg.dbname}"
             f"  (psql -h {pg.host} -p {pg.port} -U {pg.user} {pg.dbname})",
@@ -341,7 +348,8 @@ class LiveAirflow:
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__AUTH_MANAGER":
                 "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
+                [f"{self.username}:admin", *(f"{name}:{role}" for name, (role, _) in self.users.items())]),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "simple_auth_manager_passwords.json"),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
             "AIRFLOW__API__HOST": self.host,
@@ -408,6 +416,9 @@ class LiveAirflow:
         status, pool = self.request("GET", f"/api/v2/pools/{POOL[0]}", token=token, timeout=5)
         if status != 200:
             return f"pool {POOL[0]} not there yet (HTTP {status})"
+        status, plugins = self.request("GET", "/api/v2/plugins", token=token, timeout=5)
+        if status != 200 or "crmsync_console" not in {p["name"] for p in plugins.get("plugins", [])}:
+            return f"the crmsync_console plugin is not loaded (HTTP {status}: {str(plugins)[:300]})"
         return "ready"
 
 
@@ -454,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with LiveAirflow(args.home, port=args.port, password=password, seed_demo=args.seed_demo,
                          executor=args.executor, workers=args.workers,
+                         users={"viewer": ("viewer", os.environ.get("CRMSYNC_AIRFLOW_VIEWER_PASSWORD") or "viewer")},
                          log=lambda message: print(message, flush=True)) as live:
             print(live.banner(), flush=True)
             while all(p.poll() is None for p in live.processes.values()):

@@ -10,7 +10,9 @@ sandbox is seeded with that many sample customers and these scenarios run:
 5. push of 10,000 changed customers with 20 ms of sandbox latency per call (once);
 6. push of 200 changed customers against a sandbox that answers 429 (Retry-After: 1) beyond 5
    requests a second (once): throughput against the limit, the share of 429s, failures
-   (``--rate-limit-only`` runs just this one, after a pull that fills the table).
+   (``--rate-limit-only`` runs just this one, after a pull that fills the table);
+7. the console's Customers page (first page, searches, state filters) on the largest table up to
+   100,000 (scripts/bench_console.py).
 
 Each scenario runs the DAG tasks' own code (``SumitHook`` + ``CustomerStore`` +
 ``crmsync.flows``, the ``sumit_default`` connection read from the environment as a task
@@ -343,6 +345,11 @@ class Bench:
             finally:
                 self.sandbox.control.set_faults(latency_ms=None)
         self.rate_limited_push(size)
+        if size == max((s for s in self.sizes if s <= 100_000), default=None):
+            from bench_console import console_lines
+
+            self.console_lines = console_lines(self.dsn("bench"), size)
+            print("\n".join(self.console_lines), flush=True)
 
     def rate_limited_push(self, size: int) -> None:
         """6. (once) RATE_LIMITED_PUSHES changed customers pushed against the sandbox's rate_limit."""
@@ -369,6 +376,7 @@ class Bench:
 
     pushed_once = False
     rate_limit_line = ""
+    console_lines: list[str] = []
     sizes: list[int] = []
     breakdown_of: tuple[int, dict[str, Any], dict[str, Any]] | None = None
 
@@ -462,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
     table = HEADER + "\n" + "\n".join(_format_row(r) for r in bench.rows)
     print("\n" + bench.breakdown_lines(), flush=True)
     table += "\n\n" + bench.breakdown_lines() + (f"\n\n{bench.rate_limit_line}" if bench.rate_limit_line else "")
+    if bench.console_lines:
+        table += "\n\n" + "\n".join(bench.console_lines)
     if args.output:
         Path(args.output).write_text(f"Machine: {machine(not args.no_fsync)}\n\n{table}\n", encoding="utf-8")
     return 0

@@ -23,7 +23,7 @@ WITH RECURSIVE changes_dags AS (
     SELECT d.dag_id,
            (SELECT r.operation FROM crm_sync_runs r WHERE r.dag_id = d.dag_id AND r.dag_run_id = %(target)s) AS operation,
            (SELECT count(*) FROM crm_sync_changes j WHERE j.dag_id = d.dag_id AND j.dag_run_id = %(target)s
-                                                      AND j.direction IN ('pull', 'revert')) AS revertible,
+                                                      AND j.direction IN ('pull', 'revert', 'resolve')) AS revertible,
            (SELECT count(*) FROM crm_sync_changes j WHERE j.dag_id = d.dag_id AND j.dag_run_id = %(target)s) AS journaled,
            (SELECT coalesce(sum(cardinality(b.customer_ids)), 0) FROM crm_sync_created b
             WHERE b.dag_id = d.dag_id AND b.dag_run_id = %(target)s) AS created

@@ -1,4 +1,4 @@
--- Undo one run's local changes (its journal rows of direction pull or revert), in one
+-- Undo one run's local changes (its journal rows of direction pull, revert or resolve), in one
 -- statement: classify every customer the run changed or created, restore those nobody changed
 -- since, and return each customer's outcome. Run by a session that journals as 'revert', so
 -- the table's triggers journal the restore in the same transaction.
@@ -18,11 +18,11 @@
 WITH created AS (
     SELECT DISTINCT u.customer_id
     FROM crm_sync_created b CROSS JOIN LATERAL unnest(b.customer_ids) AS u(customer_id)
-    WHERE b.dag_id = %(dag_id)s AND b.dag_run_id = %(target)s AND b.direction IN ('pull', 'revert')
+    WHERE b.dag_id = %(dag_id)s AND b.dag_run_id = %(target)s AND b.direction IN ('pull', 'revert', 'resolve')
 ), changed AS (
     SELECT DISTINCT ON (j.customer_id) j.id, j.customer_id, j.before, j.after
     FROM crm_sync_changes j
-    WHERE j.dag_id = %(dag_id)s AND j.dag_run_id = %(target)s AND j.direction IN ('pull', 'revert')
+    WHERE j.dag_id = %(dag_id)s AND j.dag_run_id = %(target)s AND j.direction IN ('pull', 'revert', 'resolve')
     ORDER BY j.customer_id, j.id DESC
 ), entry AS (
     -- a customer the run created and then changed is the run's creation: kept as it is
@@ -52,7 +52,7 @@ WITH created AS (
                     OR EXISTS (
                         SELECT 1 FROM crm_sync_changes later
                         WHERE later.customer_id = e.customer_id AND later.id > e.id
-                          AND later.direction IN ('pull', 'revert')
+                          AND later.direction IN ('pull', 'revert', 'resolve')
                           AND (later.dag_id, later.dag_run_id) <> (%(dag_id)s, %(target)s))
                    THEN 'changed_since'
                ELSE 'restore'

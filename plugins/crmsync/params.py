@@ -125,3 +125,15 @@ def push_reverted_param() -> Param:
     return Param(False, type="boolean", title="Push the restored values",
                  description="Also send the restored customers to SUMIT right away. Off: the next "
                              "crm_bidirectional_sync sends them (their local values differ from what was last synced).")
+
+
+def conflict_ids_param() -> Param:
+    return Param(type="array", items=_ID_ITEMS, minItems=1, maxItems=MAX_IDS, title="Conflicts",
+                 description="crm_sync_conflicts.id values of the conflicts to resolve, e.g. [12]. Required.")
+
+
+def keep_param() -> Param:
+    return Param(type="string", enum=["crm", "local"], title="Keep",
+                 values_display={"crm": "The CRM's version", "local": "The local version (pushed to SUMIT)"},
+                 description="Which side of the conflicts to keep: crm (take the CRM's values) or local (keep the "
+                             "local values and push them). Keeping the side that won writes nothing. Required.")

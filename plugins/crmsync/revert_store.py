@@ -27,7 +27,7 @@ class RunMatch:
 
     dag_id: str
     operation: str | None  # its crm_sync_runs row's operation; None: no row (its report never ran)
-    revertible: int  # its crm_sync_changes rows a revert can undo (direction pull or revert)
+    revertible: int  # its crm_sync_changes rows a revert can undo (direction pull, revert or resolve)
     journaled: int  # all its crm_sync_changes rows (push ones included)
     created: int  # the customers it created (crm_sync_created)
 

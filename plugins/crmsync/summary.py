@@ -91,7 +91,8 @@ def run_status(counts: SyncCounts, *, phase_failed: bool, max_reject_ratio: floa
     return SUCCESS
 
 
-_TITLES = {"pull": "Pull", "push": "Push", "bidirectional": "Bidirectional sync", "revert": "Revert"}
+_TITLES = {"pull": "Pull", "push": "Push", "bidirectional": "Bidirectional sync", "revert": "Revert",
+           "resolve": "Resolve"}
 
 
 def summary_line(operation: str, counts: SyncCounts, *, status: str, dry_run: bool = False) -> str:
@@ -108,6 +109,9 @@ def summary_line(operation: str, counts: SyncCounts, *, status: str, dry_run: bo
         parts.append(f"Pushed: {counts.pushed} (Failed: {counts.failed})")
     if operation == "revert":
         parts.append(f"Restored: {counts.updated}")
+    if operation == "resolve":  # conflicts resolved, customers rewritten, and their push
+        parts += [f"Resolved: {counts.conflicts}", f"Rewritten: {counts.updated}",
+                  f"Pushed: {counts.pushed} (Failed: {counts.failed})"]
     parts.append(f"Changed: {counts.changed}")  # customers the run changed: its rows in crm_sync_changes
     line = f"{title} {verb}. " + ", ".join(parts)
     return f"[dry run, nothing written] {line}" if dry_run else line

@@ -26,6 +26,7 @@ from .live_helpers import AirflowApi  # noqa: E402
 
 ARTIFACTS = ROOT / "artifacts"
 NOTIFICATIONS = ARTIFACTS / "e2e-notifications.jsonl"
+VIEWER = "viewer"  # a second login with SimpleAuthManager's viewer role (reads, may not trigger)
 
 
 @pytest.fixture(scope="package")
@@ -37,6 +38,7 @@ def live_airflow():
     NOTIFICATIONS.unlink(missing_ok=True)
     with LiveAirflow(ARTIFACTS / "e2e-airflow", port=0, password=secrets.token_urlsafe(12), seed_demo=0,
                      local_customers=False, log=print, api_key=api_key,
+                     users={VIEWER: ("viewer", secrets.token_urlsafe(12))},
                      env={"CRMSYNC_TASK_RETRIES": "0", "CRMSYNC_TASK_RETRY_DELAY_SECONDS": "1",
                           "CRMSYNC_NOTIFY_FILE": str(NOTIFICATIONS),  # read by test_mass_change
                           "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",  # the secret scan reads DEBUG logs
@@ -55,6 +57,14 @@ def sumit_connection_body(live, profile: str) -> dict:
     return {"connection_id": "sumit_default", "conn_type": "sumit", "host": live.sandbox.url,
             "login": str(live.company_id), "password": live._api_key,
             "extra": json.dumps({"api_profile": profile, "customers_folder": "customers"})}
+
+
+@pytest.fixture(scope="package")
+def viewer_login(live_airflow) -> tuple[str, str]:
+    """(username, password) of the live Airflow's viewer: may read everything, start nothing."""
+    role, password = live_airflow.users[VIEWER]
+    assert role == "viewer"
+    return VIEWER, password
 
 
 @pytest.fixture(scope="package")

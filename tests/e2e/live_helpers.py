@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import secrets
+import shutil
 import time
 from datetime import datetime
+from pathlib import Path
 
+import pytest
 import requests
 
 RUN_TIMEOUT_SECONDS = 150
@@ -129,3 +132,30 @@ def advisory_lock_holders(pg) -> list[tuple[int, str]]:
             " WHERE l.locktype = 'advisory' AND l.granted"
             "   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             " ORDER BY l.pid").fetchall()
+
+
+def login_token(live, username: str, password: str) -> str:
+    """A JWT for another login of the live Airflow (``POST /auth/token``)."""
+    response = requests.post(f"{live.url}/auth/token", json={"username": username, "password": password}, timeout=30)
+    assert response.status_code == 201, f"POST /auth/token as {username}: HTTP {response.status_code} {response.text}"
+    return response.json()["access_token"]
+
+
+def run_ids(api: AirflowApi, *dag_ids: str) -> dict[str, set[str]]:
+    """Every run id of these DAGs, by DAG (to show that a refused call made none)."""
+    return {dag_id: {r["dag_run_id"] for r in api.ok("GET", f"/api/v2/dags/{dag_id}/dagRuns",
+                                                        params={"limit": 1000})["dag_runs"]}
+            for dag_id in dag_ids}
+
+
+# Debian's Chromium (scripts/system-deps.sh installs it), driven by Playwright; these flags keep it
+# off the network this machine does not have.
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def require_chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is not installed: run scripts/system-deps.sh as root "
+                    "(apt-get install chromium chromium-driver fonts-liberation)")

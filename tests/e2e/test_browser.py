@@ -8,28 +8,22 @@ screen is saved to artifacts/browser-push-run.png.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from .live_helpers import PUSH_DAG, RUN_TIMEOUT_SECONDS, add_customers
+from .live_helpers import CHROMIUM, CHROMIUM_FLAGS, PUSH_DAG, RUN_TIMEOUT_SECONDS, add_customers, require_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "artifacts" / "browser-push-run.png"
 FAILURE_SCREENSHOT = ROOT / "artifacts" / "browser-failure.png"  # the screen when the test failed
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture
 def page(tmp_path, request):
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is not installed: run scripts/system-deps.sh as root "
-                    "(apt-get install chromium chromium-driver fonts-liberation)")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

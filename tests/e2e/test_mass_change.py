@@ -12,7 +12,7 @@ import time
 import pytest
 
 from .conftest import NOTIFICATIONS
-from .live_helpers import PULL_DAG, PUSH_DAG
+from .live_helpers import PULL_DAG, PUSH_DAG, add_customers
 
 CUSTOMERS = 1000
 
@@ -157,3 +157,27 @@ def test_a_push_over_the_limit_waits_and_rejected_sends_nothing(thousand_pulled,
     sent_after = len([r for r in live_airflow.sandbox.control.requests() if "update" in r.get("path", "")])
     assert sent_after == sent_before
     assert _journal_of(customers_table, run_id) == 0
+
+
+def test_a_push_over_the_limit_approved_sends_them_all_and_closes_its_plan(thousand_pulled, api, live_airflow,
+                                                                          customers_table):
+    # The tests above emptied the sandbox, which then hands out its ids from the start again (SUMIT
+    # never reuses one): move the stale links of the customers it lost out of the way first.
+    with customers_table.connect() as conn:
+        conn.execute("UPDATE sumit_customers SET sumit_customer_id = 'lost-' || sumit_customer_id "
+                     "WHERE metadata ? 'crm_missing_since' AND sumit_customer_id NOT LIKE 'lost-%'")
+    ids = add_customers(customers_table, "Approved Push 1", "Approved Push 2", "Approved Push 3")  # new: created
+    api.unpause(PUSH_DAG)
+    run_id = api.trigger(PUSH_DAG, {"customer_ids": ids, "max_push_without_approval": 2})["dag_run_id"]
+    _wait_for_question(api, PUSH_DAG, run_id, "approve_mass_push")
+    assert _plan(customers_table, run_id)[0] == "awaiting_approval"
+    _answer(api, PUSH_DAG, run_id, "approve_mass_push", "Approve")
+    assert api.wait_for_run(PUSH_DAG, run_id)["state"] == "success", api.task_states(PUSH_DAG, run_id)
+    with customers_table.connect() as conn:
+        pushed, message = conn.execute("SELECT pushed, message FROM crm_sync_runs WHERE dag_run_id = %s",
+                                       (run_id,)).fetchone()
+    assert pushed == 3, message
+    assert {"Approved Push 1", "Approved Push 2", "Approved Push 3"} <= {
+        c["Name"] for c in live_airflow.sandbox.control.customers()}
+    # decided: no longer listed as waiting (the console's Mass changes page reads this)
+    assert _plan(customers_table, run_id)[0] == "applied"

@@ -10,7 +10,7 @@ from airflow.sdk.exceptions import ParamValidationError
 
 def test_dags_import_without_errors(dagbag):
     assert set(dagbag.dag_ids) == {"crm_pull_customers", "crm_push_customers", "crm_bidirectional_sync",
-                                   "crm_revert_run"}
+                                   "crm_revert_run", "crm_resolve_conflicts"}
 
 
 def test_bidirectional_runs_daily_at_three_in_jerusalem_one_at_a_time(dagbag):
@@ -19,7 +19,8 @@ def test_bidirectional_runs_daily_at_three_in_jerusalem_one_at_a_time(dagbag):
     assert dag.catchup is False and dag.max_active_runs == 1
 
 
-@pytest.mark.parametrize("dag_id", ["crm_pull_customers", "crm_push_customers", "crm_revert_run"])
+@pytest.mark.parametrize("dag_id", ["crm_pull_customers", "crm_push_customers", "crm_revert_run",
+                                    "crm_resolve_conflicts"])
 def test_pull_and_push_are_manual_only(dagbag, dag_id):
     dag = dagbag.get_dag(dag_id)
     assert not dag.timetable.can_be_scheduled
@@ -36,6 +37,9 @@ def test_tasks_read_like_the_job(dagbag):
         "prepare_customers_table", "approve_mass_push", "push_to_crm", "report"]
     assert [t.task_id for t in dagbag.get_dag("crm_revert_run").topological_sort()] == [
         "prepare_customers_table", "restore_values", "push_restored", "report"]
+    assert [t.task_id for t in dagbag.get_dag("crm_resolve_conflicts").topological_sort()] == [
+        "prepare_customers_table", "resolve_conflicts", "push_resolved", "report"]
+    assert set(dagbag.get_dag("crm_resolve_conflicts").tags) == {"crmsync", "sumit", "conflicts"}
     assert dagbag.get_dag("crm_push_customers").task_dict["report"].trigger_rule == "all_done"
 
 
@@ -89,6 +93,16 @@ def test_params_validate_as_documented(dagbag):
     for bad in ({}, {"dag_run_id": ""}, {"dag_run_id": "   "}, {"dag_run_id": 5}, {"dag_run_id": "x", "push_reverted": "yes"}):
         with pytest.raises(ParamValidationError):
             validated(revert, bad)
+    resolve = dagbag.get_dag("crm_resolve_conflicts")
+    assert validated(resolve, {"conflict_ids": [12], "keep": "local"}) == {
+        "conflict_ids": [12], "keep": "local", "dry_run": False}
+    assert validated(resolve, {"conflict_ids": [1, 2], "keep": "crm", "dry_run": True})["keep"] == "crm"
+    for bad in ({}, {"conflict_ids": [12]}, {"keep": "crm"}, {"conflict_ids": [], "keep": "crm"},
+                {"conflict_ids": [0], "keep": "crm"}, {"conflict_ids": ["12"], "keep": "crm"},
+                {"conflict_ids": [12], "keep": "both"}, {"conflict_ids": [12], "keep": "CRM"},
+                {"conflict_ids": [12], "keep": "local", "dry_run": "no"}):
+        with pytest.raises(ParamValidationError):
+            validated(resolve, bad)
 
 
 def test_next_scheduled_run_is_three_oclock_jerusalem_time(dagbag):
@@ -116,10 +130,11 @@ def test_every_task_that_calls_sumit_runs_in_the_sumit_pool(dagbag):
                if t.pool == "sumit_api"}
     assert in_pool == {("crm_pull_customers", "pull_from_crm"), ("crm_push_customers", "push_to_crm"),
                        ("crm_bidirectional_sync", "pull_from_crm"), ("crm_bidirectional_sync", "push_changed"),
-                       ("crm_revert_run", "push_restored")}
+                       ("crm_revert_run", "push_restored"), ("crm_resolve_conflicts", "push_resolved")}
 
 
-DAG_IDS = ["crm_pull_customers", "crm_push_customers", "crm_bidirectional_sync", "crm_revert_run"]
+DAG_IDS = ["crm_pull_customers", "crm_push_customers", "crm_bidirectional_sync", "crm_revert_run",
+           "crm_resolve_conflicts"]
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)

@@ -107,6 +107,7 @@ def test_pyproject_lists_every_subpackage_on_disk_and_the_sql():
     assert listed - packages_on_disk() == {"crmsync._sql"}, "pyproject.toml lists packages that are not on disk"
     assert config["package-dir"]["crmsync._sql"] == "include/sql"
     assert config["package-data"]["crmsync._sql"] == ["*.sql"]
+    assert config["package-data"]["crmsync.console"] == ["templates/*.html", "static/*"]
 
 
 def test_the_wheel_holds_every_subpackage_module_and_statement(built):
@@ -119,6 +120,11 @@ def test_the_wheel_holds_every_subpackage_module_and_statement(built):
     assert not missing_modules, f"the wheel lacks {sorted(missing_modules)}"
     statements = {f"crmsync/_sql/{name}.sql" for name in sql_on_disk()}
     assert statements and statements <= files, f"the wheel lacks {sorted(statements - files)}"
+    console = PACKAGE / "console"
+    assets = {f"crmsync/console/{p.relative_to(console).as_posix()}"
+              for p in [*console.glob("templates/*"), *console.glob("static/*")]}
+    assert "crmsync/console/templates/customers.html" in assets and "crmsync/console/static/console.js" in assets
+    assert assets <= files, f"the wheel lacks the console's {sorted(assets - files)}"
 
 
 def test_the_build_leaves_no_sql_copy_in_the_source_tree(built):

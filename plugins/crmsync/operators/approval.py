@@ -67,6 +67,10 @@ class _MassChangeApprovalOperator(ApprovalOperator):
             context["ti"].xcom_push(key="error", value=message)
             raise AirflowFailException(message) from None
         self.log.info("Approved by %s.", event.get("responded_by_user") or "a user")
+        if self.kind == "push":  # the push itself follows; a pull plan is closed by the task applying it
+            with self.store(context) as store:
+                plans.close(store, self.kind, plans.APPLIED)
+                store.commit()
         return result
 
 

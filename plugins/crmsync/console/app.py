@@ -1,0 +1,251 @@
+"""The sync console: a FastAPI app the crmsync plugin mounts on Airflow's api-server at /crmsync.
+
+Pages (server-rendered HTML, every value escaped by Jinja2's autoescape; one small script,
+no build step): Customers (search, sync-state filter, push, pull, sync), a customer's page
+with its history, Runs (table and chart), Errors (the retry queue), Conflicts, Mass changes,
+and a tab for one DAG run. Every action is a DAG run made through Airflow's REST API with the
+user's own token (console/airflow_api.py). Who may do what: console/security.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from crmsync.console import airflow_api
+from crmsync.console.charts import runs_chart
+from crmsync.console.outcome import ACTION_DAGS, DAG_IDS, FINISHED, PUSH_DAG, airflow_run_url, outcome_text
+from crmsync.console.pages import HERE, airflow_root, customers_page_values, render, render_customers
+from crmsync.console.queries import ConsoleQueries, CustomerQuery
+from crmsync.console.security import ReaderDep, require_trigger, same_origin, user_token
+
+log = logging.getLogger(__name__)
+MAX_IDS = 1000  # customers or records one console action may name
+
+app = FastAPI(title="crmsync console", docs_url=None, redoc_url=None, openapi_url=None)
+app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+
+# -- the customers database ------------------------------------------------------------------------
+
+def _connect() -> Any:
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    from crmsync import deployment
+
+    return PostgresHook(postgres_conn_id=deployment.POSTGRES_CONN_ID).get_conn()
+
+
+@contextlib.contextmanager
+def open_queries() -> Iterator[ConsoleQueries]:
+    conn = _connect()
+    try:
+        yield ConsoleQueries(conn)
+    finally:
+        with contextlib.suppress(Exception):
+            conn.rollback()
+        conn.close()
+
+
+class TablesMissing(Exception):
+    """crmsync's tables are not in the customers database yet."""
+
+
+@contextlib.contextmanager
+def queries_or_setup() -> Iterator[ConsoleQueries]:
+    with open_queries() as queries:
+        if not queries.tables_exist():
+            raise TablesMissing()
+        yield queries
+
+
+# -- rendering ----------------------------------------------------------------------------------------
+
+def _root(request: Request) -> str:
+    return request.scope.get("root_path", "").rstrip("/")
+
+
+def _airflow_root(request: Request) -> str:
+    return airflow_root(_root(request))
+
+
+def page(request: Request, template: str, tab: str, status_code: int = 200, **values: Any) -> HTMLResponse:
+    html = render(template, root=_root(request), tab=tab, **values)
+    return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+
+
+@app.exception_handler(TablesMissing)
+def _tables_missing(request: Request, exc: TablesMissing) -> HTMLResponse:
+    return page(request, "message.html", "", title="No customers table yet", status_code=200,
+                message="crmsync's tables are not in the customers database yet: the first task of any crmsync "
+                        "run creates them. Start one with “Pull from CRM”.", offer_pull=True)
+
+
+@app.exception_handler(HTTPException)
+def _http_error(request: Request, exc: HTTPException) -> Response:
+    if request.url.path.startswith(f"{_root(request)}/api/") or request.method != "GET":
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    return page(request, "message.html", "", title="Not allowed" if exc.status_code == 403 else "Not found"
+                if exc.status_code == 404 else "Log in to Airflow", message=str(exc.detail),
+                status_code=exc.status_code)
+
+
+# -- pages --------------------------------------------------------------------------------------------
+
+@app.get("/", include_in_schema=False)
+def home(request: Request, _user: ReaderDep) -> RedirectResponse:
+    return RedirectResponse(f"{_root(request)}/customers", status_code=status.HTTP_303_SEE_OTHER)
+
+
+@app.get("/customers", response_class=HTMLResponse)
+def customers(request: Request, _user: ReaderDep, q: str | None = None, state: str | None = None,
+              page_number: Annotated[str, Query(alias="page")] = "1") -> HTMLResponse:
+    try:
+        query = CustomerQuery.parse(q, state, page_number)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+    with queries_or_setup() as queries:
+        values = customers_page_values(queries, query)
+    return HTMLResponse(render_customers(values, _root(request)), headers={"Cache-Control": "no-store"})
+
+
+@app.get("/customers/{customer_id}", response_class=HTMLResponse)
+def customer(request: Request, customer_id: int, _user: ReaderDep) -> HTMLResponse:
+    with queries_or_setup() as queries:
+        row = queries.customer(customer_id)
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"No customer with local id {customer_id}.")
+        history = queries.history(customer_id)
+    return page(request, "customer.html", "customers", customer=row, history=history)
+
+
+@app.get("/runs", response_class=HTMLResponse)
+def runs(request: Request, _user: ReaderDep, days: int = 28) -> HTMLResponse:
+    days = min(max(days, 1), 366)
+    with queries_or_setup() as queries:
+        rows = queries.runs(days)
+        queue = queries.retry_queue_series(days)
+    return page(request, "runs.html", "runs", runs=rows, chart=runs_chart(rows, queue), days=days,
+                run_url=lambda r: airflow_run_url(_airflow_root(request), r["dag_id"], r["dag_run_id"]))
+
+
+@app.get("/errors", response_class=HTMLResponse)
+def errors(request: Request, _user: ReaderDep, show: str = "queued") -> HTMLResponse:
+    statuses = {"queued": ("pending", "gave_up"), "pending": ("pending",), "gave_up": ("gave_up",),
+                "ignored": ("ignored",)}.get(show)
+    if statuses is None:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "show must be queued, pending, gave_up or ignored")
+    with queries_or_setup() as queries:
+        rows = queries.errors(statuses, page_size=200)
+        counts = queries.error_counts()
+    return page(request, "errors.html", "errors", errors=rows, counts=counts, show=show)
+
+
+@app.get("/conflicts", response_class=HTMLResponse)
+def conflicts(request: Request, _user: ReaderDep) -> HTMLResponse:
+    with queries_or_setup() as queries:
+        rows, total = queries.conflicts(page_size=100)
+    for row in rows:
+        keys = sorted(set(row["local_values"]) | set(row["crm_values"]))
+        row["fields"] = [(k, row["local_values"].get(k), row["crm_values"].get(k)) for k in keys]
+    return page(request, "conflicts.html", "conflicts", conflicts=rows, total=total)
+
+
+@app.get("/mass-changes", response_class=HTMLResponse)
+def mass_changes(request: Request, _user: ReaderDep) -> HTMLResponse:
+    with queries_or_setup() as queries:
+        plans = queries.plans()
+    for plan in plans:
+        plan["approval_url"] = airflow_run_url(_airflow_root(request), plan["dag_id"], plan["dag_run_id"])
+    return page(request, "plans.html", "plans", plans=plans)
+
+
+@app.get("/run/{dag_id}/{dag_run_id}", response_class=HTMLResponse)
+def run_tab(request: Request, dag_id: str, dag_run_id: str, _user: ReaderDep) -> HTMLResponse:
+    if dag_id not in DAG_IDS:
+        return page(request, "message.html", "", title="Not a crmsync DAG",
+                    message=f"{dag_id} is not one of crmsync's DAGs: this tab has nothing to show for it.")
+    with queries_or_setup() as queries:
+        row = queries.run(dag_id, dag_run_id)
+        changes = queries.run_changes(dag_id, dag_run_id)
+        failures = queries.run_errors(dag_id, dag_run_id)
+    return page(request, "run.html", "", dag_id=dag_id, dag_run_id=dag_run_id, run=row, changes=changes,
+                failures=failures, outcome=outcome_text(dag_id, "success" if row else "running", row) if row else None)
+
+
+# -- actions ------------------------------------------------------------------------------------------
+
+class TriggerBody(BaseModel):
+    dag_id: str
+    conf: dict[str, Any] = Field(default_factory=dict)
+    unpause: bool = False
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class IgnoreBody(BaseModel):
+    error_ids: list[int] = Field(min_length=1, max_length=MAX_IDS)
+
+
+@app.post("/api/trigger", dependencies=[Depends(same_origin)])
+def trigger(request: Request, body: TriggerBody, user: ReaderDep) -> JSONResponse:
+    """Start a run of a crmsync DAG with ``conf``, as ``POST /api/v2/dags/{dag_id}/dagRuns`` would."""
+    if body.dag_id not in ACTION_DAGS:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST,
+                            f"The console starts only {', '.join(ACTION_DAGS)}; not {body.dag_id!r}.")
+    require_trigger(user, body.dag_id)
+    token = user_token(request)
+    dag = airflow_api.dag(body.dag_id, token)
+    if not dag.ok:
+        return JSONResponse({"detail": f"Airflow does not know {body.dag_id}: {dag.detail()}"}, status_code=dag.status)
+    if dag.body.get("is_paused"):
+        if not body.unpause:
+            return JSONResponse({"paused": True, "detail": f"{body.dag_id} is paused in Airflow: its runs would wait. "
+                                 "Unpause it (its schedule starts too) and start the run?"}, status_code=409)
+        answer = airflow_api.unpause(body.dag_id, token)
+        if not answer.ok:
+            return JSONResponse({"detail": f"Airflow refused to unpause {body.dag_id}: {answer.detail()}"},
+                                status_code=answer.status)
+    answer = airflow_api.trigger(body.dag_id, body.conf, token, note=body.note,
+                                 referer=str(request.url_for("customers")))
+    if not answer.ok:
+        return JSONResponse({"detail": f"Airflow refused the run: {answer.detail()}"}, status_code=answer.status)
+    run_id = answer.body["dag_run_id"]
+    log.info("crmsync console: %s started %s %s", user.get_name(), body.dag_id, run_id)
+    return JSONResponse({"dag_id": body.dag_id, "dag_run_id": run_id,
+                         "airflow_url": airflow_run_url(_airflow_root(request), body.dag_id, run_id),
+                         "tab_url": f"{_root(request)}/run/{quote(body.dag_id, safe='')}/{quote(run_id, safe='')}"}, status_code=201)
+
+
+@app.get("/api/runs/{dag_id}/{dag_run_id}")
+def run_status(request: Request, dag_id: str, dag_run_id: str, _user: ReaderDep) -> JSONResponse:
+    """A run's state in Airflow and its outcome in the guide's words, for the console's notifications."""
+    if dag_id not in DAG_IDS:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{dag_id} is not a crmsync DAG")
+    answer = airflow_api.dag_run(dag_id, dag_run_id, user_token(request))
+    if not answer.ok:
+        return JSONResponse({"detail": answer.detail()}, status_code=answer.status)
+    state = answer.body.get("state")
+    with open_queries() as queries:
+        row = queries.run(dag_id, dag_run_id) if queries.tables_exist() else None
+    counts = {k: row[k] for k in ("fetched", "created", "updated", "pushed", "failed", "skipped", "conflicts",
+                                  "vanished", "gave_up", "changed", "status")} if row else None
+    return JSONResponse({"state": state, "finished": state in FINISHED, "outcome": outcome_text(dag_id, state, row),
+                         "counts": counts})
+
+
+@app.post("/api/errors/ignore", dependencies=[Depends(same_origin)])
+def ignore_errors(body: IgnoreBody, user: ReaderDep) -> JSONResponse:
+    """Stop retrying these records (they stay in crm_sync_errors, marked ignored)."""
+    require_trigger(user, PUSH_DAG)
+    with queries_or_setup() as queries:
+        changed = queries.ignore_errors(body.error_ids)
+    log.info("crmsync console: %s ignored retry-queue records %s", user.get_name(), changed)
+    return JSONResponse({"ignored": changed})

@@ -1,0 +1,149 @@
+"""What the console reads from the customers database (plain psycopg, no Airflow).
+
+Every statement is a file in include/sql (``console_*.sql``); each call is one short
+read-only transaction, except ``ignore_errors``. Values come back as dicts; the pages escape
+them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from crmsync import sql
+from crmsync.console.outcome import STATE_KEYS
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+MAX_SEARCH_LENGTH = 200
+MAX_BIGINT = 2**63 - 1
+_NUMBER = re.compile(r"[0-9 ()+\-./]+")
+
+
+@dataclass(frozen=True)
+class CustomerQuery:
+    """The Customers list's search, state filter and page, checked."""
+
+    search: str | None = None
+    state: str | None = None
+    page: int = 1
+    page_size: int = PAGE_SIZE
+
+    @classmethod
+    def parse(cls, search: str | None, state: str | None, page: Any = 1, page_size: Any = PAGE_SIZE) -> "CustomerQuery":
+        search = (search or "").strip()[:MAX_SEARCH_LENGTH] or None
+        state = (state or "").strip() or None
+        if state is not None and state not in STATE_KEYS:
+            raise ValueError(f"unknown sync state {state!r}; choose one of: {', '.join(STATE_KEYS)}")
+        try:
+            page, page_size = int(page), int(page_size)
+        except (TypeError, ValueError):
+            raise ValueError("page and page_size must be whole numbers") from None
+        if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page must be 1 or more and page_size between 1 and {MAX_PAGE_SIZE}")
+        return cls(search, state, page, page_size)
+
+    def kind(self) -> str | None:
+        """What the search looks like: an ``email`` (has "@"), a ``number`` (digits, maybe with
+        + - ( ) . / and spaces: a phone, a local id or a CRM id) or ``text`` (a name, part of an
+        e-mail, a CRM id)."""
+        if not self.search:
+            return None
+        if "@" in self.search:
+            return "email"
+        if _NUMBER.fullmatch(self.search) and any(ch.isdigit() for ch in self.search):
+            return "number"
+        return "text"
+
+    def params(self) -> dict[str, Any]:
+        kind = self.kind()
+        digits = "".join(ch for ch in self.search or "" if ch.isdigit()) if kind == "number" else ""
+        search_id = int(digits) if digits and digits == self.search and int(digits) <= MAX_BIGINT else None
+        pattern = None
+        if self.search:
+            escaped = self.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            pattern = f"%{escaped}%"
+        return {"search": self.search, "kind": kind, "pattern": pattern, "digits": f"%{digits}%" if digits else None,
+                "search_id": search_id, "state": self.state, "limit": self.page_size,
+                "offset": (self.page - 1) * self.page_size}
+
+
+class ConsoleQueries:
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def _rows(self, name: str, params: dict[str, Any] | None = None, *, write: bool = False) -> list[dict[str, Any]]:
+        """One statement in a transaction of its own (a page never holds a lock while it renders)."""
+        try:
+            with self.conn.cursor() as cur:
+                # Planned with the values each time (never a generic prepared plan): "no search" and
+                # "any state" then fold away, and the sync state is computed only for the page's rows.
+                cur.execute(sql.load(name), params or {}, prepare=False)
+                rows = cur.fetchall() if cur.description else []
+                columns = [d.name for d in cur.description or ()]
+        except BaseException:
+            self.conn.rollback()
+            raise
+        if write:
+            self.conn.commit()
+        else:
+            self.conn.rollback()
+        return [dict(zip(columns, row)) for row in rows]
+
+    def _value(self, name: str, params: dict[str, Any] | None = None) -> Any:
+        rows = self._rows(name, params)
+        return next(iter(rows[0].values())) if rows else None
+
+    def tables_exist(self) -> bool:
+        return bool(self._value("console_tables_exist"))
+
+    # -- customers ----------------------------------------------------------------------------
+    def customers(self, query: CustomerQuery) -> tuple[list[dict[str, Any]], int]:
+        rows = self._rows("console_customers_page", query.params())
+        total = int(rows[0]["total"]) if rows else 0
+        return [{k: v for k, v in row.items() if k != "total"} for row in rows if row["id"] is not None], total
+
+    def customer(self, customer_id: int) -> dict[str, Any] | None:
+        rows = self._rows("console_customer", {"id": customer_id})
+        return rows[0] if rows else None
+
+    def history(self, customer_id: int, limit: int = 200) -> list[dict[str, Any]]:
+        return self._rows("console_customer_history", {"id": customer_id, "limit": limit})
+
+    # -- runs -----------------------------------------------------------------------------------
+    def runs(self, days: int = 28, limit: int = 500) -> list[dict[str, Any]]:
+        return self._rows("console_runs", {"days": days, "limit": limit})
+
+    def retry_queue_series(self, days: int = 28, limit: int = 500) -> list[dict[str, Any]]:
+        return self._rows("console_retry_queue_series", {"days": days, "limit": limit})
+
+    def run(self, dag_id: str, dag_run_id: str) -> dict[str, Any] | None:
+        rows = self._rows("console_run", {"dag_id": dag_id, "dag_run_id": dag_run_id})
+        return rows[0] if rows else None
+
+    def run_changes(self, dag_id: str, dag_run_id: str, limit: int = 500) -> list[dict[str, Any]]:
+        return self._rows("console_run_changes", {"dag_id": dag_id, "dag_run_id": dag_run_id, "limit": limit})
+
+    def run_errors(self, dag_id: str, dag_run_id: str, limit: int = 500) -> list[dict[str, Any]]:
+        return self._rows("console_run_errors", {"dag_id": dag_id, "dag_run_id": dag_run_id, "limit": limit})
+
+    # -- the retry queue ------------------------------------------------------------------------
+    def errors(self, statuses: tuple[str, ...], page: int = 1, page_size: int = PAGE_SIZE) -> list[dict[str, Any]]:
+        return self._rows("console_errors", {"statuses": list(statuses), "limit": page_size,
+                                             "offset": (page - 1) * page_size})
+
+    def error_counts(self) -> dict[str, int]:
+        return {row["status"]: int(row["count"]) for row in self._rows("console_errors_count")}
+
+    def ignore_errors(self, ids: list[int]) -> list[int]:
+        """Mark these records ignored (no run retries them); returns the ids changed. Commits."""
+        return [row["id"] for row in self._rows("console_ignore_errors", {"ids": ids}, write=True)]
+
+    # -- conflicts and mass changes -------------------------------------------------------------
+    def conflicts(self, page: int = 1, page_size: int = PAGE_SIZE) -> tuple[list[dict[str, Any]], int]:
+        rows = self._rows("console_conflicts", {"limit": page_size, "offset": (page - 1) * page_size})
+        return rows, int(self._value("console_conflicts_count"))
+
+    def plans(self) -> list[dict[str, Any]]:
+        return self._rows("console_plans")
