@@ -343,6 +343,8 @@ class LiveAirflow:
                                      celery=self.executor == "celery", sumit_extra=self._sumit_extra)
         if self.executor == "local":
             env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
+            # the scheduler's log server: not the fixed 8793, which another Airflow here may hold
+            env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(free_port())
         # Every process, workers included, shares the Execution API's URL and its JWT secret.
         env.update({
             "AIRFLOW__CORE__PARALLELISM": "4",

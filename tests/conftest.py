@@ -10,25 +10,60 @@ if str(PLUGINS) not in sys.path:
     sys.path.insert(0, str(PLUGINS))
 
 
+# -- parallel runs (pytest-xdist; pytest.ini: -n 3 --dist loadgroup) ----------------------------------
+# Each worker starts its own PostgreSQL, sandbox and Airflow metadata database (session fixtures of
+# tests/integration/conftest.py). The end-to-end tests share one live Airflow (package scope) and
+# fixed paths in artifacts/, so they all go to one worker, as one unit. Not through xdist_group
+# marks: pytest 9.2 stores node ids in a way xdist 3.8's loadgroup no longer rewrites
+# (pytest-dev/pytest-xdist#1386), so a mark alone would be silently ignored; the scheduler below
+# groups them by path instead.
+E2E_TESTS = "tests/e2e/"
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's: without it (-p no:xdist) never called
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None  # another --dist: xdist's own scheduler
+    from xdist.scheduler import LoadGroupScheduling
+
+    class E2EOnOneWorker(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return E2E_TESTS if nodeid.startswith(E2E_TESTS) else super()._split_scope(nodeid)
+
+    return E2EOnOneWorker(config, log)
+
+
 # -- the reliability table -------------------------------------------------------------------------
 # Fault and bad-input tests record what they measured (cases tried, outcome, rows lost or
 # duplicated); `make test` prints the table at the end and docs/reliability.md keeps a copy.
+# A row travels in its test's report (``user_properties``): under pytest-xdist the tests run in
+# worker processes and only their reports reach the process that prints the table.
 
 
 RELIABILITY: list[dict] = []
+RELIABILITY_PROPERTY = "crmsync_reliability"
 
 
 @pytest.fixture
-def reliability():
+def reliability(request):
     """``reliability("SIGKILL mid-pull", outcome="re-run completed", lost=0, duplicated=0)``.
 
     ``lost`` and ``duplicated`` have no default: every row prints what its test measured.
     Record before asserting on the same figures, so a failing case shows in the table too."""
+    item = request.node
+    position = item.session.items.index(item)  # the table keeps the serial run's order
 
     def record(kind: str, *, outcome: str, lost: int, duplicated: int, cases: int = 1) -> None:
-        RELIABILITY.append({"kind": kind, "cases": cases, "outcome": outcome, "lost": lost, "duplicated": duplicated})
+        item.user_properties.append((RELIABILITY_PROPERTY, {
+            "position": position, "kind": kind, "cases": cases, "outcome": outcome, "lost": lost,
+            "duplicated": duplicated}))
 
     return record
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "teardown":  # every test has one, carrying every row it recorded
+        RELIABILITY.extend(value for name, value in report.user_properties if name == RELIABILITY_PROPERTY)
 
 
 def reliability_table(records: list[dict]) -> list[str]:
@@ -49,5 +84,5 @@ def reliability_table(records: list[dict]) -> list[str]:
 def pytest_terminal_summary(terminalreporter):
     if RELIABILITY:
         terminalreporter.section("reliability: faults and bad input (docs/reliability.md)")
-        for line in reliability_table(RELIABILITY):
+        for line in reliability_table(sorted(RELIABILITY, key=lambda r: r["position"])):
             terminalreporter.write_line(line)

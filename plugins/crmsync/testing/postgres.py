@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import random
 import shutil
 import socket
 import subprocess
@@ -20,10 +21,33 @@ from pathlib import Path
 import psycopg
 
 
+# Under pytest-xdist each worker (PYTEST_XDIST_WORKER=gw0, gw1, ...) hands out ports from its own
+# block, below the kernel's ephemeral range (32768 and up): a port one worker picked and has not
+# bound yet is then neither another worker's pick nor the source port of someone's connection.
+XDIST_PORT_BASE, XDIST_PORT_BLOCK, XDIST_PORT_BLOCKS = 10_000, 1_000, 20
+_handed_out: set[int] = set()  # never the same port twice from one process (a server may not be up yet)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    candidates = [0]  # the kernel's pick
+    if worker.startswith("gw") and worker[2:].isdigit():
+        start = XDIST_PORT_BASE + XDIST_PORT_BLOCK * (int(worker[2:]) % XDIST_PORT_BLOCKS)
+        offset = random.randrange(XDIST_PORT_BLOCK)  # another suite running at the same time starts elsewhere
+        candidates = [start + (offset + i) % XDIST_PORT_BLOCK for i in range(XDIST_PORT_BLOCK)] + candidates
+    for port in candidates:
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            port = s.getsockname()[1]
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free TCP port on 127.0.0.1")
 
 
 def _server_user() -> str | None:
