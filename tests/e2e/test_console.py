@@ -567,7 +567,7 @@ def test_screenshots_for_the_readme(new_page, admin, live_airflow, api, customer
         expect(plan.get_by_role("link", name="Review and approve in Airflow")).to_be_visible()
         screenshot(page, "console-mass-changes.png")
         # A person takes longer than the scheduler needs to see the task wait (see test_mass_change).
-        time.sleep(max(0.0, 3 - (time.monotonic() - waiting_since)))
+        time.sleep(max(0.0, 8 - (time.monotonic() - waiting_since)))
     finally:  # approved, so the run ends either way: a waiting run would hold up the next pulls
         if api.task_states(PULL_DAG, run_id).get("approve_mass_change") == "awaiting_input":
             api.ok("PATCH", f"/api/v2/dags/{PULL_DAG}/dagRuns/{run_id}/taskInstances/approve_mass_change/-1"

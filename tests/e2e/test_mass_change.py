@@ -57,7 +57,7 @@ def _wait_for_question(api, dag_id: str, run_id: str, task_id: str) -> None:
     # Airflow 3.3: an answer that reaches the scheduler before it has processed the executor's
     # report of the task pausing (one loop, well under a second) is taken for a finished task in
     # the wrong state, and the task is failed. A person never answers that fast; a script should.
-    time.sleep(3)
+    time.sleep(8)  # 3 s was not always enough on a loaded 2-core machine
 
 
 def _waiting_pull(api, live) -> str:
