@@ -200,10 +200,23 @@ def run_dag(dagbag):
         # as the human-in-the-loop operators do); sending every param (the file's defaults,
         # read before any run, unless given) keeps each test's run independent of the ones before it.
         defaults = dagbag.crmsync_param_defaults[dag_id]
-        return str(dag.test(run_conf={**defaults, **(conf or {})}).state)
+        try:
+            return str(dag.test(run_conf={**defaults, **(conf or {})}).state)
+        finally:  # ... and Param.resolve keeps the run's values: put the declared ones back for later tests
+            _restore_declared_params(dagbag)
 
     return run
 
+
+def _restore_declared_params(dagbag) -> None:
+    """Every DAG's params (and its tasks' copies) as its file declares them (test_dag_integrity reads them)."""
+    from airflow.sdk.definitions._internal.types import NOTSET
+
+    for dag_id, dag in dagbag.dags.items():
+        defaults = dagbag.crmsync_param_defaults[dag_id]
+        for params in [dag.params, *(task.params for task in dag.tasks)]:
+            for name in params.keys():
+                params.get_param(name).value = defaults.get(name, NOTSET)
 
 
 CONTENT_COLUMNS = ("name", "email", "phone", "company_name", "tax_id", "address", "city", "zip_code")

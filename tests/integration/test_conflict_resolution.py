@@ -22,22 +22,6 @@ LOCAL_SIDE = ("Alpha Ltd", "local@alpha.example", "050-1111111", "Local City")
 CRM_SIDE = ("Alpha Ltd", "crm@alpha.example", "050-9999999", "Haifa")
 
 
-@pytest.fixture(autouse=True)
-def declared_params(dagbag):
-    """Put every DAG's params back as its file declares them after each test. In-process,
-    dag.test() keeps a run's conf in the DAG's Param objects (Param.resolve stores the value):
-    this module runs the pull and the sync with another conflict_policy, and the resolve with
-    required params, and later modules (test_dag_integrity) read the declared defaults."""
-    yield
-    from airflow.sdk.definitions._internal.types import NOTSET
-
-    for dag_id, dag in dagbag.dags.items():
-        defaults = dagbag.crmsync_param_defaults[dag_id]
-        for params in [dag.params, *(task.params for task in dag.tasks)]:
-            for name in params.keys():
-                params.get_param(name).value = defaults.get(name, NOTSET)
-
-
 def rows(pg, query, *args):
     with pg.connect() as conn:
         return conn.execute(query, args).fetchall()
