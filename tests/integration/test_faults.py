@@ -290,7 +290,7 @@ def test_a_manual_push_waits_for_the_running_sync(pg, sandbox, guide_env, spawn,
         edited = [r[0] for r in conn.execute(
             "UPDATE sumit_customers SET phone = '03-' || id WHERE id <= 5 RETURNING id").fetchall()]
     set_sumit_connection(sandbox.url, page_size=5)  # twelve slow pages: the sync holds the lock a long time
-    sandbox.control.set_faults(latency_ms=5000)  # long enough for the push to start under any load
+    sandbox.control.set_faults(latency_ms=2000)
     before = len(sandbox.control.requests())
     listings = served(sandbox, [LIST_PATH["guide"]])
 
