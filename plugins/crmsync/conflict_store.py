@@ -17,7 +17,7 @@ from crmsync.store import CustomerStore
 def read(store: CustomerStore, conflict_ids: Sequence[int]) -> list[ConflictRow]:
     """The named conflicts that exist, locked until the transaction ends, with their customer's
     newest open conflict and row as it is now (include/sql/conflict_read.sql)."""
-    rows = store._fetch("conflict_read", {"ids": list(conflict_ids)})
+    rows = store.fetch("conflict_read", {"ids": list(conflict_ids)})
     return [ConflictRow(id=r[0], customer_id=r[1], sumit_customer_id=r[2], winner=r[3], local_values=r[4] or {},
                         crm_values=r[5] or {}, resolution=r[6], resolved_by=r[7], newest_open_id=r[8], current=r[9])
             for r in rows]
@@ -31,7 +31,7 @@ def rewrite(store: CustomerStore, decisions: Iterable[Decision]) -> set[int]:
              "chosen": d.chosen} for d in decisions]
     if not rows:
         return set()
-    written = store._fetch("conflict_rewrite", {"rows": json.dumps(rows, ensure_ascii=False)})
+    written = store.fetch("conflict_rewrite", {"rows": json.dumps(rows, ensure_ascii=False)})
     return {row[0] for row in written}
 
 
@@ -41,7 +41,7 @@ def mark_resolved(store: CustomerStore, leads: Iterable[Decision], *, keep: str)
     leads = list(leads)
     if not leads:
         return {}
-    rows = store._fetch("conflict_mark_resolved", {
+    rows = store.fetch("conflict_mark_resolved", {
         "ids": [d.conflict_id for d in leads], "customer_ids": [d.customer_id for d in leads],
         "keep": keep, "dag_run_id": store.run.dag_run_id,
     })
@@ -51,5 +51,5 @@ def mark_resolved(store: CustomerStore, leads: Iterable[Decision], *, keep: str)
 def rewritten_to_push(store: CustomerStore) -> list[int]:
     """The customers the store's (resolve) run rewrote whose rewrite changed a column SUMIT
     holds, read from the run's own journal rows (direction resolve), in id order."""
-    rows = store._fetch("conflict_rewritten_ids", {"dag_id": store.run.dag_id, "dag_run_id": store.run.dag_run_id})
+    rows = store.fetch("conflict_rewritten_ids", {"dag_id": store.run.dag_id, "dag_run_id": store.run.dag_run_id})
     return [row[0] for row in rows]

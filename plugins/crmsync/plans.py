@@ -27,32 +27,32 @@ class HeldPlan:
 
 
 def linked_count(store: CustomerStore) -> int:
-    return store._fetch("count_linked")[0][0]
+    return store.fetch("count_linked")[0][0]
 
 
 def pull_plan(store: CustomerStore, existing: int) -> PullPlan:
     """What this run's pull did so far, in its transaction: read from its journal rows."""
-    run = store._run_params()
-    created, changed, vanished = store._fetch("pull_plan_counts", run)[0]
+    run = store.run_params()
+    created, changed, vanished = store.fetch("pull_plan_counts", run)[0]
     fields = [FieldChange(field=f, changed=n, blanked=b, examples=examples)
-              for f, n, b, examples in store._fetch("pull_plan_fields", {**run, "examples": EXAMPLES_PER_FIELD})]
+              for f, n, b, examples in store.fetch("pull_plan_fields", {**run, "examples": EXAMPLES_PER_FIELD})]
     return PullPlan(existing=existing, created=created, changed=changed, vanished=vanished, fields=fields)
 
 
 def hold(store: CustomerStore, kind: str, *, plan: dict[str, Any], reasons: Sequence[str],
          settings: dict[str, Any], listing: "ListingSpool | None" = None) -> None:
     """Record a plan that waits for approval (and the listing it was computed from); committed."""
-    run = store._run_params()
-    store._fetch("plan_delete_listing", run)
+    run = store.run_params()
+    store.fetch("plan_delete_listing", run)
     if listing is not None:
         listing.copy_into(store)
-    store._fetch("plan_hold", {**run, "kind": kind, "reasons": list(reasons), "plan": json.dumps(plan, default=str),
+    store.fetch("plan_hold", {**run, "kind": kind, "reasons": list(reasons), "plan": json.dumps(plan, default=str),
                                "settings": json.dumps(settings, default=str)})
     store.commit()
 
 
 def held(store: CustomerStore, kind: str) -> HeldPlan | None:
-    rows = store._fetch("plan_get", {**store._run_params(), "kind": kind})
+    rows = store.fetch("plan_get", {**store.run_params(), "kind": kind})
     if not rows:
         return None
     status, reasons, plan, settings = rows[0]
@@ -61,16 +61,16 @@ def held(store: CustomerStore, kind: str) -> HeldPlan | None:
 
 def close(store: CustomerStore, kind: str, status: str) -> None:
     """Mark the run's plan applied or rejected and drop its listing (not committed)."""
-    run = store._run_params()
-    store._fetch("plan_close", {**run, "kind": kind, "status": status})
-    store._fetch("plan_delete_listing", run)
+    run = store.run_params()
+    store.fetch("plan_close", {**run, "kind": kind, "status": status})
+    store.fetch("plan_delete_listing", run)
 
 
 def listing_pages(store: CustomerStore) -> Iterator[tuple[int, int, str, list[RejectedRecord]]]:
     """A held pull's listing, page by page: (page, records fetched, encoded rows, rejected)."""
     page = -1
     while True:
-        rows = store._fetch("plan_listing_page", {**store._run_params(), "after": page})
+        rows = store.fetch("plan_listing_page", {**store.run_params(), "after": page})
         if not rows:
             return
         page, fetched, encoded, rejected = rows[0]
@@ -91,7 +91,7 @@ class ListingSpool:
         self._file.write(f"{page}\t{fetched}\t{excerpt}\t{rows}\n")
 
     def copy_into(self, store: CustomerStore) -> None:
-        run = store._run_params()
+        run = store.run_params()
         self._file.flush()
         self._file.seek(0)
         with store.conn.cursor() as cur:
@@ -114,7 +114,7 @@ class ListingSpool:
 def push_size(store: CustomerStore, *, ids: Sequence[int] | None, only_changed: bool,
               retry_queue: bool) -> tuple[int, list[dict[str, Any]]]:
     """How many customers a push with these arguments would send, and the first few of them."""
-    count, examples = store._fetch("count_push_candidates", {
+    count, examples = store.fetch("count_push_candidates", {
         "ids": list(ids) if ids is not None else None, "only_changed": only_changed, "retry_queue": retry_queue,
     })[0]
     return count, examples or []

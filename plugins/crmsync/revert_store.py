@@ -35,7 +35,7 @@ class RunMatch:
 def find_run(store: CustomerStore, dag_run_id: str) -> list[RunMatch]:
     """Every DAG with a run called ``dag_run_id`` (in crm_sync_runs or the change journal:
     crm_sync_changes, crm_sync_created), this revert run itself excepted."""
-    rows = store._fetch("revert_find_run", {
+    rows = store.fetch("revert_find_run", {
         "target": dag_run_id, "own_dag_id": store.run.dag_id, "own_dag_run_id": store.run.dag_run_id,
     })
     return [RunMatch(dag_id=r[0], operation=r[1], revertible=r[2], journaled=r[3], created=r[4]) for r in rows]
@@ -53,7 +53,7 @@ def restore(store: CustomerStore, *, dag_id: str, dag_run_id: str) -> Restore:
     """Restore, in one statement, what that run changed on customers nobody changed since
     (include/sql/revert_restore.sql; not committed). Journaled as the store's run only if the
     session journals (:meth:`CustomerStore.journal_as`)."""
-    rows = store._fetch("revert_restore", {"dag_id": dag_id, "target": dag_run_id})
+    rows = store.fetch("revert_restore", {"dag_id": dag_id, "target": dag_run_id})
     return Restore(outcomes={row[0]: row[1] for row in rows},
                    changes_columns=frozenset(row[0] for row in rows if row[2]))
 
@@ -61,6 +61,6 @@ def restore(store: CustomerStore, *, dag_id: str, dag_run_id: str) -> Restore:
 def restored_to_push(store: CustomerStore) -> list[int]:
     """The customers the store's (revert) run restored whose restore changed a column SUMIT
     holds, read from the run's own journal rows (direction revert), in id order."""
-    rows = store._fetch("revert_restored_ids", {"dag_id": store.run.dag_id, "dag_run_id": store.run.dag_run_id})
+    rows = store.fetch("revert_restored_ids", {"dag_id": store.run.dag_id, "dag_run_id": store.run.dag_run_id})
     return [row[0] for row in rows]
 

@@ -142,7 +142,10 @@ class CustomerStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _fetch(self, name_or_sql: str, params: Any = None, *, raw: bool = False) -> list[tuple]:
+    def fetch(self, name_or_sql: str, params: Any = None, *, raw: bool = False) -> list[tuple]:
+        """Run one statement (an include/sql name, or SQL with ``raw``) in the store's transaction;
+        its rows. The store's own methods and the modules beside it (plans, revert_store,
+        conflict_store) use it; nothing is committed here."""
         query = name_or_sql if raw else sql.load(name_or_sql)
         with self.conn.cursor() as cur:
             # A page statement is planned afresh each time (0.3 ms): psycopg would otherwise
@@ -163,28 +166,28 @@ class CustomerStore:
         query = "SELECT set_config('crmsync.journal_run', %(run)s, false)"
         if self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
             with self.conn.transaction():
-                self._fetch(query, {"run": value}, raw=True)
+                self.fetch(query, {"run": value}, raw=True)
         else:
-            self._fetch(query, {"run": value}, raw=True)
+            self.fetch(query, {"run": value}, raw=True)
 
     def changed_count(self, direction: str) -> int:
         """Customers this run changed in ``direction`` so far (its journal rows, committed or not)."""
-        return self._fetch("journal_count", {**self._run_params(), "direction": direction})[0][0]
+        return self.fetch("journal_count", {**self.run_params(), "direction": direction})[0][0]
 
     # -- schema -------------------------------------------------------------------------------
 
     def ensure_schema(self) -> None:
         """Create or upgrade every crmsync table and function; safe to run at any time."""
-        encoding = self._fetch("SHOW server_encoding", raw=True)[0][0]
+        encoding = self.fetch("SHOW server_encoding", raw=True)[0][0]
         if encoding.upper() not in ("UTF8", "UTF-8"):
             raise ConfigurationError(
                 f"The customers database uses encoding {encoding}; crmsync needs UTF8 (Hebrew text, fingerprints)."
             )
-        self._fetch("schema")
+        self.fetch("schema")
         self.commit()
 
     def table_exists(self) -> bool:
-        return self._fetch("SELECT to_regclass('sumit_customers') IS NOT NULL", raw=True)[0][0]
+        return self.fetch("SELECT to_regclass('sumit_customers') IS NOT NULL", raw=True)[0][0]
 
     # -- pull -----------------------------------------------------------------------------------
 
@@ -199,7 +202,7 @@ class CustomerStore:
         state of the linked customers whose CRM copy changed since the last pull (every linked
         one with ``full_resync``): those that merge.plan_pull must decide.
         """
-        result = self._fetch("pull_page", {
+        result = self.fetch("pull_page", {
             "rows": rows, "also_seen": _rows_json(list(also_seen)), "synced_at": synced_at,
             "synced_at_text": synced_at.isoformat(), "full_resync": full_resync,
         })
@@ -237,12 +240,12 @@ class CustomerStore:
                 })
         updated = []
         if updates:
-            updated = self._fetch(
+            updated = self.fetch(
                 "update_pulled", {"rows": _rows_json(updates), "synced_at": synced_at, "synced_at_text": stamp}
             )
         if conflicts:
             names = ["customer_id", "sumit_customer_id", "winner", "local_values", "crm_values"]
-            self._fetch("insert_conflicts", {**_columns(conflicts, names), **self._run_params(), "policy": policy})
+            self.fetch("insert_conflicts", {**_columns(conflicts, names), **self.run_params(), "policy": policy})
         return {row[0] for row in updated}
 
     def record_errors(self, errors: Iterable[ErrorRow]) -> list[GaveUp]:
@@ -258,35 +261,35 @@ class CustomerStore:
         if not rows:
             return []
         names = ["phase", "record_key", "customer_id", "sumit_customer_id", "error", "record", "fingerprint", "retryable"]
-        result = self._fetch("record_errors", {**_columns(rows, names), **self._run_params(),
+        result = self.fetch("record_errors", {**_columns(rows, names), **self.run_params(),
                                                "max_attempts": self.max_attempts})
         return [GaveUp(phase, key, attempts) for phase, key, attempts, status in result if status == "gave_up"]
 
     def resolve_errors(self, phase: str, record_keys: Sequence[str]) -> None:
         """Mark pending records of ``phase`` as synced now."""
         if record_keys:
-            self._fetch("resolve_errors", {"phase": phase, "record_keys": list(record_keys)})
+            self.fetch("resolve_errors", {"phase": phase, "record_keys": list(record_keys)})
 
     def resolve_pull_errors_after_complete_pull(self, still_rejected: Sequence[str]) -> None:
-        self._fetch("resolve_pull_errors_after_complete_pull", {"still_rejected": list(still_rejected)})
+        self.fetch("resolve_pull_errors_after_complete_pull", {"still_rejected": list(still_rejected)})
 
     # -- vanished customers ---------------------------------------------------------------------
 
     def start_seen(self) -> None:
         """Begin collecting the CRM ids this pull sees (a temporary table of this session)."""
-        self._fetch("seen_ids")
+        self.fetch("seen_ids")
 
     def flag_vanished(self, *, pulled_at: datetime) -> tuple[int, int]:
         """After a complete pull: (newly flagged as missing from the CRM, unflagged as back)."""
-        self._fetch("analyze_seen_ids")
+        self.fetch("analyze_seen_ids")
         # A hash join, always: the pull's own inserts are not in sumit_customers' statistics yet
         # (one transaction), and a nested loop over 100,000 rows each way never ends.
-        self._fetch("SELECT set_config('enable_nestloop', 'off', true)", raw=True)
+        self.fetch("SELECT set_config('enable_nestloop', 'off', true)", raw=True)
         try:
-            flagged, unflagged = self._fetch("flag_vanished", {"pulled_at_text": pulled_at.isoformat()})[0]
+            flagged, unflagged = self.fetch("flag_vanished", {"pulled_at_text": pulled_at.isoformat()})[0]
         finally:
             if self.conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
-                self._fetch("SELECT set_config('enable_nestloop', 'on', true)", raw=True)
+                self.fetch("SELECT set_config('enable_nestloop', 'on', true)", raw=True)
         return flagged, unflagged
 
     def record_rejected(self, rejected: Iterable[RejectedRecord]) -> tuple[list[str], list[GaveUp]]:
@@ -294,17 +297,18 @@ class CustomerStore:
         rows = [ErrorRow(phase="pull", error=r.reason, sumit_customer_id=r.sumit_id, record=r.excerpt) for r in rejected]
         return [row.key for row in rows], self.record_errors(rows)
 
-    def _run_params(self) -> dict[str, str]:
+    def run_params(self) -> dict[str, str]:
+        """The run's ids as the statements take them."""
         return {"dag_id": self.run.dag_id, "dag_run_id": self.run.dag_run_id}
 
     # -- push -----------------------------------------------------------------------------------
 
     def pending_push_ids(self, ids: Sequence[int] | None) -> list[int]:
         """The push retry queue (optionally limited to ``ids``), in id order."""
-        return [row[0] for row in self._fetch("select_pending_pushes", {"ids": list(ids) if ids is not None else None})]
+        return [row[0] for row in self.fetch("select_pending_pushes", {"ids": list(ids) if ids is not None else None})]
 
     def unknown_ids(self, ids: Sequence[int]) -> list[int]:
-        return [row[0] for row in self._fetch("select_unknown_ids", {"ids": list(ids)})]
+        return [row[0] for row in self.fetch("select_unknown_ids", {"ids": list(ids)})]
 
     def push_candidates(
         self, *, ids: Sequence[int] | None, only_changed: bool, chunk_size: int = 500
@@ -312,7 +316,7 @@ class CustomerStore:
         """Customers to push, chunk by chunk in id order; never the whole table in memory."""
         after_id = 0
         while True:
-            rows = self._fetch("select_push_candidates", {
+            rows = self.fetch("select_push_candidates", {
                 "after_id": after_id, "ids": list(ids) if ids is not None else None,
                 "only_changed": only_changed, "limit": chunk_size,
             })
@@ -339,20 +343,20 @@ class CustomerStore:
             "empty_custom_fingerprint": custom_fingerprint({}),
             # the journal's "after": what was sent (SUMIT's values before are not known)
             "sent": [_json({k: v for k, v in c.fields.items() if v is not None}) for c, _ in accepted],
-            **self._run_params(),
+            **self.run_params(),
         }
-        return len(self._fetch("mark_pushed", params))
+        return len(self.fetch("mark_pushed", params))
 
     # -- creates whose answer may have been lost ---------------------------------------------
 
     def mark_create_sent(self, ids: Sequence[int]) -> None:
         """Remember that these customers' creates are being sent (commit before sending)."""
         if ids:
-            self._fetch("mark_create_sent", {"ids": list(ids)})
+            self.fetch("mark_create_sent", {"ids": list(ids)})
 
     def unconfirmed_creates(self) -> dict[int, str]:
         """Customers whose create was sent but whose CRM id was never stored: id -> fingerprint."""
-        return {row[0]: row[1] for row in self._fetch("select_unconfirmed_creates")}
+        return {row[0]: row[1] for row in self.fetch("select_unconfirmed_creates")}
 
     def link_created(self, found: dict[int, str]) -> set[int]:
         """Store the CRM ids found for unconfirmed creates; returns the local ids linked (a CRM
@@ -360,17 +364,17 @@ class CustomerStore:
         if not found:
             return set()
         rows = [{"id": local_id, "sumit_customer_id": sumit_id} for local_id, sumit_id in found.items()]
-        return {row[0] for row in self._fetch("link_created", {"rows": _json(rows)})}
+        return {row[0] for row in self.fetch("link_created", {"rows": _json(rows)})}
 
     def clear_create_sent(self, ids: Iterable[int]) -> None:
         ids = list(ids)
         if ids:
-            self._fetch("clear_create_sent", {"ids": ids})
+            self.fetch("clear_create_sent", {"ids": ids})
 
     # -- run outcome ----------------------------------------------------------------------------
 
     def write_run(self, row: dict[str, Any]) -> None:
-        self._fetch("upsert_run", {**self._run_params(), **row})
+        self.fetch("upsert_run", {**self.run_params(), **row})
         self.commit()
 
     # -- the writer lock (see crmsync.locking) --------------------------------------------------
@@ -384,12 +388,12 @@ class CustomerStore:
         """
         params = {"lock_class": key[0], "lock_object": key[1], "application_name": application_name}
         with self.conn.transaction():
-            return bool(self._fetch("customers_lock_try", params)[0][-1])
+            return bool(self.fetch("customers_lock_try", params)[0][-1])
 
     def customers_lock_holders(self, key: tuple[int, int]) -> list[tuple[int, str | None, Any, Any]]:
         """(pid, application_name, backend_start, connected_for) of the session holding the lock."""
         with self.conn.transaction():
-            return self._fetch("customers_lock_holder", {"lock_class": key[0], "lock_object": key[1]})
+            return self.fetch("customers_lock_holder", {"lock_class": key[0], "lock_object": key[1]})
 
     def release_customers_lock(self, key: tuple[int, int]) -> bool:
         """Roll back what was not committed, then release the lock.
@@ -399,4 +403,4 @@ class CustomerStore:
         """
         self.conn.rollback()
         with self.conn.transaction():
-            return bool(self._fetch("customers_lock_release", {"lock_class": key[0], "lock_object": key[1]})[0][0])
+            return bool(self.fetch("customers_lock_release", {"lock_class": key[0], "lock_object": key[1]})[0][0])

@@ -229,7 +229,7 @@ def test_the_restore_checks_in_sql_that_no_edit_committed_while_it_waited(pg):
                                      " VALUES ('77', 'Zeta', 'old@example.com') RETURNING id").fetchone()
     with CustomerStore(pg.connect(), RunRef("crm_pull_customers", "manual__bad")) as puller:
         puller.journal_as("pull")
-        puller._fetch("UPDATE sumit_customers SET email = 'bad@example.com'", raw=True)
+        puller.fetch("UPDATE sumit_customers SET email = 'bad@example.com'", raw=True)
         puller.commit()
 
     editor = pg.connect()

@@ -89,13 +89,15 @@ def _tables_missing(request: Request, exc: TablesMissing) -> HTMLResponse:
                         "run creates them. Start one with “Pull from CRM”.", offer_pull=True)
 
 
+ERROR_TITLES = {401: "Log in to Airflow", 403: "Not allowed", 404: "Not found"}
+
+
 @app.exception_handler(HTTPException)
 def _http_error(request: Request, exc: HTTPException) -> Response:
     if request.url.path.startswith(f"{_root(request)}/api/") or request.method != "GET":
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-    return page(request, "message.html", "", title="Not allowed" if exc.status_code == 403 else "Not found"
-                if exc.status_code == 404 else "Log in to Airflow", message=str(exc.detail),
-                status_code=exc.status_code)
+    title = ERROR_TITLES.get(exc.status_code, "Not possible")
+    return page(request, "message.html", "", title=title, message=str(exc.detail), status_code=exc.status_code)
 
 
 # -- pages --------------------------------------------------------------------------------------------
@@ -178,7 +180,7 @@ def run_tab(request: Request, dag_id: str, dag_run_id: str, _user: ReaderDep) ->
         changes = queries.run_changes(dag_id, dag_run_id)
         failures = queries.run_errors(dag_id, dag_run_id)
     return page(request, "run.html", "", dag_id=dag_id, dag_run_id=dag_run_id, run=row, changes=changes,
-                failures=failures, outcome=outcome_text(dag_id, "success" if row else "running", row) if row else None)
+                failures=failures, outcome=outcome_text(dag_id, "success", row) if row else None)
 
 
 # -- actions ------------------------------------------------------------------------------------------
