@@ -47,8 +47,8 @@ from crmsync.testing.airflow_env import migrate  # noqa: E402
 from crmsync.testing.postgres import LocalPostgres, free_port  # noqa: E402
 from crmsync.testing.stack import COMPANY_ID, WORKER_HOSTNAME_ENV, LocalStack  # noqa: E402
 
-DAG_IDS = ("crm_bidirectional_sync", "crm_pull_customers", "crm_push_customers", "crm_resolve_conflicts",
-           "crm_revert_run")
+DAG_IDS = ("crm_apply_crm_events", "crm_bidirectional_sync", "crm_export_changed_customers", "crm_pull_customers",
+           "crm_push_customers", "crm_resolve_conflicts", "crm_revert_run", "crm_sumit_triggers")
 COMPONENTS = ("api-server", "scheduler", "dag-processor")  # started in this order, stopped in reverse
 START_TIMEOUT_SECONDS = 180
 STOP_TIMEOUT_SECONDS = 20
@@ -92,6 +92,7 @@ class LiveAirflow:
         self.users = dict(users or {})
         self.company_id = COMPANY_ID
         self._api_key = api_key or "local-" + secrets.token_hex(16)  # the sandbox's; never printed
+        self._webhook_token = secrets.token_urlsafe(32)  # the trigger receiver's (crmsync_webhook); never printed
         self._seed_demo = seed_demo
         self._local_customers = local_customers
         self._extra_env = dict(env or {})
@@ -282,8 +283,12 @@ class LiveAirflow:
             return status, text
 
     # -- output --------------------------------------------------------------------------
+    def webhook_url(self) -> str:
+        """The receiver's URL, token and all: for the sandbox's subscriptions and tests, never printed."""
+        return f"{self.url}/crmsync/webhooks/sumit/{self._webhook_token}"
+
     def redact(self, text: str) -> str:
-        return text.replace(self._api_key, "***")
+        return text.replace(self._api_key, "***").replace(self._webhook_token, "***")
 
     def log_file(self, name: str) -> Path:
         return self.home / f"{name}.log"
@@ -313,6 +318,8 @@ class LiveAirflow:
                f"(broker {self.stack.redis.url})"] if self.workers else []),
             f"  pool sumit_api: 2 slots; logs: {self.home}/{{{','.join(self.components())}}}.log and logs/",
             "  Try: trigger crm_push_customers with {\"customer_ids\": [1, 2, 3]}, or crm_bidirectional_sync.",
+            f"  SUMIT's triggers: receiver at {self.url}/crmsync/webhooks/sumit/*** (connection crmsync_webhook); "
+            "with the rest profile, crm_sumit_triggers {\"action\": \"subscribe\"} subscribes it.",
             "Ctrl-C stops everything.",
         ])
 
@@ -360,6 +367,9 @@ class LiveAirflow:
             "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+            # SUMIT's triggers in: the receiver's token, and the address the sandbox posts them to
+            "AIRFLOW_CONN_CRMSYNC_WEBHOOK": json.dumps({"conn_type": "generic", "password": self._webhook_token,
+                                                        "extra": {"public_url": self.url}}),
             "PYTHONUNBUFFERED": "1",
         })
         env.update(self._extra_env)
@@ -454,6 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--executor", choices=EXECUTORS, default="local",
                         help="local: the LocalExecutor (default); celery: the CeleryExecutor on a local Redis")
     parser.add_argument("--workers", type=int, default=2, help="Celery workers with --executor celery (2)")
+    parser.add_argument("--api-profile", choices=("guide", "rest"), default="guide",
+                        help="sumit_default's API profile (guide); rest: SUMIT's published API, with triggers")
     args = parser.parse_args(argv)
 
     def terminate(signum, frame):  # Ctrl-C, SIGTERM, SIGHUP: leave the block below; a second one waits
@@ -467,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with LiveAirflow(args.home, port=args.port, password=password, seed_demo=args.seed_demo,
                          executor=args.executor, workers=args.workers,
+                         sumit_extra={"api_profile": args.api_profile, "customers_folder": "customers"},
                          users={"viewer": ("viewer", os.environ.get("CRMSYNC_AIRFLOW_VIEWER_PASSWORD") or "viewer")},
                          log=lambda message: print(message, flush=True)) as live:
             print(live.banner(), flush=True)

@@ -137,3 +137,31 @@ def keep_param() -> Param:
                  values_display={"crm": "The CRM's version", "local": "The local version (pushed to SUMIT)"},
                  description="Which side of the conflicts to keep: crm (take the CRM's values) or local (keep the "
                              "local values and push them). Keeping the side that won writes nothing. Required.")
+
+
+def max_events_param() -> Param:
+    return Param(10_000, type="integer", minimum=1, maximum=1_000_000, title="Most triggers per run",
+                 description="The run applies at most this many pending triggers, oldest first, in batches of 500 "
+                             "(one transaction each); the rest wait for the next run.")
+
+
+def triggers_action_param() -> Param:
+    return Param("show", type="string", enum=["show", "subscribe", "unsubscribe"], title="Action",
+                 values_display={"show": "Show what is subscribed", "subscribe": "Subscribe the receiver",
+                                 "unsubscribe": "Unsubscribe the receiver"},
+                 description="subscribe: SUMIT posts the chosen triggers of the customers folder to this Airflow's "
+                             "receiver (connection crmsync_webhook: token and public_url); unsubscribe: it stops; "
+                             "show: what crmsync subscribed, and the inbox.")
+
+
+def trigger_types_param() -> Param:
+    return Param(["CreateOrUpdate", "Archive", "Delete"], type="array",
+                 items={"type": "string", "enum": ["CreateOrUpdate", "Create", "Update", "Archive", "Delete"]},
+                 minItems=1, maxItems=5, title="Trigger types",
+                 description="Which changes of the customers folder SUMIT posts (subscribe only).")
+
+
+def trigger_view_param() -> Param:
+    return Param(None, type=["null", "string"], maxLength=200, title="View",
+                 description="The SUMIT view that scopes the records triggers are posted for (subscribe only; SUMIT "
+                             "may require one). Empty: none is sent.")

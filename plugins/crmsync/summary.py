@@ -92,7 +92,7 @@ def run_status(counts: SyncCounts, *, phase_failed: bool, max_reject_ratio: floa
 
 
 _TITLES = {"pull": "Pull", "push": "Push", "bidirectional": "Bidirectional sync", "revert": "Revert",
-           "resolve": "Resolve"}
+           "resolve": "Resolve", "events": "Apply CRM events"}
 
 
 def summary_line(operation: str, counts: SyncCounts, *, status: str, dry_run: bool = False) -> str:
@@ -105,6 +105,8 @@ def summary_line(operation: str, counts: SyncCounts, *, status: str, dry_run: bo
     parts = []
     if operation in ("pull", "bidirectional"):
         parts.append(f"Pulled: {counts.fetched}")
+    if operation == "events":  # customers SUMIT's triggers named, read fresh; those gone from SUMIT
+        parts += [f"Read: {counts.fetched}", f"Missing in the CRM: {counts.vanished}"]
     if operation in ("push", "bidirectional"):
         parts.append(f"Pushed: {counts.pushed} (Failed: {counts.failed})")
     if operation == "revert":

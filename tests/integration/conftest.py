@@ -62,7 +62,7 @@ os.environ.update(airflow_env(
 ))
 
 CRM_TABLES = ("sumit_customers, crm_sync_runs, crm_sync_errors, crm_sync_conflicts, crm_sync_changes, crm_sync_created, "
-              "crm_sync_plans, crm_sync_listing")
+              "crm_sync_plans, crm_sync_listing, crm_inbox, crm_sumit_subscriptions")
 
 
 @pytest.fixture(scope="session")
@@ -99,9 +99,11 @@ def dagbag():
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
     assert not bag.import_errors, bag.import_errors
     # The params' defaults as the DAG files declare them, read before any run (see run_dag).
-    bag.crmsync_param_defaults = {
+    from airflow.sdk.definitions._internal.types import NOTSET
+
+    bag.crmsync_param_defaults = {  # a None default is a value (a nullable param's), NOTSET is none
         dag_id: {name: param.value for name, param in ((n, dag.params.get_param(n)) for n in dag.params.keys())
-                 if param.has_value}
+                 if param.value is not NOTSET}
         for dag_id, dag in bag.dags.items()
     }
     return bag
@@ -148,6 +150,14 @@ def profile(request):
 def env(pg, sandbox, dagbag, profile):
     """Empty database, empty sandbox, connections pointed at both, under one API profile."""
     _prepare(pg, sandbox, profile)
+    yield
+    sandbox.control.clear_faults()
+
+
+@pytest.fixture
+def rest_env(pg, sandbox, dagbag):
+    """As ``env``, under the rest profile only (SUMIT's triggers and getentity are the rest API's)."""
+    _prepare(pg, sandbox, "rest")
     yield
     sandbox.control.clear_faults()
 

@@ -10,7 +10,8 @@ from airflow.sdk.exceptions import ParamValidationError
 
 def test_dags_import_without_errors(dagbag):
     assert set(dagbag.dag_ids) == {"crm_pull_customers", "crm_push_customers", "crm_bidirectional_sync",
-                                   "crm_revert_run", "crm_resolve_conflicts"}
+                                   "crm_revert_run", "crm_resolve_conflicts", "crm_apply_crm_events",
+                                   "crm_sumit_triggers", "crm_export_changed_customers"}
 
 
 def test_bidirectional_runs_daily_at_three_in_jerusalem_one_at_a_time(dagbag):
@@ -20,7 +21,7 @@ def test_bidirectional_runs_daily_at_three_in_jerusalem_one_at_a_time(dagbag):
 
 
 @pytest.mark.parametrize("dag_id", ["crm_pull_customers", "crm_push_customers", "crm_revert_run",
-                                    "crm_resolve_conflicts"])
+                                    "crm_resolve_conflicts", "crm_apply_crm_events", "crm_sumit_triggers"])
 def test_pull_and_push_are_manual_only(dagbag, dag_id):
     dag = dagbag.get_dag(dag_id)
     assert not dag.timetable.can_be_scheduled
@@ -40,6 +41,10 @@ def test_tasks_read_like_the_job(dagbag):
     assert [t.task_id for t in dagbag.get_dag("crm_resolve_conflicts").topological_sort()] == [
         "prepare_customers_table", "resolve_conflicts", "push_resolved", "report"]
     assert set(dagbag.get_dag("crm_resolve_conflicts").tags) == {"crmsync", "sumit", "conflicts"}
+    # near real time: the apply is the first task (no schema task before it: every second counts)
+    assert [t.task_id for t in dagbag.get_dag("crm_apply_crm_events").topological_sort()] == [
+        "apply_crm_events", "report"]
+    assert [t.task_id for t in dagbag.get_dag("crm_sumit_triggers").topological_sort()] == ["manage_triggers"]
     assert dagbag.get_dag("crm_push_customers").task_dict["report"].trigger_rule == "all_done"
 
 
@@ -130,11 +135,12 @@ def test_every_task_that_calls_sumit_runs_in_the_sumit_pool(dagbag):
                if t.pool == "sumit_api"}
     assert in_pool == {("crm_pull_customers", "pull_from_crm"), ("crm_push_customers", "push_to_crm"),
                        ("crm_bidirectional_sync", "pull_from_crm"), ("crm_bidirectional_sync", "push_changed"),
-                       ("crm_revert_run", "push_restored"), ("crm_resolve_conflicts", "push_resolved")}
+                       ("crm_revert_run", "push_restored"), ("crm_resolve_conflicts", "push_resolved"),
+                       ("crm_apply_crm_events", "apply_crm_events")}
 
 
 DAG_IDS = ["crm_pull_customers", "crm_push_customers", "crm_bidirectional_sync", "crm_revert_run",
-           "crm_resolve_conflicts"]
+           "crm_resolve_conflicts", "crm_apply_crm_events"]
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)
@@ -155,6 +161,41 @@ def test_every_dag_notifies_how_its_runs_went(dagbag, dag_id):
     dag = dagbag.get_dag(dag_id)
     report = dag.task_dict["report"]
     assert isinstance(dag.on_failure_callback, CrmSyncNotifier)
-    assert [type(c) for c in report.on_success_callback] == [CrmSyncNotifier]  # task callbacks become lists
+    if dag_id == "crm_apply_crm_events":  # runs many times a day: only a failure is worth a message
+        assert not report.on_success_callback
+    else:
+        assert [type(c) for c in report.on_success_callback] == [CrmSyncNotifier]  # task callbacks become lists
     assert [type(c) for c in report.on_failure_callback] == [CrmSyncNotifier]
     assert dag.on_success_callback is None  # the report's success callback speaks for a green run
+
+
+def test_the_tasks_that_write_customers_announce_the_sumit_customers_asset(dagbag):
+    """Their outlet is the alias crmsync adds the asset's event to when (and only when) they changed
+    customers (crmsync.assets); downstream DAGs schedule on the asset by name."""
+    from airflow.sdk import AssetAlias
+
+    writers = {(dag_id, t.task_id) for dag_id in dagbag.dag_ids for t in dagbag.get_dag(dag_id).tasks
+               if AssetAlias("crmsync_customers_changed") in t.outlets}
+    assert writers == {
+        ("crm_pull_customers", "pull_from_crm"), ("crm_pull_customers", "apply_approved_plan"),
+        ("crm_push_customers", "push_to_crm"), ("crm_bidirectional_sync", "pull_from_crm"),
+        ("crm_bidirectional_sync", "apply_approved_plan"), ("crm_bidirectional_sync", "push_changed"),
+        ("crm_revert_run", "restore_values"), ("crm_revert_run", "push_restored"),
+        ("crm_resolve_conflicts", "resolve_conflicts"), ("crm_resolve_conflicts", "push_resolved"),
+        ("crm_apply_crm_events", "apply_crm_events")}
+    export = dagbag.get_dag("crm_export_changed_customers")
+    assert export.timetable.asset_condition == AssetAlias("crmsync_customers_changed")
+
+
+def test_the_trigger_dags_params_validate_as_documented(dagbag):
+    apply = dagbag.get_dag("crm_apply_crm_events")
+    assert validated(apply, {})["max_events"] == 10_000
+    for bad in ({"max_events": 0}, {"max_events": "many"}, {"conflict_policy": "latest"}):
+        with pytest.raises(ParamValidationError):
+            validated(apply, bad)
+    triggers = dagbag.get_dag("crm_sumit_triggers")
+    assert validated(triggers, {}) == {"action": "show", "trigger_types": ["CreateOrUpdate", "Archive", "Delete"],
+                                       "view": None}
+    for bad in ({"action": "list"}, {"trigger_types": []}, {"trigger_types": ["Everything"]}, {"view": 5}):
+        with pytest.raises(ParamValidationError):
+            validated(triggers, bad)

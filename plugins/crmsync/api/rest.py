@@ -21,6 +21,7 @@ the stored value).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from crmsync.api.base import Listing, data_section
@@ -32,6 +33,12 @@ from crmsync.sumit_connection import DEFAULT_PROPERTY_FIELDS
 LIST_ENDPOINT = "/crm/data/listentities/"
 UPDATE_ENDPOINT = "/accounting/customers/update/"
 CREATE_ENDPOINT = "/accounting/customers/create/"
+GET_ENDPOINT = "/crm/data/getentity/"
+SUBSCRIBE_ENDPOINT = "/triggers/triggers/subscribe/"
+UNSUBSCRIBE_ENDPOINT = "/triggers/triggers/unsubscribe/"
+# SUMIT answers a getentity for an id it does not have with a failure envelope; its wording is
+# not documented, so these words (English and Hebrew) are what tells "gone" from another refusal.
+_NOT_FOUND = re.compile(r"not found|does not exist|no such|deleted|לא נמצא|לא קיים|נמחק", re.I)
 SEARCH_BY_EXTERNAL_IDENTIFIER = 2  # Accounting_Typed_CustomerSearchMode.ExternalIdentifier
 MAX_PAGE_SIZE, MIN_PAGE_SIZE = 1000, 10
 
@@ -123,6 +130,39 @@ class RestProfile:
 
     def is_idempotent(self, customer: LocalCustomer) -> bool:
         return True  # updates by id; creates find by ExternalIdentifier
+
+    # -- one customer, and SUMIT's triggers -------------------------------------------------
+
+    def get_request(self, sumit_id: str) -> tuple[str, dict[str, Any]]:
+        """Endpoint and body that read one customer fresh (a trigger names it)."""
+        return GET_ENDPOINT, {"EntityID": _wire_id(sumit_id), "Folder": self.customers_folder, "IncludeFields": True}
+
+    def parse_get(self, answer: dict[str, Any], endpoint: str) -> dict[str, Any]:
+        """The entity of a getentity answer, as listentities would list it."""
+        entity = data_section(answer).get("Entity")
+        if not isinstance(entity, dict):
+            raise SumitProtocolError(f"{endpoint} answered Success but without a Data.Entity object.", endpoint=endpoint)
+        return entity
+
+    @staticmethod
+    def is_not_found(message: str) -> bool:
+        """Whether a getentity refusal says the entity is not there (deleted), not something else."""
+        return bool(_NOT_FOUND.search(message))
+
+    @staticmethod
+    def is_archived(entity: dict[str, Any]) -> bool:
+        """An archived entity is still readable, but no longer listed: the sync treats it as gone."""
+        value = entity.get("IsArchived", entity.get("Archived"))
+        return bool(value[0] if isinstance(value, list) and value else value) is True
+
+    def subscribe_request(self, url: str, trigger_type: str, view: str | None) -> tuple[str, dict[str, Any]]:
+        body: dict[str, Any] = {"URL": url, "Folder": self.customers_folder, "TriggerType": trigger_type}
+        if view:
+            body["View"] = view
+        return SUBSCRIBE_ENDPOINT, body
+
+    def unsubscribe_request(self, url: str) -> tuple[str, dict[str, Any]]:
+        return UNSUBSCRIBE_ENDPOINT, {"URL": url}
 
     def parse_push(self, answer: dict[str, Any], endpoint: str) -> PushResult:
         value = data_section(answer).get("CustomerID")

@@ -3,8 +3,9 @@
 Pages (server-rendered HTML, every value escaped by Jinja2's autoescape; one small script,
 no build step): Customers (search, sync-state filter, push, pull, sync), a customer's page
 with its history, Runs (table and chart), Errors (the retry queue), Conflicts, Mass changes,
-and a tab for one DAG run. Every action is a DAG run made through Airflow's REST API with the
-user's own token (console/airflow_api.py). Who may do what: console/security.py.
+and a tab for one DAG run; and the receiver of SUMIT's triggers (console/webhooks.py). Every
+action is a DAG run made through Airflow's REST API with the user's own token
+(console/airflow_api.py). Who may do what: console/security.py.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from crmsync.console import airflow_api
+from crmsync.console import airflow_api, db, webhooks
 from crmsync.console.charts import runs_chart
 from crmsync.console.outcome import ACTION_DAGS, DAG_IDS, FINISHED, PUSH_DAG, airflow_run_url, outcome_text
 from crmsync.console.pages import HERE, airflow_root, customers_page_values, render, render_customers
@@ -32,21 +33,14 @@ MAX_IDS = 1000  # customers or records one console action may name
 
 app = FastAPI(title="crmsync console", docs_url=None, redoc_url=None, openapi_url=None)
 app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+app.include_router(webhooks.router)  # SUMIT's triggers in: the one route that takes no Airflow login (its token)
 
 
 # -- the customers database ------------------------------------------------------------------------
 
-def _connect() -> Any:
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-    from crmsync import deployment
-
-    return PostgresHook(postgres_conn_id=deployment.POSTGRES_CONN_ID).get_conn()
-
-
 @contextlib.contextmanager
 def open_queries() -> Iterator[ConsoleQueries]:
-    conn = _connect()
+    conn = db.connect()
     try:
         yield ConsoleQueries(conn)
     finally:

@@ -89,7 +89,7 @@ def _pull(client: CrmClient, store: CustomerStore, *, policy: ConflictPolicy, fu
     guarded = limits is not None and existing >= max(1, limits.min_mass_change)
     with contextlib.ExitStack() as stack:
         spool = stack.enter_context(plans.ListingSpool()) if guarded and not store.dry_run else None
-        pages = read_ahead(_prepared(client.iter_customer_pages(), rules, spool))
+        pages = read_ahead(prepared_pages(client.iter_customer_pages(), rules, spool))
         counts = _merge_listing(pages, store, policy=policy, full_resync=full_resync, rules=rules,
                                 pulled_at=pulled_at, log=log)
         counts.changed = store.changed_count("pull")
@@ -154,7 +154,7 @@ class PullResult:
     held: bool  # nothing was written: the plan waits for approval
 
 
-def _merge_listing(pages: Iterator["_PreparedPage"], store: CustomerStore, *, policy: ConflictPolicy,
+def _merge_listing(pages: Iterator["PreparedPage"], store: CustomerStore, *, policy: ConflictPolicy,
                    full_resync: bool, rules: FieldRules, pulled_at: datetime, log: logging.Logger) -> SyncCounts:
     """Merge every page into the table, flag the vanished, resolve fixed rejects; one transaction, not committed."""
     counts = SyncCounts()
@@ -163,7 +163,7 @@ def _merge_listing(pages: Iterator["_PreparedPage"], store: CustomerStore, *, po
     still_rejected: list[str] = []
     for prepared in pages:
         link_lost_creates(prepared.customers, lost_creates, store, log)
-        page_counts, rejected_keys = _merge_page(prepared, store, policy=policy, full_resync=full_resync,
+        page_counts, rejected_keys = merge_page(prepared, store, policy=policy, full_resync=full_resync,
                                                  rules=rules, pulled_at=pulled_at)
         still_rejected += rejected_keys
         counts = counts.merge(page_counts)
@@ -188,7 +188,7 @@ def _log_outcome(counts: SyncCounts, log: logging.Logger) -> None:
 
 
 @dataclass
-class _PreparedPage:
+class PreparedPage:
     """A page made ready for the database in read_ahead's thread, so that this CPU work (the
     fingerprints and the JSON) overlaps the database's merge of the page before."""
 
@@ -199,8 +199,10 @@ class _PreparedPage:
     rows: str  # ``customers`` encoded for CustomerStore.pull_page
 
 
-def _prepared(pages: Iterator[PulledPage], rules: FieldRules,
-              spool: plans.ListingSpool | None = None) -> Iterator[_PreparedPage]:
+def prepared_pages(pages: Iterator[PulledPage], rules: FieldRules,
+                   spool: plans.ListingSpool | None = None) -> Iterator[PreparedPage]:
+    """Pulled pages made ready for :func:`merge_page` (field rules applied, repeated ids
+    rejected, rows encoded); kept in ``spool`` too when the pull may be held."""
     try:
         for page in pages:
             pulled = page.customers if rules.is_default else [rules.pulled(c) for c in page.customers]
@@ -212,7 +214,7 @@ def _prepared(pages: Iterator[PulledPage], rules: FieldRules,
                 )
                 for c in duplicates
             ]
-            prepared = _PreparedPage(page.number, len(page.customers) + len(page.rejected), customers, rejected,
+            prepared = PreparedPage(page.number, len(page.customers) + len(page.rejected), customers, rejected,
                                      encode_pulled(customers))
             if spool is not None:
                 spool.add(prepared.number, prepared.fetched, prepared.rows, prepared.rejected)
@@ -223,16 +225,18 @@ def _prepared(pages: Iterator[PulledPage], rules: FieldRules,
             close()
 
 
-def _staged(store: CustomerStore) -> Iterator[_PreparedPage]:
+def _staged(store: CustomerStore) -> Iterator[PreparedPage]:
     """A held pull's pages, as it prepared them."""
     for number, fetched, rows, rejected in plans.listing_pages(store):
-        yield _PreparedPage(number, fetched, decode_pulled(rows), rejected, rows)
+        yield PreparedPage(number, fetched, decode_pulled(rows), rejected, rows)
 
 
-def _merge_page(
-    prepared: _PreparedPage, store: CustomerStore, *, policy: ConflictPolicy, full_resync: bool, rules: FieldRules,
+def merge_page(
+    prepared: PreparedPage, store: CustomerStore, *, policy: ConflictPolicy, full_resync: bool, rules: FieldRules,
     pulled_at: datetime,
 ) -> tuple[SyncCounts, list[str]]:
+    """Merge one prepared page into the table (not committed): its counts and the keys of the
+    records it rejected. Also what crm_apply_crm_events merges the customers triggers name with."""
     customers, rejected = prepared.customers, prepared.rejected
     counts = SyncCounts(fetched=prepared.fetched)
     for r in rejected:

@@ -39,6 +39,7 @@ from crmsync.budget import ACCEPTED, OTHER, RATE_LIMITED, RequestBudget
 from crmsync.errors import (
     ConfigurationError,
     InvalidRecord,
+    SumitAuthError,
     SumitError,
     SumitPermanentError,
     SumitProtocolError,
@@ -338,6 +339,44 @@ class SumitHook(HttpHook):
         endpoint, body = self.profile.push_request(customer)
         answer = self.call(endpoint, body, idempotent=self.profile.is_idempotent(customer))
         return self.profile.parse_push(answer, endpoint)
+
+    # -- SUMIT's triggers (rest profile) ---------------------------------------------------
+
+    def _trigger_profile(self, what: str) -> Any:
+        profile = self.profile
+        if not hasattr(profile, "get_request"):
+            raise ConfigurationError(
+                f"{what} needs SUMIT's published REST API: set extra.api_profile to \"rest\" (and "
+                f"extra.customers_folder) on Airflow connection {self.sumit_conn_id!r}; the guide's endpoints "
+                "have no triggers and no way to read one customer."
+            )
+        return profile
+
+    def get_customer(self, sumit_id: str) -> PulledPage | None:
+        """One customer read fresh from SUMIT, as a one-record page (decoded, or rejected with
+        the reason); None when SUMIT says it is not there, or archived (no longer listed)."""
+        profile = self._trigger_profile("Reading one customer")
+        endpoint, body = profile.get_request(sumit_id)
+        try:
+            answer = self.call(endpoint, body)
+        except SumitPermanentError as exc:
+            if not isinstance(exc, (SumitAuthError, SumitProtocolError)) and profile.is_not_found(str(exc)):
+                return None
+            raise
+        entity = profile.parse_get(answer, endpoint)
+        if profile.is_archived(entity):
+            return None
+        return self._decode_page(0, [entity])
+
+    def subscribe(self, url: str, trigger_type: str, view: str | None = None) -> None:
+        """Ask SUMIT to post ``trigger_type`` triggers of the customers folder to ``url``."""
+        endpoint, body = self._trigger_profile("Subscribing to triggers").subscribe_request(url, trigger_type, view)
+        self.call(endpoint, body)
+
+    def unsubscribe(self, url: str) -> None:
+        """Stop every trigger SUMIT posts to ``url``."""
+        endpoint, body = self._trigger_profile("Unsubscribing from triggers").unsubscribe_request(url)
+        self.call(endpoint, body)
 
     def test_connection(self) -> tuple[bool, str]:
         """One read-only call (a one-customer listing page): for the UI's Test button."""

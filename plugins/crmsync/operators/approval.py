@@ -124,6 +124,9 @@ class ApproveMassPushOperator(_MassChangeApprovalOperator):
 class ApplyApprovedPlanOperator(_CrmSyncOperator):
     """Apply the pull plan a person approved, exactly as computed (see flows.pull.apply_held_pull)."""
 
+    changes_customers = True
+    operation = "pull"
+
     template_fields: Sequence[str] = ("dry_run",)
 
     def run(self, context: Any) -> dict[str, Any]:

@@ -22,6 +22,9 @@ class ResolveConflictsOperator(_CrmSyncOperator):
     """Keep side ``keep`` of the named conflicts (one transaction, under the writer lock,
     journaled as direction ``resolve``); mark them resolved."""
 
+    changes_customers = True
+    operation = "resolve"
+
     template_fields: Sequence[str] = ("dry_run",)
 
     def __init__(self, *, conflict_ids_param: str = "conflict_ids", keep_param: str = "keep", **kwargs: Any) -> None:

@@ -21,6 +21,9 @@ class RevertRunOperator(_CrmSyncOperator):
     """Restore the local values one run changed, for customers nobody changed since (one
     transaction, under the writer lock, journaled as direction ``revert``)."""
 
+    changes_customers = True
+    operation = "revert"
+
     template_fields: Sequence[str] = ("dry_run",)
 
     def __init__(self, *, dag_run_id_param: str = "dag_run_id", **kwargs: Any) -> None:

@@ -18,10 +18,10 @@ from typing import Any
 
 import psycopg
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import Asset, AssetAlias, BaseHook, BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from crmsync import deployment, field_rules, guard
+from crmsync import assets, deployment, field_rules, guard
 from crmsync.errors import ConfigurationError, CrmSyncError, SumitPermanentError
 from crmsync.field_rules import FieldRules
 from crmsync.flows import pull, push
@@ -35,6 +35,8 @@ from crmsync.summary import SyncCounts
 
 DEFAULT_SUMIT_CONN_ID = "sumit_default"
 DEFAULT_POSTGRES_CONN_ID = "crm_postgres"
+# The outlet of every task that writes sumit_customers (crmsync.assets says why an alias).
+CUSTOMERS_CHANGED = AssetAlias(assets.CHANGES_ALIAS_NAME)
 
 
 def _as_bool(value: Any) -> bool:
@@ -53,10 +55,24 @@ def open_customer_store(postgres_conn_id: str, context: Any, *, dry_run: bool, m
     return CustomerStore(conn, run, dry_run=dry_run, max_attempts=max_attempts)
 
 
+def check_conf_keys(context: Any) -> None:
+    """Refuse a run whose conf names a key the DAG has no param for (a typo would be ignored)."""
+    dag_run = context.get("dag_run")
+    unknown = unknown_conf_keys(getattr(dag_run, "conf", None), context["dag"].params.keys())
+    if unknown:
+        raise ConfigurationError(
+            f"This run's conf has keys that {context['dag'].dag_id} does not take: {', '.join(map(repr, unknown))}. "
+            f"Its params are: {', '.join(sorted(context['dag'].params.keys()))}. Nothing was read or written."
+        )
+
+
 class _CrmSyncOperator(BaseOperator):
-    """What every crmsync task shares: the two connections and error translation."""
+    """What every crmsync task shares: the two connections, error translation, and (for the
+    tasks that write customers: ``changes_customers``) the ``sumit_customers`` asset event."""
 
     ui_color = "#d8ecf3"
+    changes_customers = False  # True: the counts it returns may announce a change of the table
+    operation = "pull"  # the word the asset event's extra uses for what it did
 
     def __init__(
         self,
@@ -68,6 +84,8 @@ class _CrmSyncOperator(BaseOperator):
         lock_timeout: float | None = None,
         **kwargs: Any,
     ) -> None:
+        if self.changes_customers:
+            kwargs.setdefault("outlets", [CUSTOMERS_CHANGED])
         super().__init__(**kwargs)
         self.sumit_conn_id = sumit_conn_id
         self.postgres_conn_id = postgres_conn_id
@@ -77,7 +95,10 @@ class _CrmSyncOperator(BaseOperator):
 
     def execute(self, context: Any) -> Any:
         try:
-            return self.run(context)
+            result = self.run(context)
+            if self.changes_customers and isinstance(result, dict) and not result.get("held"):
+                self.announce_changes(context, result)
+            return result
         except (SumitPermanentError, ConfigurationError) as exc:
             self._report_error(context, str(exc))
             raise AirflowFailException(str(exc)) from None
@@ -91,6 +112,24 @@ class _CrmSyncOperator(BaseOperator):
 
     def run(self, context: Any) -> Any:
         raise NotImplementedError
+
+    def announce_changes(self, context: Any, counts: dict[str, Any]) -> None:
+        """An event for the ``sumit_customers`` asset with these counts, if they changed anything."""
+        extra = assets.change_extra(counts, dag_id=context["dag"].dag_id, run_id=context["run_id"],
+                                    task_id=self.task_id, operation=self.operation)
+        if extra is None or _as_bool(self.dry_run):
+            self.log.info("No customer changed%s: no %s asset event.", " (dry run)" if extra else "",
+                          assets.CUSTOMERS_ASSET_NAME)
+            return
+        conn = BaseHook.get_connection(self.postgres_conn_id)
+        try:
+            uri = assets.customers_asset_uri(conn.host, conn.port, conn.schema)
+        except ValueError as exc:
+            raise ConfigurationError(f"Airflow connection {self.postgres_conn_id!r}: {exc}.") from None
+        context["outlet_events"][CUSTOMERS_CHANGED].add(Asset(name=assets.CUSTOMERS_ASSET_NAME, uri=uri), extra=extra)
+        self.log.info("Asset event for %s (%s): created %d, updated %d, vanished %d, changed %d.",
+                      assets.CUSTOMERS_ASSET_NAME, uri, extra["created"], extra["updated"], extra["vanished"],
+                      extra["changed"])
 
     def _report_error(self, context: Any, message: str) -> None:
         self.log.error("%s", message)
@@ -128,13 +167,7 @@ class PrepareCustomersTableOperator(_CrmSyncOperator):
     template_fields: Sequence[str] = ("dry_run",)
 
     def run(self, context: Any) -> dict[str, Any]:
-        dag_run = context.get("dag_run")
-        unknown = unknown_conf_keys(getattr(dag_run, "conf", None), context["dag"].params.keys())
-        if unknown:
-            raise ConfigurationError(
-                f"This run's conf has keys that {context['dag'].dag_id} does not take: {', '.join(map(repr, unknown))}. "
-                f"Its params are: {', '.join(sorted(context['dag'].params.keys()))}. Nothing was read or written."
-            )
+        check_conf_keys(context)
         rules = self.field_rules()  # a bad rule stops the run here, before any write
         if not rules.is_default:
             self.log.info("Field rules in force: %s", rules.describe())
@@ -152,6 +185,8 @@ class SumitPullOperator(_CrmSyncOperator):
     """Pull every SUMIT customer into sumit_customers (three-way merge, batched per page, one
     transaction), unless the plan is a mass change (crmsync.guard): then nothing is written and
     the plan waits in crm_sync_plans for the approval task."""
+
+    changes_customers = True
 
     template_fields: Sequence[str] = ("dry_run", "conflict_policy", "full_resync", "skip", "max_record_attempts",
                                       "approved_in_advance", "max_change_ratio", "min_mass_change")
@@ -201,6 +236,9 @@ class SumitPullOperator(_CrmSyncOperator):
 
 class SumitPushOperator(_CrmSyncOperator):
     """Push local customers to SUMIT: the given ids, or (only_changed) those edited since their last sync."""
+
+    changes_customers = True  # a create links the SUMIT id it answered
+    operation = "push"
 
     template_fields: Sequence[str] = ("dry_run", "customer_ids", "only_changed", "queue_only", "max_record_attempts")
 

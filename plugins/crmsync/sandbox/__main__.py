@@ -23,8 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m crmsync.sandbox",
         description="A local HTTP(S) server imitating the SUMIT API in both profiles crmsync speaks: guide "
                     "(/website/customers/getlist/ and update/) and rest (/crm/data/listentities/, "
-                    "/accounting/customers/create/ and update/), plus a control API under /_sandbox/ "
-                    "(seed customers, set faults, read the request log).")
+                    "/accounting/customers/create/ and update/, /crm/data/getentity/, the triggers' subscribe "
+                    "and unsubscribe), plus a control API under /_sandbox/ (seed, edit, archive and delete "
+                    "customers, which posts triggers; set faults; read the request and delivery logs).")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--company-id", type=int, default=1000)
@@ -46,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-page-size", type=int, default=1000)
     parser.add_argument("--customers-folder", default="customers",
                         help="rest profile: the customers folder id that listentities serves")
+    parser.add_argument("--trigger-shape", choices=["object", "array", "alternate"], default=None,
+                        help='how triggers post a change: the form field json holds {"Folder", "Type", '
+                             '"EntityID"} (object, the default), [Folder, EntityID, Type, {properties}] '
+                             '(array), or object and array in turn (alternate)')
     parser.add_argument("--verbose", action="store_true", help="also log request bodies (the API key redacted)")
     parser.add_argument("--keep-sent-bodies", action="store_true",
                         help="tests only: keep every API request body as received, key included, for "
@@ -85,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         knobs["ignore_paging"] = True
     if args.rate_limit is not None:
         knobs["rate_limit"] = args.rate_limit
+    if args.trigger_shape is not None:
+        knobs["trigger_shape"] = args.trigger_shape
     try:
         server = SandboxServer(args.host, args.port, args.company_id, args.api_key, verbose=args.verbose,
                                status_style=args.status_style, list_shape=args.list_shape,

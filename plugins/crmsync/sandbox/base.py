@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import hmac
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from crmsync.sandbox.customers import CustomerStore
+
+if TYPE_CHECKING:
+    from crmsync.sandbox.triggers import TriggerHub
 
 INVALID_CREDENTIALS = "Invalid credentials (CompanyID/APIKey)"
 
@@ -20,6 +23,7 @@ class Backend(Protocol):
     list_shape: str
     max_page_size: int
     customers_folder: str
+    triggers: TriggerHub
 
     @property
     def lock(self) -> AbstractContextManager[Any]:

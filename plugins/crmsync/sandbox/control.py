@@ -14,6 +14,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ PLUGINS_DIR = Path(__file__).resolve().parents[2]  # plugins/, where the crmsync
 LISTENING = "SUMIT sandbox listening on "
 START_TIMEOUT_SECONDS = 15
 STOP_TIMEOUT_SECONDS = 5
+POLL_SECONDS = 0.05  # how often wait_for_deliveries asks
 
 
 class SandboxControlError(RuntimeError):
@@ -60,19 +62,60 @@ class SandboxControl:
             raise SandboxControlError(f"{method} /_sandbox/{path}: HTTP {error.code}: {reason}") from None
 
     def reset(self, customers: list[dict[str, Any]] | None = None) -> list[Any]:
-        """Empty the sandbox (customers, raw records, log; knobs back to the start-time ones),
-        then seed ``customers``; return their ids."""
+        """Empty the sandbox (customers, raw records, log, trigger deliveries; knobs back to the
+        start-time ones; trigger subscriptions stay), then seed ``customers`` (posting no
+        triggers); return their ids."""
         return self._call("POST", "reset", {"customers": customers or []})["ids"]
 
     def add_customers(self, customers: list[dict[str, Any]]) -> list[Any]:
-        """Upsert: a record with a known CustomerID replaces that customer, others are created."""
+        """Upsert: a record with a known CustomerID replaces that customer, others are created.
+        Triggers: Create for a new customer, Update for a changed (or archived) one."""
         return self._call("POST", "customers", {"customers": customers})["ids"]
 
     def customers(self) -> list[dict[str, Any]]:
+        """The customers listings show (archived ones are not: ``archived_ids``)."""
         return self._call("GET", "customers")["customers"]
 
+    def archived_ids(self) -> list[Any]:
+        return self._call("GET", "customers")["archived"]
+
+    def edit(self, changes: list[dict[str, Any]]) -> int:
+        """Change some keys of existing customers, as someone in the CRM would: each change is
+        ``{"CustomerID": id, key: new value, ...}``; the keys left out stay. An unknown id
+        changes nothing (SandboxControlError). Posts Update triggers; return how many
+        customers changed."""
+        return self._call("POST", "customers/edit", {"changes": changes})["edited"]
+
     def delete(self, ids: list[Any]) -> int:
+        """Remove customers (unknown ids are ignored); posts Delete triggers; return how many."""
         return self._call("POST", "customers/delete", {"ids": ids})["deleted"]
+
+    def archive(self, ids: list[Any]) -> int:
+        """Archive customers: listings leave them out, getentity still finds them (marked
+        ``IsArchived``); upserting one brings it back. Posts Archive triggers; return how many."""
+        return self._call("POST", "customers/archive", {"ids": ids})["archived"]
+
+    def triggers(self) -> dict[str, Any]:
+        """``{"subscriptions": [...], "deliveries": [...], "pending": n}``: subscriptions with the
+        URL's last path segment masked (``url_sha256`` matches a URL), deliveries with the
+        receiver's ``scheme://host:port`` only."""
+        return self._call("GET", "triggers")
+
+    def clear_triggers(self) -> None:
+        """Remove every trigger subscription, the queued posts and the delivery log."""
+        self._call("POST", "triggers/clear", {})
+
+    def wait_for_deliveries(self, timeout: float = 30) -> dict[str, Any]:
+        """Wait until every queued trigger was delivered (or given up on); return ``triggers()``.
+        TimeoutError when some are still pending after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            report = self.triggers()
+            if report["pending"] == 0:
+                return report
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{report['pending']} trigger deliveries still pending after {timeout} s")
+            time.sleep(POLL_SECONDS)
 
     def add_raw(self, records: list[Any]) -> int:
         """Records getlist returns verbatim after the customers (hostile input); return their count."""

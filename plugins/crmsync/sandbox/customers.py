@@ -24,8 +24,14 @@ def is_blank(value: Any) -> bool:
 
 
 class CustomerStore:
-    """``customers`` maps str(CustomerID) to the record; ``order`` keeps its keys in insertion
-    order (O(page) paging); ``raw`` holds the records listings return verbatim after them."""
+    """``customers`` maps str(CustomerID) to the record; ``order`` keeps the keys of the listed
+    ones in insertion order (O(page) paging); ``raw`` holds the records listings return verbatim
+    after them; ``archived`` holds the keys of archived customers.
+
+    An archived customer stays in ``customers`` (a read by id still finds it) but leaves
+    ``order``, so no listing shows it, as SUMIT's listings leave archived records out. Upserting
+    it again (``store``) brings it back, at the end of the listing.
+    """
 
     def __init__(self, *, numeric_ids: bool = False):
         self.numeric_ids = numeric_ids
@@ -38,6 +44,7 @@ class CustomerStore:
         self.raw: list[Any] = []
         self.next_id = FIRST_CUSTOMER_ID
         self.external_ids: dict[str, str] = {}  # rest profile: ExternalIdentifier -> key in customers
+        self.archived: set[str] = set()
 
     def _canonical_id(self, value: Any) -> Any:
         """An id as this server spells ids: text, or a number with ``numeric_ids``."""
@@ -57,18 +64,27 @@ class CustomerStore:
 
     def store(self, record: Any) -> Any:
         """Upsert: the given record becomes the stored one (by CustomerID, else new); return its id."""
+        return self.replace(record)[0]
+
+    def replace(self, record: Any) -> tuple[Any, dict[str, Any] | None, bool]:
+        """``store``, also returning what it replaced (for triggers): (id, the record stored
+        before, None when there was none; whether that one was archived). An archived
+        customer stored again is no longer archived."""
         if not isinstance(record, dict):
             raise SandboxInputError(f"a customer must be a JSON object, not {record!r}")
         given = record.get(ID_KEY)
         customer_id = self._new_id() if is_blank(given) else self._canonical_id(given)
         key = str(customer_id)
-        if key not in self.customers:
+        previous = self.customers.get(key)
+        was_archived = key in self.archived
+        if previous is None or was_archived:
             self.order.append(key)
+            self.archived.discard(key)
         stored = {ID_KEY: customer_id}  # the id first, as SUMIT lists it
         stored.update(record)
         stored[ID_KEY] = customer_id
         self.customers[key] = stored
-        return customer_id
+        return customer_id, previous, was_archived
 
     def merge(self, key: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         """Overwrite the keys in ``changes`` of the customer stored under ``key`` (the others,
@@ -80,12 +96,36 @@ class CustomerStore:
 
     def delete(self, ids: Iterable[Any]) -> int:
         """Remove customers by id (unknown ids are ignored); return how many were removed."""
-        removed = sum(self.customers.pop(str(customer_id), None) is not None for customer_id in ids)
-        self.order = [key for key in self.order if key in self.customers]
+        return len(self.remove(ids))
+
+    def remove(self, ids: Iterable[Any]) -> dict[str, dict[str, Any]]:
+        """Remove customers by id (unknown ids are ignored); return the removed ones by key."""
+        removed: dict[str, dict[str, Any]] = {}
+        for customer_id in ids:
+            key = str(customer_id)
+            record = self.customers.pop(key, None)
+            if record is not None:
+                removed[key] = record
+                self.archived.discard(key)
+        if removed:
+            self.order = [key for key in self.order if key in self.customers]
         return removed
 
+    def archive(self, ids: Iterable[Any]) -> list[str]:
+        """Archive customers by id (unknown and already archived ids are ignored): they leave
+        every listing but a read by id still finds them. Return the keys archived now."""
+        archived: list[str] = []
+        for customer_id in ids:
+            key = str(customer_id)
+            if key in self.customers and key not in self.archived:
+                self.archived.add(key)
+                archived.append(key)
+        if archived:
+            self.order = [key for key in self.order if key not in self.archived]
+        return archived
+
     def listed(self) -> list[dict[str, Any]]:
-        """The customers in insertion order (raw records excluded)."""
+        """The listed customers in insertion order (raw and archived records excluded)."""
         return [self.customers[key] for key in self.order]
 
     def window(self, start: int, stop: int | None) -> list[Any]:

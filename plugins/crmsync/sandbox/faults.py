@@ -28,7 +28,11 @@ _LIST_KNOBS = ("reject_names", "reject_customer_ids")
 # rest profile: the properties the customers folder has (null: any). A create or update naming
 # another one in Properties is refused, as SUMIT may refuse it; listentities shows no other.
 FOLDER_PROPERTIES = "folder_properties"
-KNOB_NAMES = ("latency_ms", "rate_limit", *_FLAG_KNOBS, *_LIST_KNOBS, FOLDER_PROPERTIES, *COUNTED_FAULTS)
+# How triggers post a change: SUMIT's integrations meet both shapes (triggers.py).
+TRIGGER_SHAPE = "trigger_shape"
+TRIGGER_SHAPES = ("object", "array", "alternate")
+KNOB_NAMES = ("latency_ms", "rate_limit", *_FLAG_KNOBS, *_LIST_KNOBS, FOLDER_PROPERTIES, TRIGGER_SHAPE,
+              *COUNTED_FAULTS)
 RATE_LIMITED_RETRY_AFTER = 1  # seconds, the Retry-After of a rate_limit refusal
 
 # kind -> (Content-Type, body) of a malformed_next answer; "missing_customers" is a valid
@@ -118,6 +122,10 @@ def normalize_knobs(knobs: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
                 raise SandboxInputError(f"{name} must be a list of property names (null: any), not {value!r}")
             normalized[name] = list(value)
+        elif name == TRIGGER_SHAPE:
+            if value not in TRIGGER_SHAPES:
+                raise SandboxInputError(f"{name} must be one of {', '.join(TRIGGER_SHAPES)}, not {value!r}")
+            normalized[name] = value
         else:
             normalized[name] = _fault(name, value)
     return normalized

@@ -3,12 +3,15 @@ every line the sandbox writes.
 
 The configured key never reaches stderr or the log: request bodies are redacted (every
 ``Credentials.APIKey``, right or wrong) and every emitted line is scrubbed of the key as a
-last guard.
+last guard. A trigger subscription's ``URL`` holds a secret in its path, so a body's ``URL``
+is logged as its ``scheme://host:port`` only.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from crmsync.sandbox.triggers import origin, valid_url
 
 REDACTED = "***"
 
@@ -30,15 +33,22 @@ class RequestLog:
 
     def redact(self, value: Any) -> Any:
         """A deep copy of a request body fit for logs: every ``Credentials.APIKey`` (right or
-        wrong: a wrong key may be someone's real one) becomes ``***``, and the configured key
-        is scrubbed from every other string too."""
+        wrong: a wrong key may be someone's real one) becomes ``***``, the configured key is
+        scrubbed from every other string too, and a top-level ``URL`` (a trigger's, its secret
+        in the path) shrinks to ``scheme://host:port/***``."""
+        copy = self._redact(value)
+        if isinstance(copy, dict) and isinstance(copy.get("URL"), str):
+            copy["URL"] = origin(copy["URL"]) + "/" + REDACTED if valid_url(copy["URL"]) else REDACTED
+        return copy
+
+    def _redact(self, value: Any) -> Any:
         if isinstance(value, dict):
-            copy = {self.scrub(str(k)): self.redact(v) for k, v in value.items()}
+            copy = {self.scrub(str(k)): self._redact(v) for k, v in value.items()}
             if isinstance(copy.get("Credentials"), dict) and "APIKey" in copy["Credentials"]:
                 copy["Credentials"]["APIKey"] = REDACTED
             return copy
         if isinstance(value, list):
-            return [self.redact(item) for item in value]
+            return [self._redact(item) for item in value]
         if isinstance(value, str):
             return self.scrub(value)
         return value

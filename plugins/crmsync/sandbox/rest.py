@@ -1,5 +1,6 @@
-"""The ``rest`` profile's endpoints: SUMIT's published REST API (listentities, customers
-create and update), translated to and from the store's guide-shaped customers.
+"""The ``rest`` profile's endpoints: SUMIT's published REST API (listentities, getentity,
+customers create and update), translated to and from the store's guide-shaped customers. The
+triggers' subscribe and unsubscribe are rest endpoints too; they live in triggers.py.
 
 Status is always numeric (0/1) here, as the published API says it, whatever the guide's
 status style; a listed customer is an entity whose every property value is a list.
@@ -16,7 +17,10 @@ from crmsync.sandbox.faults import FOLDER_PROPERTIES, SandboxInputError
 LIST_PATH = "/crm/data/listentities/"
 UPDATE_PATH = "/accounting/customers/update/"
 CREATE_PATH = "/accounting/customers/create/"
-PATHS = (LIST_PATH, UPDATE_PATH, CREATE_PATH)
+GET_ENTITY_PATH = "/crm/data/getentity/"
+SUBSCRIBE_PATH = "/triggers/triggers/subscribe/"
+UNSUBSCRIBE_PATH = "/triggers/triggers/unsubscribe/"
+PATHS = (LIST_PATH, UPDATE_PATH, CREATE_PATH, GET_ENTITY_PATH, SUBSCRIBE_PATH, UNSUBSCRIBE_PATH)
 # guide key -> (entity property in listentities, Details key in create/update)
 TYPED = {"Name": ("Customers_FullName", "Name"), "Email": ("Customers_EmailAddress", "EmailAddress"),
          "Phone": ("Customers_Phone", "Phone"), "TaxID": ("Customers_CompanyNumber", "CompanyNumber"),
@@ -60,6 +64,27 @@ def list_entities(state: Backend, body: dict[str, Any]) -> dict[str, Any]:
         entities = [entity(r, folder, properties) if i + start < count else r for i, r in enumerate(window)]
         more = (stop is not None and stop < store.listing_length()) or bool(knobs.get("ignore_paging_says_more"))
     return state.success({"Entities": entities, "HasNextPage": more}, numeric=True)
+
+
+def get_entity(state: Backend, body: dict[str, Any]) -> dict[str, Any]:
+    """``/crm/data/getentity/``: one customer by ``EntityID``, as listentities shows it (always
+    with its properties, whatever ``IncludeFields`` says). An archived customer is still found,
+    marked ``"IsArchived": true``; a deleted or unknown one is not."""
+    entity_id = body.get("EntityID")
+    if isinstance(entity_id, bool) or not isinstance(entity_id, (int, str)) or entity_id == "":
+        return state.failure("EntityID is required: the customer's id, a number or text", numeric=True)
+    folder = body.get("Folder")
+    if folder is not None and str(folder) != state.customers_folder:
+        return state.failure(f"Folder {folder!r} not found", numeric=True)
+    with state.lock:
+        key = str(entity_id)
+        record = state.store.customers.get(key)
+        if record is None:
+            return state.failure(f"Entity {entity_id} was not found", numeric=True)
+        shown = entity(record, state.customers_folder, state.knobs.get(FOLDER_PROPERTIES))
+        if key in state.store.archived:
+            shown["IsArchived"] = True
+    return state.success({"Entity": shown}, numeric=True)
 
 
 def save_details(state: Backend, body: dict[str, Any], *, create: bool) -> dict[str, Any]:

@@ -215,7 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Answer ``/_sandbox/...``: no credentials, JSON in and out, HTTP 400 for bad input."""
         state = self.server.state
         routes = {
-            ("GET", "customers"): lambda _: {"customers": state.all_customers()},
+            ("GET", "customers"): lambda _: {"customers": state.all_customers(), "archived": state.archived_ids()},
             ("GET", "faults"): lambda _: state.current_knobs(),
             ("GET", "requests"): lambda _: {"requests": state.requests()},
             ("GET", "sent"): lambda _: {"sent": state.sent()},
@@ -223,6 +223,10 @@ class _Handler(BaseHTTPRequestHandler):
             ("POST", "reset"): lambda b: {"ids": state.reset(_list_field(b, "customers", required=False))},
             ("POST", "customers"): lambda b: {"ids": state.add_customers(_list_field(b, "customers"))},
             ("POST", "customers/delete"): lambda b: {"deleted": state.delete(_list_field(b, "ids"))},
+            ("POST", "customers/edit"): lambda b: {"edited": state.edit(_list_field(b, "changes"))},
+            ("POST", "customers/archive"): lambda b: {"archived": state.archive(_list_field(b, "ids"))},
+            ("GET", "triggers"): lambda _: state.triggers_report(),
+            ("POST", "triggers/clear"): lambda _: {"removed": state.clear_triggers()},
             ("POST", "raw"): lambda b: {"raw_records": state.add_raw(_list_field(b, "records"))},
             ("POST", "faults"): lambda b: state.set_knobs(_object(b)),
         }
@@ -291,6 +295,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], state: SandboxState, verbose: bool = False,
                  tls: ssl.SSLContext | None = None):
         self.state = state
+        state.triggers.emit = self.emit  # trigger deliveries log here too, scrubbed like every line
         self.verbose = verbose
         self.tls = tls is not None
         self._connections: set[socket.socket] = set()
@@ -374,6 +379,7 @@ class SandboxServer:
             self._thread = None
         self.httpd.close_connections()
         self.httpd.server_close()
+        self.state.close()
 
     def __enter__(self) -> SandboxServer:
         return self.start()

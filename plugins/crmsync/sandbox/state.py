@@ -1,9 +1,10 @@
-"""``SandboxState``: everything one sandbox holds (customers, fault knobs, request log) behind
-one lock, and the dispatch of an API call to its profile's endpoint.
+"""``SandboxState``: everything one sandbox holds (customers, fault knobs, request log,
+trigger subscriptions) behind one lock, and the dispatch of an API call to its profile's endpoint.
 
 A facade: the customer store (``customers``), the knobs (``faults``), the request log
-(``requestlog``) and the endpoints of both profiles (``guide``, ``rest``) live in their own
-modules; this class composes them, so tests and the HTTP side have one object to talk to.
+(``requestlog``), the triggers (``triggers``) and the endpoints of both profiles (``guide``,
+``rest``) live in their own modules; this class composes them, so tests and the HTTP side have
+one object to talk to.
 """
 
 from __future__ import annotations
@@ -12,22 +13,29 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from crmsync.sandbox import guide, rest
+from crmsync.sandbox import guide, rest, triggers
 from crmsync.sandbox.base import (INVALID_CREDENTIALS, credentials_ok, envelope_status, failure_envelope,
                                   success_envelope)
-from crmsync.sandbox.customers import CustomerStore
-from crmsync.sandbox.faults import FaultKnobs, normalize_knobs, whole_number
+from crmsync.sandbox.customers import ID_KEY, CustomerStore, is_blank
+from crmsync.sandbox.faults import (FOLDER_PROPERTIES, TRIGGER_SHAPE, FaultKnobs, SandboxInputError, normalize_knobs,
+                                    whole_number)
 from crmsync.sandbox.requestlog import RequestLog, count_by_path
+from crmsync.sandbox.triggers import Change, TriggerHub
 
 API_PATHS = guide.PATHS + rest.PATHS
 
 
 class SandboxState:
-    """Customers, raw records, fault knobs and the request log, behind one lock.
+    """Customers, raw records, fault knobs, the request log and triggers, behind one lock.
 
     Every public method takes the lock itself, so tests may call them directly from another
     thread while the server runs. Stored customer dicts are never mutated (an update stores
     a new dict), so a page can be JSON-encoded outside the lock without racing an update.
+
+    The methods that change customers the way someone working in the CRM would (``upsert``,
+    ``add_customers``, ``edit``, ``delete``, ``archive``: what the control API calls) post
+    triggers to the subscribed URLs; ``reset``, ``add_raw`` and the API's own endpoints do not
+    (triggers.py says why).
     """
 
     def __init__(self, *, company_id: int = 1000, api_key: str = "sandbox-key", status_style: str = "string",
@@ -53,6 +61,7 @@ class SandboxState:
         # can check what the client really sent (the request log is redacted).
         self.keep_sent_bodies = bool(keep_sent_bodies)
         self.sent_bodies: list[dict[str, Any]] = []
+        self.triggers = TriggerHub()
 
     # -- customers --------------------------------------------------------------------------
 
@@ -63,18 +72,80 @@ class SandboxState:
 
     def upsert(self, record: dict[str, Any]) -> Any:
         """Store one customer (replacing the one with its CustomerID, if any); return its id."""
-        with self.lock:
-            return self.store.store(record)
+        return self.add_customers([record])[0]
 
     def add_customers(self, records: Iterable[dict[str, Any]]) -> list[Any]:
-        """Store many customers in one lock hold (seeding a million must stay fast); return their ids."""
+        """Store many customers in one lock hold (seeding a million must stay fast); return their
+        ids. Triggers: Create for a new customer, Update for one whose record changed (or that
+        was archived), nothing for one stored again unchanged."""
         with self.lock:
-            return [self.store.store(record) for record in records]
+            if not self.triggers.active():  # the fast path: nobody listens
+                return [self.store.store(record) for record in records]
+            ids: list[Any] = []
+            before: dict[str, tuple[dict[str, Any] | None, bool]] = {}  # key -> as it was before this call
+            try:
+                for record in records:
+                    customer_id, previous, was_archived = self.store.replace(record)
+                    ids.append(customer_id)
+                    before.setdefault(str(customer_id), (previous, was_archived))
+            finally:  # a bad record stops the call; the ones stored before it still changed
+                changes = []
+                for key, (previous, was_archived) in before.items():
+                    now = self.store.customers[key]
+                    if previous is None:
+                        changes.append(Change("Create", key, now))
+                    elif was_archived or previous != now:
+                        changes.append(Change("Update", key, now))
+                self._post(changes)
+            return ids
+
+    def edit(self, changes: Iterable[Any]) -> int:
+        """Merge each change's keys into the customer its ``CustomerID`` names (the keys it leaves
+        out stay); all or nothing: an unknown id changes nothing. Posts Update triggers; return
+        how many customers really changed (an edit to the values they already have is none)."""
+        with self.lock:
+            edits: list[tuple[str, dict[str, Any]]] = []
+            for change in changes:
+                if not isinstance(change, dict) or is_blank(change.get(ID_KEY)):
+                    raise SandboxInputError(f"each change must be a JSON object with the CustomerID of the customer "
+                                            f"to edit, not {change!r}")
+                key = str(change[ID_KEY])
+                if key not in self.store.customers:
+                    raise SandboxInputError(f"customer {change[ID_KEY]} does not exist; nothing was edited")
+                edits.append((key, {k: v for k, v in change.items() if k != ID_KEY}))
+            before: dict[str, dict[str, Any] | None] = {}
+            for key, fields in edits:
+                before.setdefault(key, self.store.merge(key, fields))
+            updates = [Change("Update", key, self.store.customers[key]) for key, previous in before.items()
+                       if self.store.customers[key] != previous]
+            self._post(updates)
+            return len(updates)
 
     def delete(self, ids: Iterable[Any]) -> int:
-        """Remove customers by id (unknown ids are ignored); return how many were removed."""
+        """Remove customers by id (unknown ids are ignored); return how many were removed.
+        Posts a Delete trigger for each."""
         with self.lock:
-            return self.store.delete(ids)
+            removed = self.store.remove(ids)
+            self._post([Change("Delete", key, record) for key, record in removed.items()])
+            return len(removed)
+
+    def archive(self, ids: Iterable[Any]) -> int:
+        """Archive customers by id: listings leave them out, getentity still finds them (unknown
+        and already archived ids are ignored). Posts an Archive trigger for each; return how many."""
+        with self.lock:
+            keys = self.store.archive(ids)
+            self._post([Change("Archive", key, self.store.customers[key]) for key in keys])
+            return len(keys)
+
+    def archived_ids(self) -> list[Any]:
+        with self.lock:
+            return [self.store.customers[key][ID_KEY] for key in sorted(self.store.archived)]
+
+    def _post(self, changes: list[Change]) -> None:
+        """Queue the triggers of ``changes`` (under ``lock``: their properties are the change's)."""
+        if changes and self.triggers.active():
+            self.triggers.post(changes, folder=self.customers_folder, properties=self.knobs.get(FOLDER_PROPERTIES),
+                               shape=self.knobs.get(TRIGGER_SHAPE, "object"))
 
     def add_raw(self, records: Iterable[Any]) -> int:
         """Append records ``getlist`` returns verbatim after the customers, to test hostile
@@ -84,17 +155,36 @@ class SandboxState:
             return len(self.store.raw)
 
     def reset(self, customers: Iterable[dict[str, Any]] = ()) -> list[Any]:
-        """Back to a fresh start: no customers, raw records or log, start-time knobs; then seed."""
+        """Back to a fresh start: no customers, raw records, log or trigger deliveries (queued
+        ones are dropped), start-time knobs; then seed, posting no triggers. Subscriptions stay:
+        they are the account's configuration, not its data."""
         with self.lock:
             self.store.clear()
             self.request_log.clear()
             self.sent_bodies = []
             self.faults.reset()
-            return self.add_customers(customers)
+            self.triggers.clear(subscriptions=False)
+            return [self.store.store(record) for record in customers]
 
     def all_customers(self) -> list[dict[str, Any]]:
+        """The customers listings show (archived ones are left out, as listings leave them out)."""
         with self.lock:
             return self.store.listed()
+
+    # -- triggers ---------------------------------------------------------------------------
+
+    def triggers_report(self) -> dict[str, Any]:
+        """Subscriptions (URLs masked), the delivery log and how many posts are still queued."""
+        return self.triggers.report()
+
+    def clear_triggers(self) -> int:
+        """Remove every subscription, the queued posts and the delivery log; return how many
+        subscriptions there were."""
+        return self.triggers.clear(subscriptions=True)
+
+    def close(self) -> None:
+        """Stop delivering triggers (the server is stopping)."""
+        self.triggers.stop()
 
     # -- knobs ------------------------------------------------------------------------------
 
@@ -137,8 +227,9 @@ class SandboxState:
         return self.request_log.entries
 
     def scrub(self, text: str) -> str:
-        """``text`` with the configured API key replaced: the last guard before any output."""
-        return self.request_log.scrub(text)
+        """``text`` with the configured API key and every subscribed trigger URL's path replaced:
+        the last guard before any output."""
+        return self.triggers.scrub(self.request_log.scrub(text))
 
     def redact(self, value: Any) -> Any:
         """A deep copy of a request body fit for logs, every API key in it replaced by ``***``."""
@@ -197,6 +288,12 @@ class SandboxState:
             return 200, self.update(body)
         if path == rest.LIST_PATH:
             return 200, self.list_entities(body)
+        if path == rest.GET_ENTITY_PATH:
+            return 200, rest.get_entity(self, body)
+        if path == rest.SUBSCRIBE_PATH:
+            return 200, triggers.subscribe(self, body)
+        if path == rest.UNSUBSCRIBE_PATH:
+            return 200, triggers.unsubscribe(self, body)
         return 200, self.save_details(body, create=path == rest.CREATE_PATH)
 
     def get_list(self, body: dict[str, Any]) -> dict[str, Any]:

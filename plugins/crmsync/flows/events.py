@@ -1,0 +1,166 @@
+"""Apply SUMIT's triggers: read each named customer fresh and merge it as the pull would.
+
+A trigger is a hint, not the data: the customer it names is read again from SUMIT, and that
+copy goes through the pull's own page merge (the three-way merge, conflicts, the journal as
+direction ``pull``, the error queue for an invalid record). A customer SUMIT no longer has,
+or one whose newest trigger is an Archive or a Delete, is flagged missing
+(``metadata.crm_missing_since``) as a complete pull flags one it no longer lists; one that is
+back is unflagged. Triggers naming another folder are ignored (kept, with the reason).
+
+The inbox is drained in batches, each in one transaction with the triggers it closes: a run
+that stops half way has written whole batches and closed exactly their triggers; the rest
+stay pending. A trigger whose customer could not be read stays pending for the next run, up
+to ``max_attempts``; then it is closed as rejected and the customer goes to the error queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from crmsync import inbox
+from crmsync.errors import SumitAuthError, SumitError
+from crmsync.field_rules import FieldRules
+from crmsync.flows.common import PROGRESS_EVERY_SECONDS, utcnow
+from crmsync.flows.pull import merge_page, prepared_pages
+from crmsync.inbox import APPLIED, IGNORED, REJECTED, Closing, PendingTrigger
+from crmsync.merge import ConflictPolicy
+from crmsync.model import PulledPage
+from crmsync.store import CustomerStore, ErrorRow
+from crmsync.summary import SyncCounts
+from crmsync.triggers import GONE_ACTIONS
+
+BATCH_SIZE = 500  # triggers per transaction
+
+
+class TriggerClient(Protocol):
+    def get_customer(self, sumit_id: str) -> PulledPage | None: ...
+
+
+@dataclass
+class _Read:
+    trigger: PendingTrigger
+    page: PulledPage | None = None  # None: SUMIT does not have it (or it is archived)
+    error: str | None = None  # it could not be read this time
+
+
+def run_apply_events(
+    client: TriggerClient,
+    store: CustomerStore,
+    *,
+    customers_folder: str | None,
+    policy: ConflictPolicy = ConflictPolicy.NEWER_WINS,
+    rules: FieldRules = FieldRules(),
+    max_events: int = 10_000,
+    concurrency: int = 4,
+    log: logging.Logger,
+    now: Callable[[], datetime] = utcnow,
+) -> SyncCounts:
+    """Apply up to ``max_events`` pending triggers, oldest first, batch by batch; the counts."""
+    store.journal_as("pull")
+    counts, after_id, applied, started = SyncCounts(), 0, 0, time.monotonic()
+    last_progress = started
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="crmsync-trigger") as pool:
+        while applied < max_events:
+            batch = inbox.pending(store, after_id=after_id, limit=min(BATCH_SIZE, max_events - applied))
+            if not batch:
+                break
+            after_id = batch[-1].id
+            counts = counts.merge(_apply_batch(batch, client, store, pool, customers_folder=customers_folder,
+                                               policy=policy, rules=rules, log=log, now=now))
+            store.commit()
+            applied += len(batch)
+            if time.monotonic() - last_progress >= PROGRESS_EVERY_SECONDS:
+                last_progress = time.monotonic()
+                log.info("%d triggers dealt with so far (%d customers read, %d changed).", applied,
+                         counts.fetched, store.changed_count("pull"))
+    counts.changed = store.changed_count("pull")
+    counts.considered = counts.fetched
+    pruned = inbox.prune(store)
+    store.commit()
+    if applied == 0:
+        log.info("The inbox has no pending trigger: nothing to apply.")
+    else:
+        log.info("Dealt with %d triggers in %.1f s: %d customers read (%d created, %d updated, %d unchanged), "
+                 "%d missing in the CRM, %d skipped; %d customers changed.", applied, time.monotonic() - started,
+                 counts.fetched, counts.created, counts.updated, counts.unchanged, counts.vanished, counts.skipped,
+                 counts.changed)
+    if applied >= max_events:
+        log.warning("Stopped at max_events (%d): the triggers after them wait for the next run.", max_events)
+    if pruned:
+        log.info("Deleted %d triggers done more than %d days ago.", pruned, inbox.KEEP_DAYS)
+    return counts
+
+
+def _apply_batch(batch: list[PendingTrigger], client: TriggerClient, store: CustomerStore, pool: ThreadPoolExecutor, *,
+                 customers_folder: str | None, policy: ConflictPolicy, rules: FieldRules, log: logging.Logger,
+                 now: Callable[[], datetime]) -> SyncCounts:
+    """One batch in the store's open transaction (not committed)."""
+    store.start_seen()  # the page merge notes what it saw (nothing here flags the unseen): emptied per batch
+    at = now()
+    closings: list[Closing] = []
+    ours = []
+    for trigger in batch:
+        if customers_folder and trigger.folder and trigger.folder != customers_folder:
+            closings.append(Closing(trigger, IGNORED, f"folder {trigger.folder!r} is not the customers folder "
+                                                      f"{customers_folder!r}"))
+        else:
+            ours.append(trigger)
+    reads = list(pool.map(lambda t: _read(client, t), ours))
+
+    found = [r for r in reads if r.page is not None and r.trigger.action not in GONE_ACTIONS]
+    gone = [r.trigger.entity_id for r in reads if r.error is None and (r.page is None or r.trigger.action in GONE_ACTIONS)]
+    failed = [r for r in reads if r.error is not None]
+
+    counts = SyncCounts()
+    if found:
+        page = PulledPage(number=0, customers=[c for r in found for c in r.page.customers],
+                          rejected=[x for r in found for x in r.page.rejected])
+        prepared = next(prepared_pages(iter([page]), rules))
+        counts, _ = merge_page(prepared, store, policy=policy, full_resync=False, rules=rules, pulled_at=at)
+        read_ids = [c.sumit_id for c in prepared.customers]
+        inbox.unflag_back(store, read_ids)
+        store.resolve_errors("pull", read_ids)  # a record queued as invalid that SUMIT has fixed
+    counts.vanished = inbox.flag_missing(store, gone, at=at)
+    closings += [Closing(r.trigger, APPLIED) for r in reads if r.error is None]
+    closings += _give_up_or_wait(failed, store, counts, log)
+    closed = inbox.close(store, closings)
+    if len(closed) < len(closings):
+        log.info("%d triggers came again while this batch was read: they stay pending for the next run.",
+                 len(closings) - len(closed))
+    return counts
+
+
+def _read(client: TriggerClient, trigger: PendingTrigger) -> _Read:
+    try:
+        return _Read(trigger, page=client.get_customer(trigger.entity_id))
+    except SumitAuthError:
+        raise  # wrong credentials: the whole run fails, every trigger stays pending
+    except SumitError as exc:
+        return _Read(trigger, error=str(exc))
+
+
+def _give_up_or_wait(failed: list[_Read], store: CustomerStore, counts: SyncCounts, log: logging.Logger) -> list[Closing]:
+    """Triggers whose customer could not be read: one more attempt each; those past the cap are
+    closed as rejected and their customer queued in crm_sync_errors (phase pull)."""
+    if not failed:
+        return []
+    attempts = inbox.count_failed(store, [(r.trigger, r.error or "") for r in failed])
+    counts.skipped += len(failed)
+    for r in failed[:3]:
+        counts.add_reason(f"pull: could not read CRM customer {r.trigger.entity_id}: {r.error}")
+    log.warning("Could not read %d customers from SUMIT (first: %s): their triggers stay in the inbox for the next "
+                "run.", len(failed), failed[0].error)
+    given_up = [r for r in failed if attempts.get(r.trigger.id, 0) >= store.max_attempts]
+    if given_up:
+        store.record_errors(ErrorRow(phase="pull", error=f"trigger not applied: {r.error}",
+                                     sumit_customer_id=r.trigger.entity_id) for r in given_up)
+        counts.gave_up += len(given_up)
+    return [Closing(r.trigger, REJECTED, f"gave up after {attempts.get(r.trigger.id)} attempts: {r.error}")
+            for r in given_up]
+
