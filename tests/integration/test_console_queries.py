@@ -143,3 +143,23 @@ def test_history_run_tab_conflicts_and_paging(pg, sandbox, run_dag, queries):
     [conflict] = [r for r in rows if r["customer_id"] == first]
     assert conflict["local_values"]["city"] == "Tel Aviv" and conflict["crm_values"]["city"] == "Jerusalem"
     assert total >= 1
+
+
+def test_the_runs_page_shows_sumits_triggers_and_escapes_what_a_refused_one_held(pg, sandbox, run_dag, queries):
+    from crmsync import inbox
+    from crmsync.console.charts import runs_chart
+    from crmsync.triggers import TriggerEvent
+
+    assert queries.inbox() is None  # no crm_inbox yet: the page leaves the section out
+    assert run_dag("crm_pull_customers") == "success"
+    with pg.connect() as conn:
+        inbox.receive(conn, [TriggerEvent("7", "update", "customers", "object"),
+                             TriggerEvent("8", "delete", "customers", "array")])
+        inbox.reject(conn, "the trigger names no EntityID", HOSTILE)
+    summary = queries.inbox()
+    assert (summary["pending"], summary["applied"], summary["rejected"]) == (2, 0, 1)
+    assert summary["oldest_seconds"] >= 0 and [r["excerpt"] for r in summary["refused"]] == [HOSTILE]
+    html = render("runs.html", tab="runs", runs=[], chart=runs_chart([], []), days=28, inbox=summary,
+                  run_url=lambda r: "#")
+    assert "2 waiting" in html and "1 refused" in html and "the trigger names no EntityID" in html
+    assert HOSTILE not in html and "&lt;img src=x onerror=alert(1)&gt;" in html

@@ -29,6 +29,8 @@ def test_outcomes_in_the_guides_words():
     assert failed == "Failed. Pushed 0 customers, 4 failed (SUMIT refused the credentials)"
     assert outcome_text(RESOLVE_DAG, "success", row(conflicts=2, updated=1, pushed=1, failed=0, skipped=1)) == \
         "Resolved 2 conflicts: 1 rewritten, pushed 1 customer, 0 failed (1 skipped)"
+    assert outcome_text("crm_apply_crm_events", "success", row(fetched=3, created=1, updated=1, vanished=1)) == \
+        "Applied SUMIT's triggers: read 3 customers, 1 new, 1 updated (1 missing in the CRM)"
     assert outcome_text(PUSH_DAG, "queued", None) == "Waiting for a worker ..."
     assert outcome_text(PUSH_DAG, "running", None) == "Running ..."
     assert "failed before it could count" in outcome_text(PULL_DAG, "failed", None)

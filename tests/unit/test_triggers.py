@@ -117,3 +117,11 @@ def test_an_event_extra_only_when_something_changed():
     assert change_extra({"created": 2, "updated": 1, "changed": 3, "fetched": 9}, **ids) == {
         **ids, "created": 2, "updated": 1, "vanished": 0, "changed": 3}
     assert change_extra({"vanished": 1}, **ids)["vanished"] == 1
+
+
+def test_the_apply_runs_summary_line():
+    from crmsync.summary import SyncCounts, summary_line
+
+    counts = SyncCounts(fetched=12, created=2, updated=3, vanished=1, changed=6)
+    assert summary_line("events", counts, status="success") == \
+        "Apply CRM events completed. Read: 12, Missing in the CRM: 1, Changed: 6"

@@ -129,7 +129,8 @@ def runs(request: Request, _user: ReaderDep, days: int = 28) -> HTMLResponse:
     with queries_or_setup() as queries:
         rows = queries.runs(days)
         queue = queries.retry_queue_series(days)
-    return page(request, "runs.html", "runs", runs=rows, chart=runs_chart(rows, queue), days=days,
+        triggers = queries.inbox(days)
+    return page(request, "runs.html", "runs", runs=rows, chart=runs_chart(rows, queue), days=days, inbox=triggers,
                 run_url=lambda r: airflow_run_url(_airflow_root(request), r["dag_id"], r["dag_run_id"]))
 
 

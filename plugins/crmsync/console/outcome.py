@@ -12,8 +12,9 @@ PUSH_DAG = "crm_push_customers"
 SYNC_DAG = "crm_bidirectional_sync"
 REVERT_DAG = "crm_revert_run"
 RESOLVE_DAG = "crm_resolve_conflicts"
+EVENTS_DAG = "crm_apply_crm_events"  # started by the receiver of SUMIT's triggers, not by the console
 # The DAGs the console reads from and may start; nothing else can be triggered through it.
-DAG_IDS = (PULL_DAG, PUSH_DAG, SYNC_DAG, REVERT_DAG, RESOLVE_DAG)
+DAG_IDS = (PULL_DAG, PUSH_DAG, SYNC_DAG, REVERT_DAG, RESOLVE_DAG, EVENTS_DAG)
 ACTION_DAGS = (PULL_DAG, PUSH_DAG, SYNC_DAG, RESOLVE_DAG)
 
 
@@ -85,6 +86,9 @@ def _counts_text(dag_id: str, row: Mapping[str, Any]) -> str:
         return pull + tail
     if dag_id == SYNC_DAG:
         return f"{pull}; {push[0].lower()}{push[1:]}{tail}"
+    if dag_id == EVENTS_DAG:
+        read = int(row.get("fetched") or 0)
+        return f"Applied SUMIT's triggers: read {_plural(read, 'customer')}, {created:,} new, {updated:,} updated{tail}"
     return f"Changed {_plural(int(row.get('changed') or 0), 'customer')}{tail}"
 
 

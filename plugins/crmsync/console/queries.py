@@ -118,6 +118,13 @@ class ConsoleQueries:
     def retry_queue_series(self, days: int = 28, limit: int = 500) -> list[dict[str, Any]]:
         return self._rows("console_retry_queue_series", {"days": days, "limit": limit})
 
+    def inbox(self, days: int = 28, refused: int = 5) -> dict[str, Any] | None:
+        """SUMIT's triggers: counts, and the latest refused ones; None before crm_inbox exists."""
+        if not self._value("console_inbox_exists"):
+            return None
+        summary = self._rows("console_inbox", {"days": days})[0]
+        return {**summary, "refused": self._rows("console_inbox_refused", {"limit": refused})}
+
     def run(self, dag_id: str, dag_run_id: str) -> dict[str, Any] | None:
         rows = self._rows("console_run", {"dag_id": dag_id, "dag_run_id": dag_run_id})
         return rows[0] if rows else None
