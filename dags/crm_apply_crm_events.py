@@ -6,7 +6,9 @@ api-server) when a customer of the subscribed folder changes; the receiver store
 triggers becomes one run (or a few), never one per trigger. The run reads each named customer
 fresh from SUMIT (the trigger is a hint, not the data), merges it with the pull's three-way
 merge, journal and error queue, and flags deleted or archived ones as missing. Triggers stay
-in the inbox until applied: a failed run loses none. Needs the ``rest`` API profile.
+in the inbox until applied: a failed run loses none. A burst that amounts to a mass change
+(``max_change_ratio``, ``min_mass_change``) is held back, not written: the nightly sync's pull
+plans it and waits for a person's approval. Needs the ``rest`` API profile.
 
 The nightly crm_bidirectional_sync still runs: it catches whatever a lost trigger missed.
 Start this DAG by hand to apply what waits (for example after it was paused).
@@ -26,9 +28,11 @@ from crmsync.params import (
     conflict_policy_param,
     dry_run_param,
     fail_on_partial_param,
+    max_change_ratio_param,
     max_events_param,
     max_record_attempts_param,
     max_reject_ratio_param,
+    min_mass_change_param,
     min_rejects_to_fail_param,
 )
 
@@ -52,6 +56,8 @@ with DAG(
         "max_reject_ratio": max_reject_ratio_param(),
         "min_rejects_to_fail": min_rejects_to_fail_param(),
         "fail_on_partial": fail_on_partial_param(),
+        "max_change_ratio": max_change_ratio_param(),
+        "min_mass_change": min_mass_change_param(),
     },
 ) as dag:
     connections = {"sumit_conn_id": deployment.SUMIT_CONN_ID, "postgres_conn_id": deployment.POSTGRES_CONN_ID}
@@ -63,6 +69,8 @@ with DAG(
         max_events="{{ params.max_events }}",
         conflict_policy="{{ params.conflict_policy }}",
         max_record_attempts="{{ params.max_record_attempts }}",
+        max_change_ratio="{{ params.max_change_ratio }}",
+        min_mass_change="{{ params.min_mass_change }}",
         **connections,
     )
     report = CrmSyncReportOperator(

@@ -31,7 +31,8 @@ def customers_asset_uri(host: str | None, port: int | None, database: str | None
         raise ValueError("the customers database connection has no host, so the table has no asset URI")
     if not database:
         raise ValueError("the customers database connection names no database (its schema field)")
-    return f"postgres://{quote(host, safe='')}:{int(port or DEFAULT_PORT)}/{quote(database, safe='')}/{schema}/{table}"
+    netloc = f"[{host}]" if ":" in host else quote(host, safe="")  # an IPv6 address, or a name (a socket path)
+    return f"postgres://{netloc}:{int(port or DEFAULT_PORT)}/{quote(database, safe='')}/{schema}/{table}"
 
 
 def change_extra(counts: Mapping[str, Any], *, dag_id: str, run_id: str, task_id: str,

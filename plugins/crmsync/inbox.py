@@ -17,7 +17,7 @@ from crmsync import sql
 from crmsync.store import CustomerStore
 from crmsync.triggers import TriggerEvent
 
-APPLIED, IGNORED, REJECTED = "applied", "ignored", "rejected"
+APPLIED, IGNORED, HELD, REJECTED = "applied", "ignored", "held", "rejected"
 KEEP_DAYS = 30  # triggers done this long ago are deleted
 
 
@@ -35,7 +35,7 @@ class PendingTrigger:
 @dataclass(frozen=True)
 class Closing:
     trigger: PendingTrigger
-    status: str  # applied, ignored or rejected
+    status: str  # applied, ignored, held or rejected
     reason: str | None = None
 
 

@@ -140,6 +140,25 @@ def test_the_guide_profile_is_told_triggers_need_the_rest_api(pg, sandbox, run_d
     assert [r[2] for r in inbox_rows(pg)] == ["pending"]
 
 
+def test_a_burst_that_is_a_mass_change_is_held_back_for_the_nightly_sync_and_a_person(pg, sandbox, run_dag):
+    ids = seed(sandbox, run_dag, 150)
+    sandbox.control.archive(ids[:5])
+    receive(pg, *[(i, "archive") for i in ids[:5]])
+    assert run_dag("crm_apply_crm_events") == "success"  # 5 of 150: an ordinary change
+    assert rows(pg, "SELECT count(*) FROM sumit_customers WHERE metadata ? 'crm_missing_since'") == [(5,)]
+
+    sandbox.control.archive(ids[5:])  # someone archives everything else in SUMIT
+    receive(pg, *[(i, "archive") for i in ids[5:]])
+    assert run_dag("crm_apply_crm_events", {"min_mass_change": 100}) == "success"
+    assert rows(pg, "SELECT count(*) FROM sumit_customers WHERE metadata ? 'crm_missing_since'") == [(5,)]
+    held = rows(pg, "SELECT status, reason FROM crm_inbox WHERE status NOT IN ('applied')")
+    assert len(held) == 145 and {status for status, _ in held} == {"held"}
+    assert "it would flag 145 of the 150 existing customers as no longer in the CRM" in held[0][1], held[0][1]
+    assert rows(pg, "SELECT status FROM crm_sync_runs ORDER BY id DESC LIMIT 1") == [("warning",)]
+    assert rows(pg, "SELECT count(*) FROM crm_sync_history WHERE dag_run_id = "
+                    "(SELECT dag_run_id FROM crm_sync_runs ORDER BY id DESC LIMIT 1)") == [(0,)]
+
+
 # -- the sumit_customers asset -------------------------------------------------------------------
 
 def asset_events():

@@ -105,6 +105,9 @@ def test_webhook_settings_want_a_long_url_safe_token_and_a_public_url():
 def test_the_asset_uri_is_the_postgres_providers_form():
     assert customers_asset_uri("db.internal", None, "crm") == "postgres://db.internal:5432/crm/public/sumit_customers"
     assert customers_asset_uri("127.0.0.1", 6543, "customers") == "postgres://127.0.0.1:6543/customers/public/sumit_customers"
+    assert customers_asset_uri("::1", 5432, "crm") == "postgres://[::1]:5432/crm/public/sumit_customers"
+    assert customers_asset_uri("/var/run/postgresql", None, "crm") == \
+        "postgres://%2Fvar%2Frun%2Fpostgresql:5432/crm/public/sumit_customers"
     with pytest.raises(ValueError, match="no host"):
         customers_asset_uri(None, 5432, "crm")
     with pytest.raises(ValueError, match="names no database"):

@@ -9,7 +9,10 @@ back is unflagged. Triggers naming another folder are ignored (kept, with the re
 
 The inbox is drained in batches, each in one transaction with the triggers it closes: a run
 that stops half way has written whole batches and closed exactly their triggers; the rest
-stay pending. A trigger whose customer could not be read stays pending for the next run, up
+stay pending. The mass-change guard holds here too: a batch that would take the run's changes
+beyond ``limits`` (crmsync.guard: a share of the linked customers changed, blanked or flagged
+missing) is rolled back, and it and the rest of the run's triggers are closed as ``held``:
+the nightly sync's pull sees the same change and waits for a person's approval. A trigger whose customer could not be read stays pending for the next run, up
 to ``max_attempts``; then it is closed as rejected and the customer goes to the error queue.
 """
 
@@ -23,12 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from crmsync import inbox
+from crmsync import guard, inbox, plans
 from crmsync.errors import SumitAuthError, SumitError
 from crmsync.field_rules import FieldRules
 from crmsync.flows.common import PROGRESS_EVERY_SECONDS, utcnow
 from crmsync.flows.pull import merge_page, prepared_pages
-from crmsync.inbox import APPLIED, IGNORED, REJECTED, Closing, PendingTrigger
+from crmsync.guard import GuardLimits
+from crmsync.inbox import APPLIED, HELD, IGNORED, REJECTED, Closing, PendingTrigger
 from crmsync.merge import ConflictPolicy
 from crmsync.model import PulledPage
 from crmsync.store import CustomerStore, ErrorRow
@@ -58,21 +62,36 @@ def run_apply_events(
     rules: FieldRules = FieldRules(),
     max_events: int = 10_000,
     concurrency: int = 4,
+    limits: GuardLimits | None = None,
     log: logging.Logger,
     now: Callable[[], datetime] = utcnow,
 ) -> SyncCounts:
     """Apply up to ``max_events`` pending triggers, oldest first, batch by batch; the counts."""
     store.journal_as("pull")
     counts, after_id, applied, started = SyncCounts(), 0, 0, time.monotonic()
-    last_progress = started
+    last_progress, held = started, []
+    existing = plans.linked_count(store) if limits is not None else 0
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="crmsync-trigger") as pool:
         while applied < max_events:
             batch = inbox.pending(store, after_id=after_id, limit=min(BATCH_SIZE, max_events - applied))
             if not batch:
                 break
             after_id = batch[-1].id
-            counts = counts.merge(_apply_batch(batch, client, store, pool, customers_folder=customers_folder,
-                                               policy=policy, rules=rules, log=log, now=now))
+            if not held:
+                batch_counts = _apply_batch(batch, client, store, pool, customers_folder=customers_folder,
+                                            policy=policy, rules=rules, log=log, now=now)
+                held = _mass_change(store, existing, limits)
+                if held:
+                    store.rollback()  # nothing of this batch is written; the batches before it are
+                    log.warning("Triggers held back, nothing of them written: together they are a mass change (%s). "
+                                "The nightly sync's pull plans the same change and waits for a person's approval.",
+                                "; ".join(held))
+                else:
+                    counts = counts.merge(batch_counts)
+            if held:
+                inbox.close(store, [Closing(t, HELD, "part of a mass change: " + "; ".join(held)) for t in batch])
+                counts.skipped += len(batch)
+                counts.add_reason("events: triggers held back as a mass change (left to the nightly sync)")
             store.commit()
             applied += len(batch)
             if time.monotonic() - last_progress >= PROGRESS_EVERY_SECONDS:
@@ -95,6 +114,13 @@ def run_apply_events(
     if pruned:
         log.info("Deleted %d triggers done more than %d days ago.", pruned, inbox.KEEP_DAYS)
     return counts
+
+
+def _mass_change(store: CustomerStore, existing: int, limits: GuardLimits | None) -> list[str]:
+    """Why the run's changes so far (this batch's included, not committed) need a person."""
+    if limits is None:
+        return []
+    return guard.pull_reasons(plans.pull_plan(store, existing), limits)
 
 
 def _apply_batch(batch: list[PendingTrigger], client: TriggerClient, store: CustomerStore, pool: ThreadPoolExecutor, *,

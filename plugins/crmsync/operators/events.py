@@ -9,7 +9,7 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
-from crmsync import inbox, webhook_settings
+from crmsync import guard, inbox, webhook_settings
 from crmsync.errors import ConfigurationError, SumitError
 from crmsync.flows import events
 from crmsync.hooks.sumit import SumitHook
@@ -26,13 +26,17 @@ class ApplyCrmEventsOperator(_CrmSyncOperator):
 
     changes_customers = True
     operation = "events"
-    template_fields: Sequence[str] = ("dry_run", "conflict_policy", "max_events", "max_record_attempts")
+    template_fields: Sequence[str] = ("dry_run", "conflict_policy", "max_events", "max_record_attempts",
+                                      "max_change_ratio", "min_mass_change")
 
     def __init__(self, *, conflict_policy: str = ConflictPolicy.NEWER_WINS.value, max_events: int | str = 10_000,
-                 **kwargs: Any) -> None:
+                 max_change_ratio: float | str = guard.DEFAULT_MAX_CHANGE_RATIO,
+                 min_mass_change: int | str = guard.DEFAULT_MIN_MASS_CHANGE, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.conflict_policy = conflict_policy
         self.max_events = max_events
+        self.max_change_ratio = max_change_ratio
+        self.min_mass_change = min_mass_change
 
     def run(self, context: Any) -> dict[str, Any]:
         check_conf_keys(context)
@@ -46,6 +50,8 @@ class ApplyCrmEventsOperator(_CrmSyncOperator):
                 counts = events.run_apply_events(
                     hook, store, customers_folder=hook.settings.customers_folder, policy=policy, rules=rules,
                     max_events=int(self.max_events), concurrency=hook.settings.push_concurrency, log=self.log,
+                    limits=guard.GuardLimits(max_change_ratio=float(self.max_change_ratio),
+                                             min_mass_change=int(self.min_mass_change)),
                 )
         finally:
             hook.close()
