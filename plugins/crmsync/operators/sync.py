@@ -118,7 +118,7 @@ class _CrmSyncOperator(BaseOperator):
         extra = assets.change_extra(counts, dag_id=context["dag"].dag_id, run_id=context["run_id"],
                                     task_id=self.task_id, operation=self.operation)
         if extra is None or _as_bool(self.dry_run):
-            self.log.info("No customer changed%s: no %s asset event.", " (dry run)" if extra else "",
+            self.log.info("%s: no %s asset event.", "Dry run, nothing written" if extra else "No customer changed",
                           assets.CUSTOMERS_ASSET_NAME)
             return
         conn = BaseHook.get_connection(self.postgres_conn_id)
