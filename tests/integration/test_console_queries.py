@@ -152,6 +152,9 @@ def test_the_runs_page_shows_sumits_triggers_and_escapes_what_a_refused_one_held
 
     assert queries.inbox() is None  # no crm_inbox yet: the page leaves the section out
     assert run_dag("crm_pull_customers") == "success"
+    empty = render("runs.html", tab="runs", runs=[], chart=runs_chart([], []), days=28, inbox=queries.inbox(),
+                   run_url=lambda r: "#")
+    assert "No trigger from SUMIT in these days" in empty
     with pg.connect() as conn:
         inbox.receive(conn, [TriggerEvent("7", "update", "customers", "object"),
                              TriggerEvent("8", "delete", "customers", "array")])
@@ -161,5 +164,5 @@ def test_the_runs_page_shows_sumits_triggers_and_escapes_what_a_refused_one_held
     assert summary["oldest_seconds"] >= 0 and [r["excerpt"] for r in summary["refused"]] == [HOSTILE]
     html = render("runs.html", tab="runs", runs=[], chart=runs_chart([], []), days=28, inbox=summary,
                   run_url=lambda r: "#")
-    assert "2 waiting" in html and "1 refused" in html and "the trigger names no EntityID" in html
+    assert "No trigger from SUMIT" not in html and "2 waiting" in html and "1 refused" in html and "the trigger names no EntityID" in html
     assert HOSTILE not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
