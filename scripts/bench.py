@@ -12,14 +12,19 @@ sandbox is seeded with that many sample customers and these scenarios run:
    requests a second (once): throughput against the limit, the share of 429s, failures
    (``--rate-limit-only`` runs just this one, after a pull that fills the table);
 7. the console's Customers page (first page, searches, state filters) on the largest table up to
-   100,000 (scripts/bench_console.py).
+   100,000 (scripts/bench_console.py);
+8. full pull into an empty table with 250 ms of sandbox latency per listing call, on the largest
+   size up to 100,000: one page at a time (read_concurrency 1), then with the connection's
+   read_concurrency (default 8), side by side (``--latency-pull-only`` runs just this one).
 
 Each scenario runs the DAG tasks' own code (``SumitHook`` + ``CustomerStore`` +
 ``crmsync.flows``, the ``sumit_default`` connection read from the environment as a task
-reads it) in a fresh worker process, so the peak memory printed is that run's alone. Each
-also runs a naive reference written here — the whole list fetched into memory, one SELECT
-and one write per row, commit per row, one push at a time — on a second database, and the
-table prints the ratio. The naive push at 20 ms latency is timed on ``--naive-push-sample``
+reads it) in a fresh worker process, so the peak memory printed is that run's alone;
+``--operator-path`` runs them as the operators do (the store's connection from Airflow's
+PostgresHook, the writer lock held), ``--profile rest`` under SUMIT's REST API. Each also runs
+a naive reference written here — the whole list fetched into memory, then per row a SELECT, a
+comparison, and a write (committed) only for a new or changed row; one push at a time — on a
+second database, and the table prints the ratio. The naive push at 20 ms latency is timed on ``--naive-push-sample``
 customers and scaled to the full count (marked ``*``): sequential calls cost the same each.
 
 Prints a Markdown table; ``--output FILE`` also writes it there (docs/performance.md is one).
@@ -28,6 +33,7 @@ Prints a Markdown table; ``--output FILE`` also writes it there (docs/performanc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -42,12 +48,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
 
-COMPANY_ID = 1000
+from bench_naive import COMPANY_ID, NAIVE, naive_credentials  # noqa: E402 - scripts/, beside this file
+
 CHANGED_SHARE = 100  # scenario 4 edits one row in this many
 PUSH_COUNT = 10_000
 PUSH_LATENCY_MS = 20
 RATE_LIMIT = 5  # scenario 6: requests per second the sandbox accepts
 RATE_LIMITED_PUSHES = 200
+LISTING_LATENCY_MS = 250  # scenario 8: per listing call
 
 
 # -- the worker: one scenario in a fresh process -----------------------------------------------
@@ -63,6 +71,8 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     if spec["kind"] == "crmsync":  # imports (Airflow's SDK among them) are not the work measured
         from crmsync.flows import pull, push  # noqa: F401
         from crmsync.hooks.sumit import SumitHook  # noqa: F401
+        if spec.get("operator_path"):
+            from crmsync.operators import sync  # noqa: F401
     rss_after_imports = _peak_rss_mb()  # before any customer is read
     started, cpu_started = time.perf_counter(), time.process_time()
     result: dict[str, Any] = {}
@@ -90,11 +100,23 @@ def _run_crmsync(spec: dict[str, Any], log: Any) -> dict[str, Any]:
 
     hook = SumitHook("sumit_default")
     # a run id of its own per run: the change journal keeps one row per customer per run
-    store = CustomerStore(psycopg.connect(spec["dsn"]), RunRef("bench", f"{spec['scenario']}-{time.time_ns()}"))
+    run_id = f"{spec['scenario']}-{time.time_ns()}"
+    if spec.get("operator_path"):  # as the operators do (crmsync.operators.sync.locked_store)
+        from types import SimpleNamespace
+
+        from crmsync.locking import application_name, customers_lock
+        from crmsync.operators.sync import open_customer_store
+
+        store = open_customer_store("crm_postgres", {"dag": SimpleNamespace(dag_id="bench"), "run_id": run_id},
+                                    dry_run=False)
+        locked: Any = customers_lock(store, holder=application_name("bench", run_id), timeout=60, log=log)
+    else:
+        store = CustomerStore(psycopg.connect(spec["dsn"]), RunRef("bench", run_id))
+        locked = contextlib.nullcontext()
     counts = None
     db_cpu_before = _process_cpu_seconds(store.conn.info.backend_pid)
     try:
-        with store:
+        with store, locked:
             if spec["scenario"] in ("pull", "bidirectional"):
                 counts = pull.run_pull(hook, store, limits=GuardLimits(), log=log).counts  # as the DAGs run it
             if spec["scenario"] == "bidirectional":
@@ -119,89 +141,6 @@ def _process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-# -- the naive reference ------------------------------------------------------------------------
-
-_NAIVE_FIELDS = ("Name", "Email", "Phone", "CompanyName", "TaxID", "Address", "City", "State", "Country", "ZipCode")
-_NAIVE_COLUMNS = ("name", "email", "phone", "company_name", "tax_id", "address", "city", "state", "country", "zip_code")
-
-
-def _naive_session() -> Any:
-    import requests
-
-    session = requests.Session()
-    session.headers["Content-Type"] = "application/json"
-    return session
-
-
-def _naive_credentials(spec: dict[str, Any]) -> dict[str, Any]:
-    return {"CompanyID": COMPANY_ID, "APIKey": spec["api_key"]}
-
-
-def naive_pull(conn: Any, spec: dict[str, Any]) -> dict[str, Any]:
-    """The whole list into memory, then per row: SELECT, INSERT or UPDATE, commit."""
-    session = _naive_session()
-    customers, start = [], 0
-    while True:  # the sandbox caps a page at 1,000; the naive service keeps everything anyway
-        answer = session.post(spec["url"] + "/website/customers/getlist/", json={
-            "Credentials": _naive_credentials(spec), "Paging": {"StartIndex": start, "PageSize": 1000}}).json()
-        customers += answer["Customers"]
-        start += len(answer["Customers"])
-        if not answer.get("HasNextPage"):
-            break
-    trips = 0
-    for record in customers:
-        values = [record.get(k) or None for k in _NAIVE_FIELDS]
-        values[8] = values[8] or "IL"
-        custom = json.dumps({k: v for k, v in record.items() if k not in _NAIVE_FIELDS and k != "CustomerID"},
-                            ensure_ascii=False)
-        row = conn.execute("SELECT id, updated_at > coalesce(synced_at, '-infinity') FROM sumit_customers"
-                           " WHERE sumit_customer_id = %s", [str(record["CustomerID"])]).fetchone()
-        trips += 1
-        if row is None:
-            conn.execute(f"INSERT INTO sumit_customers (sumit_customer_id, {', '.join(_NAIVE_COLUMNS)}, metadata,"
-                         " synced_at) VALUES (%s, " + "%s, " * len(_NAIVE_COLUMNS) + "%s::jsonb, clock_timestamp())",
-                         [str(record["CustomerID"]), *values, custom])
-            trips += 1
-        elif not row[1]:  # keep a local edit (the naive service's two-way rule)
-            conn.execute(f"UPDATE sumit_customers SET ({', '.join(_NAIVE_COLUMNS)}) = ({', '.join(['%s'] * 10)}),"
-                         " metadata = metadata || %s::jsonb WHERE id = %s", [*values, custom, row[0]])
-            conn.execute("UPDATE sumit_customers SET synced_at = clock_timestamp() WHERE id = %s", [row[0]])
-            trips += 2
-    return {"round_trips": trips, "fetched": len(customers), "pushed": 0, "failed": 0}
-
-
-def naive_push(conn: Any, spec: dict[str, Any]) -> dict[str, Any]:
-    """Every changed row (or the given ids) read at once, then pushed one at a time."""
-    session = _naive_session()
-    if spec.get("ids") is not None:
-        rows = conn.execute(f"SELECT id, sumit_customer_id, {', '.join(_NAIVE_COLUMNS)} FROM sumit_customers"
-                            " WHERE id = ANY(%s) ORDER BY id", [spec["ids"]]).fetchall()
-    else:
-        rows = conn.execute(f"SELECT id, sumit_customer_id, {', '.join(_NAIVE_COLUMNS)} FROM sumit_customers"
-                            " WHERE updated_at > coalesce(synced_at, '-infinity') ORDER BY id").fetchall()
-    trips, pushed = 1, 0
-    for row in rows:
-        customer = {"CustomerID": row[1], **{k: v or "" for k, v in zip(_NAIVE_FIELDS, row[2:])}}
-        answer = session.post(spec["url"] + "/website/customers/update/",
-                              json={"Credentials": _naive_credentials(spec), "Customer": customer}).json()
-        sumit_id = (answer.get("Data") or {}).get("CustomerID") or answer.get("CustomerID") or row[1]
-        conn.execute("UPDATE sumit_customers SET sumit_customer_id = %s, synced_at = clock_timestamp() WHERE id = %s",
-                     [str(sumit_id), row[0]])
-        trips += 1
-        pushed += 1
-    return {"round_trips": trips, "pushed": pushed, "failed": 0, "fetched": 0}
-
-
-def naive_bidirectional(conn: Any, spec: dict[str, Any]) -> dict[str, Any]:
-    pulled = naive_pull(conn, spec)
-    pushed = naive_push(conn, {**spec, "ids": None})
-    return {"round_trips": pulled["round_trips"] + pushed["round_trips"], "fetched": pulled["fetched"],
-            "pushed": pushed["pushed"], "failed": 0}
-
-
-NAIVE = {"pull": naive_pull, "bidirectional": naive_bidirectional, "push": naive_push}
-
-
 def breakdown(spec: dict[str, Any]) -> dict[str, Any]:
     """Where a pull's time goes: the listing read four times, each time doing one step more."""
     import msgspec
@@ -210,7 +149,7 @@ def breakdown(spec: dict[str, Any]) -> dict[str, Any]:
     from crmsync.fingerprint import customer_fingerprints
     from crmsync.hooks.sumit import SumitHook
 
-    session, body = requests.Session(), {"Credentials": _naive_credentials(spec)}
+    session, body = requests.Session(), {"Credentials": naive_credentials(spec)}
 
     def pages(decode: bool) -> float:
         started, start = time.perf_counter(), 0
@@ -263,13 +202,20 @@ class Bench:
             cursor = conn.execute(query, params)
             return cursor.fetchall() if cursor.description else []
 
-    def run_worker(self, kind: str, scenario: str, database: str, **extra: Any) -> dict[str, Any]:
+    def run_worker(self, kind: str, scenario: str, database: str, *, connection: dict[str, Any] | None = None,
+                   **extra: Any) -> dict[str, Any]:
         spec = {"kind": kind, "scenario": scenario, "dsn": self.dsn(database), "url": self.sandbox.url,
                 "api_key": self.api_key, **extra}
         env = dict(os.environ, PYTHONPATH=str(ROOT / "plugins"), AIRFLOW_CONN_SUMIT_DEFAULT=json.dumps({
             "conn_type": "sumit", "host": self.sandbox.url, "login": str(COMPANY_ID), "password": self.api_key,
-            "extra": {"api_profile": "guide", "page_size": self.args.page_size,
-                      "push_concurrency": self.args.push_concurrency}}))  # the connection defaults
+            "extra": {"api_profile": self.args.profile, "customers_folder": "customers",
+                      "page_size": self.args.page_size, "push_concurrency": self.args.push_concurrency,
+                      "read_concurrency": self.args.read_concurrency, **(connection or {})}}))
+        if kind == "crmsync" and self.args.operator_path:
+            spec["operator_path"] = True
+            env["AIRFLOW_CONN_CRM_POSTGRES"] = json.dumps({"conn_type": "postgres", "host": self.pg.host,
+                                                           "port": self.pg.port, "login": self.pg.user,
+                                                           "schema": database})
         before_xid = self.sql(database, "SELECT txid_current()")[0][0]
         requests_before = sum(self.sandbox.control.stats().values())
         result = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], env=env,
@@ -319,8 +265,11 @@ class Bench:
             self.run_worker("crmsync", "pull", "bench")  # the customers scenario 6 pushes
             self.rate_limited_push(size)
             return
+        if self.args.latency_pull_only:
+            self.latency_bound_pull(size)
+            return
         self.scenario(size, 1, "full pull into an empty table", "pull")
-        if size == max((s for s in self.sizes if s <= 100_000), default=None):
+        if size == max((s for s in self.sizes if s <= 100_000), default=None) and self.args.profile == "guide":
             self.breakdown_of = (size, self.rows[-1]["ours"],
                                  self.run_worker("breakdown", "pull", "bench", size=size, page_size=self.args.page_size))
         self.scenario(size, 2, "re-pull, nothing changed", "pull")
@@ -350,6 +299,34 @@ class Bench:
 
             self.console_lines = console_lines(self.dsn("bench"), size)
             print("\n".join(self.console_lines), flush=True)
+        self.latency_bound_pull(size)
+
+    def latency_bound_pull(self, size: int) -> None:
+        """8. (once, at the largest size up to 100,000) a full pull into an empty table with
+        LISTING_LATENCY_MS per listing call: read_concurrency 1, then the connection's."""
+        if self.latency_line or size != max((s for s in self.sizes if s <= 100_000), default=None):
+            return
+        times = {}
+        latency = self.args.listing_latency_ms
+        self.sandbox.control.set_faults(latency_ms=latency or None)
+        try:
+            for concurrency in (1, self.args.read_concurrency):
+                self.sql("bench", "TRUNCATE sumit_customers, crm_sync_runs, crm_sync_errors, crm_sync_conflicts")
+                ours = self.run_worker("crmsync", "pull", "bench", connection={"read_concurrency": concurrency})
+                if ours["fetched"] != size or ours["rows_written"] != size:
+                    raise RuntimeError(f"latency-bound pull: fetched {ours['fetched']}, wrote {ours['rows_written']}")
+                times[concurrency] = ours["seconds"]
+                self._add(size, 8, f"full pull, {latency:g} ms per listing call, read_concurrency "
+                                   f"{concurrency}", ours, None, False, None)
+        finally:
+            self.sandbox.control.set_faults(latency_ms=None)
+        pages = -(-size // self.args.page_size)
+        self.latency_line = (
+            f"8. at {latency:g} ms per listing call ({pages} pages of {self.args.page_size:,}): one page at a "
+            f"time {times[1]:.2f} s (latency alone: {pages * latency / 1000:.1f} s), read_concurrency "
+            f"{self.args.read_concurrency} {times[self.args.read_concurrency]:.2f} s "
+            f"({times[1] / times[self.args.read_concurrency]:.1f}x faster)")
+        print(self.latency_line, flush=True)
 
     def rate_limited_push(self, size: int) -> None:
         """6. (once) RATE_LIMITED_PUSHES changed customers pushed against the sandbox's rate_limit."""
@@ -376,6 +353,7 @@ class Bench:
 
     pushed_once = False
     rate_limit_line = ""
+    latency_line = ""
     console_lines: list[str] = []
     sizes: list[int] = []
     breakdown_of: tuple[int, dict[str, Any], dict[str, Any]] | None = None
@@ -437,6 +415,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip the naive reference above this many customers (it takes minutes)")
     parser.add_argument("--page-size", type=int, default=None, help="the connection's page_size extra")
     parser.add_argument("--push-concurrency", type=int, default=None, help="the connection's push_concurrency extra")
+    parser.add_argument("--read-concurrency", type=int, default=None, help="the connection's read_concurrency extra")
+    parser.add_argument("--profile", choices=("guide", "rest"), default="guide",
+                        help="the API profile crmsync's runs use (the naive reference always reads the guide's)")
+    parser.add_argument("--listing-latency-ms", type=float, default=LISTING_LATENCY_MS,
+                        help="scenario 8's sandbox latency per listing call")
+    parser.add_argument("--operator-path", action="store_true",
+                        help="run crmsync's pulls and pushes as the operators do: the store's connection from "
+                             "Airflow's PostgresHook (connection crm_postgres) and the writer lock held")
+    parser.add_argument("--latency-pull-only", action="store_true",
+                        help=f"only scenario 8 (full pull at {LISTING_LATENCY_MS} ms per listing call, sequential and "
+                             "concurrent)")
     parser.add_argument("--no-fsync", action="store_true",
                         help="run PostgreSQL without fsync and synchronous commit (default: as in production)")
     parser.add_argument("--output", help="also write the table (Markdown) to this file")
@@ -448,13 +437,17 @@ def main(argv: list[str] | None = None) -> int:
 
     args.page_size = args.page_size or SumitSettings.page_size
     args.push_concurrency = args.push_concurrency or SumitSettings.push_concurrency
+    args.read_concurrency = args.read_concurrency or SumitSettings.read_concurrency
     sizes = [int(s) for s in args.sizes.split(",") if s] + ([1_000_000] if args.million else [])
 
     from crmsync.testing.stack import LocalStack
 
     api_key = "bench-" + secrets.token_hex(12)
     print(f"crmsync benchmark on {machine(not args.no_fsync)}", flush=True)
-    print(f"page_size {args.page_size}, push_concurrency {args.push_concurrency}\n", flush=True)
+    print(f"api_profile {args.profile}, page_size {args.page_size}, push_concurrency {args.push_concurrency}, "
+          f"read_concurrency {args.read_concurrency}"
+          + (", through the operator path (PostgresHook, writer lock)" if args.operator_path else "") + "\n",
+          flush=True)
     with LocalStack(api_key=api_key, company_id=COMPANY_ID, durable=not args.no_fsync, databases=("bench", "naive"),
                     sandbox=False) as stack:
         bench = Bench(stack.pg, None, api_key, args)
@@ -470,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     table = HEADER + "\n" + "\n".join(_format_row(r) for r in bench.rows)
     print("\n" + bench.breakdown_lines(), flush=True)
     table += "\n\n" + bench.breakdown_lines() + (f"\n\n{bench.rate_limit_line}" if bench.rate_limit_line else "")
+    table += f"\n\n{bench.latency_line}" if bench.latency_line else ""
     if bench.console_lines:
         table += "\n\n" + "\n".join(bench.console_lines)
     if args.output:

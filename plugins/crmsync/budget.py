@@ -7,14 +7,17 @@ try of every call goes through it (pushers and listing reads alike), so a 429 sl
     ...send the request...
     budget.release(ticket, ACCEPTED)   # or RATE_LIMITED with the Retry-After, or OTHER
 
-Until SUMIT answers 429 the budget limits nothing: it starts at the configured concurrency (the
-pushers' thread pool is that big, so nobody waits) and costs one uncontended lock per call.
-On a 429:
+Until SUMIT answers 429 the budget limits nothing: it starts ``burst`` times as wide as the
+configured concurrency (SumitHook: ``BURST`` for pushes, whose thread pool is that big, so
+nobody waits) and costs one uncontended lock per call. SUMIT documents no rate limit, so the
+task starts optimistic and lets the first 429 say otherwise. On a 429:
 
 - every caller waits until Retry-After has passed (at most ``max_pause``), so no thread keeps
   hammering a server that asked for a pause;
 - the concurrency limit halves (never below 1), once per episode: the 429s of requests sent
-  before the cut do not cut again. It grows back by one after as many successes as the limit;
+  before the cut do not cut again. The first cut halves the configured concurrency, not the
+  burst: a SUMIT that refused the burst is not sent it again. The limit grows back by one after
+  as many successes as the limit, up to the configured concurrency;
 - from the second 429 on, requests are also paced. Once the pause is over the budget counts
   the requests SUMIT accepted since the episode before (at most 10 s back; the first time,
   the second or Retry-After before the 429) and sends at 90% of that rate. SUMIT refused at
@@ -43,6 +46,7 @@ ACCEPTED = "accepted"  # SUMIT answered: a success, or a refusal that is not a r
 RATE_LIMITED = "rate_limited"  # HTTP 429
 OTHER = "other"  # no answer, or a server error: says nothing about the rate
 
+BURST = 2  # pushes: until SUMIT's first 429, this many times push_concurrency at once
 RATE_MARGIN = 0.9  # pace at this share of the rate SUMIT accepted
 RATE_GROWTH = 0.1  # requests/s added per success while paced
 MIN_RATE = 0.05  # requests/s: never slower, whatever was measured
@@ -62,10 +66,10 @@ class Ticket(NamedTuple):
 class RequestBudget:
     """Concurrency and pace shared by every request of one task; thread-safe."""
 
-    def __init__(self, concurrency: int, *, max_rate: float | None = None, max_pause: float = 30.0,
+    def __init__(self, concurrency: int, *, burst: int = 1, max_rate: float | None = None, max_pause: float = 30.0,
                  clock: Callable[[], float] = time.monotonic, log: logging.Logger | None = None):
-        self.max_concurrency = max(1, int(concurrency))
-        self.limit = self.max_concurrency  # requests at once
+        self.max_concurrency = max(1, int(concurrency))  # what the limit grows back to after a 429
+        self.limit = self.max_concurrency * max(1, int(burst))  # requests at once
         self.max_rate = max_rate
         self.rate = max_rate  # requests per second; None: not paced
         self.max_pause = max_pause
@@ -159,7 +163,7 @@ class RequestBudget:
         if fresh:
             self._cut_at = now
             self.episodes += 1
-            before, self.limit = self.limit, max(1, self.limit // 2)
+            before, self.limit = self.limit, max(1, min(self.limit, self.max_concurrency) // 2)
             self._since_change = 0
             if self.limit != before:
                 said = f"Retry-After {retry_after:g} s" if retry_after is not None else "no Retry-After"

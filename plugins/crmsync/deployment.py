@@ -20,7 +20,8 @@ TASK_RETRIES = int(os.environ.get("CRMSYNC_TASK_RETRIES", "2"))
 TASK_RETRY_DELAY = timedelta(seconds=float(os.environ.get("CRMSYNC_TASK_RETRY_DELAY_SECONDS", "120")))
 
 # Every task that calls SUMIT runs in this Airflow pool, one slot each, so however many runs
-# and workers there are, at most (pool slots x push_concurrency) calls reach SUMIT at once.
+# and workers there are, at most (pool slots x 2 x push_concurrency) calls reach SUMIT at once
+# (2 x only until SUMIT's first 429: crmsync.budget.BURST).
 # Create it once: `airflow pools set sumit_api 2 "crmsync: tasks calling SUMIT"`.
 # How long a mass change waits for a person before the run fails (nothing written).
 APPROVAL_TIMEOUT = timedelta(hours=float(os.environ.get("CRMSYNC_APPROVAL_TIMEOUT_HOURS", "24")))

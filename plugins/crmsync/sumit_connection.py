@@ -39,7 +39,10 @@ class SumitSettings:
     max_attempts: int = 5  # tries per call for transient faults (1 = no retry)
     backoff_initial: float = 1.0  # seconds before the first retry; doubles each time, with jitter
     backoff_max: float = 30.0  # longest wait between tries (also caps Retry-After)
-    push_concurrency: int = 12  # customers pushed at once (per task; the sumit_api pool caps tasks)
+    # customers pushed at once per task (the sumit_api pool caps tasks); twice that until SUMIT's
+    # first 429 (crmsync.budget.BURST)
+    push_concurrency: int = 12
+    read_concurrency: int = 8  # listing pages requested at once by a pull (1: one page at a time)
     max_requests_per_second: float | None = None  # per task, from the first call; None: only after 429s
     language: str | None = None  # Content-Language for SUMIT's error texts: "he" or "en"
     customers_folder: str | None = None  # rest profile: the customers folder id or application name
@@ -197,8 +200,14 @@ def _tuning(options: dict[str, Any], where: str) -> dict[str, Any]:
         smallest_allowed = 0 if key == "backoff_initial" else 1e-9  # only the first backoff may be zero
         if number < smallest_allowed:
             raise ConfigurationError(f"{where}: extra.{key} must be positive, got {value!r}.")
+        if key in _UPPER_BOUNDS and number > _UPPER_BOUNDS[key]:
+            raise ConfigurationError(f"{where}: extra.{key} must be between 1 and {_UPPER_BOUNDS[key]}, got {value!r}.")
         result[key] = number
     return result
+
+
+# Upper bounds of tuning extras where more is no longer a setting but a mistake.
+_UPPER_BOUNDS = {"read_concurrency": 16}  # pages of up to 1,000 customers held at once, and requests at once
 
 
 # crmsync's own extra keys: read into SumitSettings, never sent anywhere (in particular never

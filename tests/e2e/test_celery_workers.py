@@ -71,7 +71,8 @@ def celery_airflow():
     }
     with LiveAirflow(ROOT / "artifacts" / "e2e-celery-airflow", port=0, password=secrets.token_urlsafe(12),
                      executor="celery", workers=2, worker_concurrency=1, seed_demo=SEEDED, local_customers=True,
-                     sumit_extra={"page_size": PAGE_SIZE}, env=env, log=print) as live:
+                     # one listing page at a time: the kill below must land between two pages
+                     sumit_extra={"page_size": PAGE_SIZE, "read_concurrency": 1}, env=env, log=print) as live:
         yield live
 
 

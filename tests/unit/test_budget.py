@@ -49,6 +49,27 @@ def test_without_a_429_it_never_limits_beyond_the_configured_concurrency(clock, 
     assert budget.summary() is None and not messages(caplog, logging.DEBUG)
 
 
+def test_it_starts_with_the_burst_and_the_first_429_halves_the_configured_concurrency(clock, caplog):
+    caplog.set_level(logging.INFO, logger="crmsync.budget")
+    budget = RequestBudget(12, burst=2, clock=clock)
+    tickets = take(budget, 24)  # twice the configured concurrency while SUMIT has not refused any
+    assert budget.try_acquire() == math.inf
+    for ticket in tickets[:23]:
+        budget.release(ticket, ACCEPTED)
+    budget.release(tickets[23], RATE_LIMITED, retry_after=0)  # one 429 (no pacing yet)
+    assert budget.limit == 6  # half the configured 12, not half the burst
+    assert messages(caplog, logging.WARNING) == [
+        "SUMIT is rate limiting (HTTP 429, Retry-After 0 s): sending at most 6 requests at once"]
+    while budget.limit < 12:
+        for ticket in take(budget, budget.limit):
+            budget.release(ticket, ACCEPTED)
+    for _ in range(5):  # it grows back to the configured concurrency, never to the burst again
+        for ticket in take(budget, 12):
+            budget.release(ticket, ACCEPTED)
+    assert budget.limit == 12 and budget.rate is None
+    assert messages(caplog)[-1].endswith("(the configured concurrency again)")
+
+
 def test_a_429_halves_the_limit_once_and_pauses_every_caller_until_retry_after(clock, caplog):
     caplog.set_level(logging.INFO, logger="crmsync.budget")
     budget = RequestBudget(12, clock=clock)

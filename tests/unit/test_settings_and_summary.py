@@ -22,6 +22,12 @@ def test_connection_fields_become_settings():
     assert KEY not in repr(s)
 
 
+def test_read_concurrency_defaults_to_8_and_takes_1_to_16():
+    assert settings().read_concurrency == 8
+    assert settings(extra={"read_concurrency": "1"}).read_concurrency == 1
+    assert settings(extra={"read_concurrency": 16}).read_concurrency == 16
+
+
 def test_host_without_scheme_gets_https_and_default_host_is_production():
     assert settings(host="api.sumit.co.il").base_url == "https://api.sumit.co.il"
     assert settings(host=None).base_url == "https://api.sumit.co.il"
@@ -38,6 +44,9 @@ def test_host_without_scheme_gets_https_and_default_host_is_production():
         ({"extra": {"api_profile": "soap"}}, "supported profiles: guide"),
         ({"extra": {"page_size": "many"}}, "page_size must be a number"),
         ({"extra": {"max_attempts": 0}}, "max_attempts must be positive"),
+        ({"extra": {"read_concurrency": 0}}, "read_concurrency must be positive"),
+        ({"extra": {"read_concurrency": 17}}, "read_concurrency must be between 1 and 16, got 17"),
+        ({"extra": {"read_concurrency": "two"}}, "read_concurrency must be a number"),
         ({"extra": "{not json"}, "extra is not valid JSON"),
     ],
 )

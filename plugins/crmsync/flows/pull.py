@@ -38,8 +38,9 @@ def run_pull(
     """Bring every CRM customer into the table, a page at a time, in one transaction.
 
     A page is one statement that inserts the new customers and reads the state of the changed
-    ones, and at most three writes more, whatever its size; the page after is fetched and
-    prepared meanwhile. Every change is journaled (crm_sync_changes) by the table's triggers.
+    ones, and at most three writes more, whatever its size; the page after is prepared
+    meanwhile, and the client reads the pages after that ahead (SumitHook: ``read_concurrency``
+    listing requests at once), handing them over in listing order. Every change is journaled (crm_sync_changes) by the table's triggers.
 
     Only a complete pull (every page read) then flags linked customers the CRM no longer
     lists (``metadata.crm_missing_since``), unflags those that are back, and resolves queued

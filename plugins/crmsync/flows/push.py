@@ -10,6 +10,7 @@ from datetime import datetime
 
 from psycopg import IntegrityError
 
+from crmsync.budget import BURST
 from crmsync.errors import SumitAuthError, SumitError, SumitPermanentError, SumitProtocolError, SumitTransientError
 from crmsync.field_rules import FieldRules
 from crmsync.flows.common import PROGRESS_EVERY_SECONDS, CrmClient, note_gave_up, utcnow
@@ -38,6 +39,11 @@ def run_push(
     flush_every: int = 100,
 ) -> SyncCounts:
     """Send the chosen customers to SUMIT, ``concurrency`` at a time, each on its own.
+
+    The pool has ``BURST`` times as many threads: until SUMIT first answers 429, SumitHook's
+    request budget lets them all go at once, then it holds them to at most ``concurrency``
+    (crmsync.budget): a SUMIT that never rate limits gets more pushes at once, one that does
+    gets no more than before.
 
     With ``retry_queue``, customers whose last push failed go first, changed or not;
     ``queue_only`` sends nothing else. A success resolves a customer's queued failure.
@@ -76,9 +82,10 @@ def run_push(
         passes.append((store.push_candidates(ids=ids, only_changed=only_changed), frozenset(queued)))
 
     limit = max(1, concurrency)
+    workers = BURST * limit
     batch = _PushBatch(store, counts, now=now, flush_every=flush_every, streak_limit=max(3, limit))
     last_progress = time.monotonic()
-    with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="sumit-push") as pool:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sumit-push") as pool:
         in_flight: dict[Future, LocalCustomer] = {}
         try:
             for customer in _candidates(passes, before_chunk=None if store.dry_run else _mark_creates(store)):
@@ -91,7 +98,7 @@ def run_push(
                     # batch records the row as before and journals exactly the values sent.
                     sent = rules.outgoing(customer)
                     in_flight[pool.submit(client.push_customer, sent)] = sent
-                    while len(in_flight) >= 2 * limit:
+                    while len(in_flight) >= 2 * workers:
                         batch.collect(_wait_some(in_flight))
                 if time.monotonic() - last_progress >= PROGRESS_EVERY_SECONDS:
                     log.info("Pushed %d so far (failed %d, skipped %d)", counts.pushed, counts.failed, counts.skipped)

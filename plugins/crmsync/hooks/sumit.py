@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from functools import cached_property
 from typing import Any
@@ -34,8 +35,8 @@ from urllib3.exceptions import NewConnectionError
 from airflow.providers.http.hooks.http import HttpHook
 
 from crmsync.api import get_profile
-from crmsync.api.base import ApiProfile, check_envelope
-from crmsync.budget import ACCEPTED, OTHER, RATE_LIMITED, RequestBudget
+from crmsync.api.base import ApiProfile, Listing, check_envelope
+from crmsync.budget import ACCEPTED, BURST, OTHER, RATE_LIMITED, RequestBudget
 from crmsync.errors import (
     ConfigurationError,
     InvalidRecord,
@@ -45,6 +46,7 @@ from crmsync.errors import (
     SumitProtocolError,
     SumitTransientError,
 )
+from crmsync.hooks.paging import PageWindow
 from crmsync.mapping import excerpt
 from crmsync.model import LocalCustomer, PulledPage, PushResult, RejectedRecord
 from crmsync.redact import redact, shorten
@@ -56,6 +58,10 @@ log = logging.getLogger(__name__)
 # 502/503 and 429 mean the server did not act on the request; 500/504 and cut connections may
 # have come after it did.
 _NOT_PROCESSED_STATUSES = {429, 502, 503}
+
+
+class ListingCancelled(Exception):
+    """A speculative listing request dropped before its try went out (never reaches a caller)."""
 
 
 class SumitHook(HttpHook):
@@ -94,9 +100,12 @@ class SumitHook(HttpHook):
     @cached_property
     def budget(self) -> RequestBudget:
         """This hook's (this task's) request budget: every call waits its turn there, pushers and
-        listing reads alike, so SUMIT's 429s slow them all (crmsync.budget)."""
+        listing reads alike, so SUMIT's 429s slow them all (crmsync.budget). Until the first 429
+        it lets ``BURST`` times push_concurrency go at once (the push's thread pool is that big);
+        listing reads never send more than read_concurrency."""
         settings = self.settings
-        return RequestBudget(settings.push_concurrency, max_rate=settings.max_requests_per_second,
+        concurrency = max(settings.push_concurrency, settings.read_concurrency)  # what it grows back to
+        return RequestBudget(concurrency, burst=BURST, max_rate=settings.max_requests_per_second,
                              max_pause=settings.backoff_max, log=self.log)
 
     @property
@@ -109,9 +118,10 @@ class SumitHook(HttpHook):
         """A new session as HttpHook builds it, with SUMIT's JSON headers (they win over the extra's)."""
         settings = self.settings
         if self.adapter is None:
-            # One pool, as big as the pushers that share it; retries are ours (tenacity, below).
+            # One pool, as big as the pushers (or listing readers) that share it; retries are ours (tenacity, below).
+            size = max(10, BURST * settings.push_concurrency, settings.read_concurrency)
             self.adapter = TCPKeepAliveAdapter(idle=120, count=20, interval=30, pool_connections=1,
-                                               pool_maxsize=max(10, settings.push_concurrency), max_retries=0)
+                                               pool_maxsize=size, max_retries=0)
         own = {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"}
         if settings.language:
             own["Content-Language"] = settings.language
@@ -147,13 +157,15 @@ class SumitHook(HttpHook):
 
     # -- one call ------------------------------------------------------------------------
 
-    def call(self, endpoint: str, body: dict[str, Any], *, idempotent: bool = True) -> dict[str, Any]:
+    def call(self, endpoint: str, body: dict[str, Any], *, idempotent: bool = True,
+             cancelled: threading.Event | None = None) -> dict[str, Any]:
         """POST ``body`` (plus credentials) to ``endpoint`` and return the successful answer.
 
         Transient faults are retried up to ``max_attempts`` times; a call that is not
         idempotent is retried only when the server surely did not act on it. Every try waits
         its turn in the hook's budget; after a 429 with Retry-After the budget, not this
-        call, decides when the next try goes (it holds every caller until then).
+        call, decides when the next try goes (it holds every caller until then). Once
+        ``cancelled`` is set (a listing page nobody needs any more) no further try is sent.
         """
         settings = self.settings
 
@@ -180,18 +192,25 @@ class SumitHook(HttpHook):
                 state.next_action.sleep if state.next_action else 0,
             )
 
+        stop = tenacity.stop_after_attempt(settings.max_attempts)
+        if cancelled is not None:
+            stop = stop | tenacity.stop_when_event_set(cancelled)
         retrying = tenacity.Retrying(
             retry=should_retry,
-            stop=tenacity.stop_after_attempt(settings.max_attempts),
+            stop=stop,
             wait=wait,
             before_sleep=before_sleep,
             reraise=True,
+            **({} if cancelled is None else {"sleep": cancelled.wait}),  # a cancel cuts the wait short
         )
         payload = {"Credentials": {"CompanyID": settings.company_id, "APIKey": settings.api_key}, **body}
-        return retrying(self._post_in_turn, endpoint, payload)
+        return retrying(self._post_in_turn, endpoint, payload, cancelled)
 
-    def _post_in_turn(self, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def _post_in_turn(self, endpoint: str, payload: dict[str, Any],
+                      cancelled: threading.Event | None = None) -> dict[str, Any]:
         """One try, when the budget lets it go; its outcome goes back to the budget."""
+        if cancelled is not None and cancelled.is_set():
+            raise ListingCancelled(f"SUMIT {endpoint}: not sent, the listing no longer needs this page")
         budget = self.budget
         ticket = budget.acquire()
         outcome, retry_after = OTHER, None
@@ -292,37 +311,53 @@ class SumitHook(HttpHook):
     # -- what the sync needs ---------------------------------------------------------------
 
     def iter_customer_pages(self, page_size: int | None = None) -> Iterator[PulledPage]:
-        """Yield the CRM's customers page by page, decoded; nothing is held beyond one page.
+        """Yield the CRM's customers page by page, in listing order, decoded.
 
-        Guards: a server that ignores paging and repeats the same page ends the listing (the
-        first answer already held everything), and one that promises more pages forever, or
-        sends an empty page while promising more, is a protocol error.
+        With ``read_concurrency`` above 1 the pages after the one being read are requested
+        meanwhile (crmsync.hooks.paging: speculatively, since SUMIT never says how many pages
+        there are), every request through :meth:`call` and the hook's budget, and handed over in
+        listing order whatever order they are answered in; at most ``read_concurrency`` pages are
+        requested or held here at once. Speculation starts after the first page, stepping by the
+        length of the page before, and never after a page longer than asked (a server ignoring
+        paging). Guards, checked page by page in order as before: a server that ignores paging and
+        repeats the same page ends the listing (the first answer already held everything), and one
+        that promises more pages forever, or sends an empty page while promising more, is a
+        protocol error. A page fetched beyond the end is never decoded or yielded.
         """
-        size = page_size or self.settings.page_size
-        start, previous_ids = 0, None
-        for number in range(1, self.settings.max_pages + 1):
+        settings = self.settings
+        size = page_size or settings.page_size
+        self._session, self.budget, self.profile  # noqa: B018 - made once, before several threads use them
+
+        def fetch(start: int, cancelled: threading.Event) -> tuple[str, Listing]:
             endpoint, body = self.profile.list_request(start, size)
-            listing = self.profile.parse_list(self.call(endpoint, body), endpoint)
-            ids = tuple(_raw_id(record) for record in listing.records)
-            # Only pages whose every record has an id can prove the server repeats itself: two
-            # pages of id-less (invalid) records are not the same page.
-            if ids and all(ids) and ids == previous_ids:
-                self.log.warning(
-                    "SUMIT %s sent page %d identical to page %d: the server ignores paging, so the "
-                    "first answer was the whole list. Stopping here.", endpoint, number, number - 1,
-                )
-                return
-            yield self._decode_page(number, listing.records)
-            if not listing.has_next:
-                return
-            if not listing.records:
-                raise SumitProtocolError(
-                    f"SUMIT {endpoint} sent an empty page {number} but said more pages follow.", endpoint=endpoint
-                )
-            start += len(listing.records)
-            previous_ids = ids
+            return endpoint, self.profile.parse_list(self.call(endpoint, body, cancelled=cancelled), endpoint)
+
+        start, previous_ids, step = 0, None, None
+        with PageWindow(fetch, settings.read_concurrency) as pages:
+            for number in range(1, settings.max_pages + 1):
+                endpoint, listing = pages.get(start, step, ahead=settings.max_pages - number)
+                ids = tuple(_raw_id(record) for record in listing.records)
+                # Only pages whose every record has an id can prove the server repeats itself: two
+                # pages of id-less (invalid) records are not the same page.
+                if ids and all(ids) and ids == previous_ids:
+                    self.log.warning(
+                        "SUMIT %s sent page %d identical to page %d: the server ignores paging, so the "
+                        "first answer was the whole list. Stopping here.", endpoint, number, number - 1,
+                    )
+                    return
+                yield self._decode_page(number, listing.records)
+                if not listing.has_next:
+                    return
+                if not listing.records:
+                    raise SumitProtocolError(
+                        f"SUMIT {endpoint} sent an empty page {number} but said more pages follow.", endpoint=endpoint
+                    )
+                start += len(listing.records)
+                previous_ids = ids
+                # Speculate only on a server that pages: one sending more than asked ignores paging.
+                step = len(listing.records) if len(listing.records) <= size else None
         raise SumitProtocolError(
-            f"SUMIT listing did not end after {self.settings.max_pages} pages; raise extra.max_pages if that is real."
+            f"SUMIT listing did not end after {settings.max_pages} pages; raise extra.max_pages if that is real."
         )
 
     def _decode_page(self, number: int, records: list[Any]) -> PulledPage:

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import hmac
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from crmsync.sandbox.customers import CustomerStore
-
-if TYPE_CHECKING:
-    from crmsync.sandbox.triggers import TriggerHub
 
 INVALID_CREDENTIALS = "Invalid credentials (CompanyID/APIKey)"
 
@@ -23,7 +20,7 @@ class Backend(Protocol):
     list_shape: str
     max_page_size: int
     customers_folder: str
-    triggers: TriggerHub
+    triggers: Any  # a crmsync.sandbox.triggers.TriggerHub (not imported here: that module imports this one)
 
     @property
     def lock(self) -> AbstractContextManager[Any]:
