@@ -152,7 +152,7 @@ def assert_same_as_crm(pg, sandbox) -> int:
 def test_sigkill_mid_pull_loses_nothing_and_frees_the_lock(pg, sandbox, guide_env, spawn, run_dag, monkeypatch,
                                                             reliability):
     sandbox.control.add_customers(make_customers(60))
-    set_sumit_connection(sandbox.url, page_size=10)  # six pages
+    set_sumit_connection(sandbox.url, page_size=10, read_concurrency=1)  # six pages, one at a time
     sandbox.control.set_faults(latency_ms=400)
     pull = spawn("pull", "crm_pull_customers")
     wait_for("second listing page", lambda: served(sandbox, [LIST_PATH["guide"]]) >= 2, process=pull)
@@ -256,7 +256,7 @@ def test_sigkill_mid_push_of_creates_never_duplicates_a_customer(pg, sandbox, en
 
 def test_database_restart_mid_pull_is_retried_or_named(pg, sandbox, guide_env, spawn, run_dag, reliability):
     sandbox.control.add_customers(make_customers(60))
-    set_sumit_connection(sandbox.url, page_size=10)
+    set_sumit_connection(sandbox.url, page_size=10, read_concurrency=1)  # the restart lands between pages
     sandbox.control.set_faults(latency_ms=400)
     pull = spawn("pull", "crm_pull_customers", CRMSYNC_TASK_RETRIES="2", CRMSYNC_TASK_RETRY_DELAY_SECONDS="1")
     wait_for("second listing page", lambda: served(sandbox, [LIST_PATH["guide"]]) >= 2, process=pull)
@@ -289,7 +289,8 @@ def test_a_manual_push_waits_for_the_running_sync(pg, sandbox, guide_env, spawn,
     with pg.connect() as conn:
         edited = [r[0] for r in conn.execute(
             "UPDATE sumit_customers SET phone = '03-' || id WHERE id <= 5 RETURNING id").fetchall()]
-    set_sumit_connection(sandbox.url, page_size=5)  # twelve slow pages: the sync holds the lock a long time
+    # twelve slow pages, one at a time: the sync holds the lock a long time
+    set_sumit_connection(sandbox.url, page_size=5, read_concurrency=1)
     sandbox.control.set_faults(latency_ms=2000)
     before = len(sandbox.control.requests())
     listings = served(sandbox, [LIST_PATH["guide"]])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import LIST_PATH, list_requests, push_requests
+from conftest import LIST_PATH, list_requests, push_requests, set_sumit_connection
 from test_dags import ENGLISH, HEBREW, customers, ensure_schema, insert_local, last_run, rows
 
 pytestmark = pytest.mark.usefixtures("env")
@@ -125,6 +125,8 @@ def test_an_interrupted_pull_flags_nothing(pg, sandbox, run_dag, profile):
     ids = sandbox.control.add_customers([{"Name": f"C{i}"} for i in range(120)])  # page_size 50: 3 pages
     assert run_dag("crm_pull_customers") == "success"
     sandbox.control.delete([ids[0]])
+    # one page at a time, so the 20 failures all fall on page 2 (read ahead, they spread over the pages)
+    set_sumit_connection(sandbox.url, read_concurrency=1)
     sandbox.control.set_faults(fail_next={"count": 20, "status": 503, "after": 1, "endpoint": LIST_PATH[profile]})
     assert run_dag("crm_pull_customers") == "failed"
     flagged = rows(pg, "SELECT count(*) FROM sumit_customers WHERE metadata ? 'crm_missing_since'")[0][0]
