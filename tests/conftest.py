@@ -61,9 +61,26 @@ def reliability(request):
     return record
 
 
+# Figures a test measured (the triggers' latency, say): `make test` prints them at the end, as
+# the reliability table, whatever pytest's output capture did with the test's own output.
+MEASURED: list[str] = []
+MEASURED_PROPERTY = "crmsync_measured"
+
+
+@pytest.fixture
+def measured(request):
+    """``measured("an edit reached the table in 1.4 s")``: a line for the summary's "measured" section."""
+    def record(line: str) -> None:
+        print(f"\nMEASURED: {line}")
+        request.node.user_properties.append((MEASURED_PROPERTY, line))
+
+    return record
+
+
 def pytest_runtest_logreport(report):
     if report.when == "teardown":  # every test has one, carrying every row it recorded
         RELIABILITY.extend(value for name, value in report.user_properties if name == RELIABILITY_PROPERTY)
+        MEASURED.extend(value for name, value in report.user_properties if name == MEASURED_PROPERTY)
 
 
 def reliability_table(records: list[dict]) -> list[str]:
@@ -82,6 +99,10 @@ def reliability_table(records: list[dict]) -> list[str]:
 
 
 def pytest_terminal_summary(terminalreporter):
+    if MEASURED:
+        terminalreporter.section("measured")
+        for line in MEASURED:
+            terminalreporter.write_line(line)
     if RELIABILITY:
         terminalreporter.section("reliability: faults and bad input (docs/reliability.md)")
         for line in reliability_table(sorted(RELIABILITY, key=lambda r: r["position"])):

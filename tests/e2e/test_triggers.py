@@ -95,7 +95,7 @@ def test_the_subscription_is_sumits_and_shows_without_its_token(subscribed, api)
     assert {s["trigger_type"] for s in summary["subscriptions"]} == {"CreateOrUpdate", "Archive", "Delete"}
 
 
-def test_an_edit_in_sumit_reaches_the_table_within_seconds_and_the_downstream_dag_starts(subscribed, api):
+def test_an_edit_in_sumit_reaches_the_table_within_seconds_and_the_downstream_dag_starts(subscribed, api, measured):
     live, pg = subscribed, subscribed.pg
     [sumit_id] = live.sandbox.control.add_customers([{"Name": "Trigger Latency Ltd", "Email": "latency@example.co.il",
                                                       "City": "Tel Aviv"}])
@@ -109,7 +109,8 @@ def test_an_edit_in_sumit_reaches_the_table_within_seconds_and_the_downstream_da
     wait_until(lambda: sql(pg, "SELECT 1 FROM sumit_customers WHERE sumit_customer_id = %s AND city = %s",
                            str(sumit_id), "באר שבע"), 60, "the edit reached sumit_customers")
     latency = time.monotonic() - started
-    print(f"\nMEASURED: an edit made in SUMIT reached sumit_customers in {latency:.1f} s (goal {LATENCY_GOAL_SECONDS} s)")
+    measured(f"SUMIT's triggers: an edit made in SUMIT reached sumit_customers in {latency:.1f} s "
+             f"(goal {LATENCY_GOAL_SECONDS} s)")
     assert latency <= LATENCY_GOAL_SECONDS
 
     apply_run = runs(api, APPLY_DAG)[-1]
@@ -137,7 +138,7 @@ def test_a_sync_that_changed_nothing_starts_no_downstream_run(subscribed, api):
     assert len(runs(api, EXPORT_DAG)) == before
 
 
-def test_a_burst_of_1000_edits_is_applied_by_a_few_runs_none_lost(subscribed, api):
+def test_a_burst_of_1000_edits_is_applied_by_a_few_runs_none_lost(subscribed, api, measured):
     live, pg = subscribed, subscribed.pg
     ids = live.sandbox.control.add_customers([{"Name": f"Burst {n} Ltd", "Email": f"burst{n}@example.co.il",
                                                "City": "Holon"} for n in range(BURST)])
@@ -155,8 +156,8 @@ def test_a_burst_of_1000_edits_is_applied_by_a_few_runs_none_lost(subscribed, ap
     applied = time.monotonic() - started
     wait_for_runs_to_finish(api, APPLY_DAG)
     burst_runs = runs(api, APPLY_DAG)[runs_before:]
-    print(f"\nMEASURED: 1,000 edits in a burst: SUMIT's triggers delivered in {delivered:.1f} s, all applied after "
-          f"{applied:.1f} s by {len(burst_runs)} runs of {APPLY_DAG}")
+    measured(f"SUMIT's triggers: 1,000 edits in a burst delivered in {delivered:.1f} s, all applied after "
+             f"{applied:.1f} s by {len(burst_runs)} runs of {APPLY_DAG}")
     assert 1 <= len(burst_runs) <= 10 and all(r["state"] == "success" for r in burst_runs)
     assert sql(pg, "SELECT count(*) FROM crm_inbox WHERE status = 'held'") == [(0,)]
     wrong = sql(pg, "SELECT count(*) FROM sumit_customers s WHERE s.name LIKE 'Burst %%' AND s.city <> "

@@ -151,7 +151,7 @@ def test_without_the_webhook_connection_every_trigger_gets_404(pg, run_dag, rece
         webhooks.SETTINGS.forget()
 
 
-def test_the_answer_comes_fast_and_a_burst_asks_for_one_run(pg, run_dag, receiver):
+def test_the_answer_comes_fast_and_a_burst_asks_for_one_run(pg, run_dag, receiver, measured):
     assert run_dag("crm_pull_customers") == "success"
     clear_queued_runs()
     timings = []
@@ -163,7 +163,7 @@ def test_the_answer_comes_fast_and_a_burst_asks_for_one_run(pg, run_dag, receive
             timings.append((time.perf_counter() - started) * 1000)
             assert answer.status_code == 202
     timings.sort()
-    print(f"\nMEASURED: the receiver stored and answered 200 triggers: median {timings[100]:.1f} ms, "
-          f"95th percentile {timings[190]:.1f} ms, slowest {timings[-1]:.1f} ms")
+    measured(f"SUMIT's triggers: the receiver stored and answered 200 triggers: median {timings[100]:.1f} ms, "
+             f"95th percentile {timings[190]:.1f} ms, slowest {timings[-1]:.1f} ms")
     assert rows(pg, "SELECT count(*), sum(hits) FROM crm_inbox WHERE status = 'pending'") == [(150, 200)]
     assert queued_apply_runs() == 1
