@@ -48,7 +48,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
 
-from bench_naive import COMPANY_ID, NAIVE, naive_credentials  # noqa: E402 - scripts/, beside this file
+from bench_floor import floor_line, measure_floor  # noqa: E402 - scripts/, beside this file
+from bench_naive import COMPANY_ID, NAIVE, naive_credentials  # noqa: E402
 
 CHANGED_SHARE = 100  # scenario 4 edits one row in this many
 PUSH_COUNT = 10_000
@@ -56,6 +57,7 @@ PUSH_LATENCY_MS = 20
 RATE_LIMIT = 5  # scenario 6: requests per second the sandbox accepts
 RATE_LIMITED_PUSHES = 200
 LISTING_LATENCY_MS = 250  # scenario 8: per listing call
+FLOOR_GOAL = 2.0  # the full pull, at most this many times the database floor (scripts/bench_floor.py)
 
 
 # -- the worker: one scenario in a fresh process -----------------------------------------------
@@ -146,8 +148,8 @@ def breakdown(spec: dict[str, Any]) -> dict[str, Any]:
     import msgspec
     import requests
 
-    from crmsync.fingerprint import customer_fingerprints
     from crmsync.hooks.sumit import SumitHook
+    from crmsync.store import encode_rows
 
     session, body = requests.Session(), {"Credentials": naive_credentials(spec)}
 
@@ -166,18 +168,20 @@ def breakdown(spec: dict[str, Any]) -> dict[str, Any]:
             if not answer.get("HasNextPage"):
                 return time.perf_counter() - started
 
-    hook = SumitHook("sumit_default")
-    http, with_json = pages(decode=False), pages(decode=True)
-    started = time.perf_counter()
-    for _ in hook.iter_customer_pages():
-        pass
-    mapped = time.perf_counter() - started
-    started = time.perf_counter()
-    for page in hook.iter_customer_pages():
-        for customer in page.customers:
-            customer_fingerprints(customer)
-    fingerprinted = time.perf_counter() - started
-    return {"http": http, "json": with_json - http, "mapping": mapped - with_json, "fingerprints": fingerprinted - mapped}
+    hook = SumitHook("sumit_default")  # the driver runs this worker with read_concurrency 1: one step after another
+    try:
+        http, with_json = pages(decode=False), pages(decode=True)
+        started = time.perf_counter()
+        for _ in hook.iter_customer_pages():
+            pass
+        mapped = time.perf_counter() - started
+        started = time.perf_counter()
+        for page in hook.iter_customer_pages():
+            encode_rows(page.rows)
+        encoded = time.perf_counter() - started
+    finally:
+        hook.close()
+    return {"http": http, "json": with_json - http, "mapping": mapped - with_json, "encoding": encoded - mapped}
 
 
 def _peak_rss_mb() -> float:
@@ -269,10 +273,17 @@ class Bench:
             self.latency_bound_pull(size)
             return
         self.scenario(size, 1, "full pull into an empty table", "pull")
-        if size == max((s for s in self.sizes if s <= 100_000), default=None) and self.args.profile == "guide":
+        largest = size == max((s for s in self.sizes if s <= 100_000), default=None)
+        if largest or size == max(self.sizes):
+            self.floor_lines.append(floor_line(measure_floor(self, size), FLOOR_GOAL))
+            print(self.floor_lines[-1], flush=True)
+        if largest and self.args.profile == "guide":
             self.breakdown_of = (size, self.rows[-1]["ours"],
-                                 self.run_worker("breakdown", "pull", "bench", size=size, page_size=self.args.page_size))
+                                 self.run_worker("breakdown", "pull", "bench", size=size, page_size=self.args.page_size,
+                                                 connection={"read_concurrency": 1}))
         self.scenario(size, 2, "re-pull, nothing changed", "pull")
+        if self.args.pull_only:
+            return
         self.scenario(size, 3, "bidirectional, nothing changed", "bidirectional", expect_pushed=0)
         changed = f"UPDATE sumit_customers SET city = coalesce(city, '') || ' (edited)' WHERE id % {CHANGED_SHARE} = 0"
         for database in ("bench", "naive"):
@@ -355,6 +366,7 @@ class Bench:
     rate_limit_line = ""
     latency_line = ""
     console_lines: list[str] = []
+    floor_lines: list[str] = []
     sizes: list[int] = []
     breakdown_of: tuple[int, dict[str, Any], dict[str, Any]] | None = None
 
@@ -366,8 +378,8 @@ class Bench:
                  "in the run they overlap, the first four in the read-ahead thread):",
                  f"- SUMIT sandbox answering + HTTP transfer: {parts['http']:.2f} s",
                  f"- JSON decoding: {parts['json']:.2f} s",
-                 f"- mapping records to customers: {parts['mapping']:.2f} s",
-                 f"- fingerprints: {parts['fingerprints']:.2f} s",
+                 f"- mapping records to rows, with their fingerprints: {parts['mapping']:.2f} s",
+                 f"- encoding the rows for PostgreSQL: {parts['encoding']:.2f} s",
                  f"- PostgreSQL (CPU time of the run's server process): {ours['db_cpu']:.2f} s",
                  f"- the worker process's CPU time (the steps above but PostgreSQL, and planning): "
                  f"{ours['worker_cpu']:.2f} s"]
@@ -426,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-pull-only", action="store_true",
                         help=f"only scenario 8 (full pull at {LISTING_LATENCY_MS} ms per listing call, sequential and "
                              "concurrent)")
+    parser.add_argument("--pull-only", action="store_true",
+                        help="only scenarios 1 and 2, the database floor and where the time goes")
     parser.add_argument("--no-fsync", action="store_true",
                         help="run PostgreSQL without fsync and synchronous commit (default: as in production)")
     parser.add_argument("--output", help="also write the table (Markdown) to this file")
@@ -448,11 +462,11 @@ def main(argv: list[str] | None = None) -> int:
           f"read_concurrency {args.read_concurrency}"
           + (", through the operator path (PostgresHook, writer lock)" if args.operator_path else "") + "\n",
           flush=True)
-    with LocalStack(api_key=api_key, company_id=COMPANY_ID, durable=not args.no_fsync, databases=("bench", "naive"),
+    with LocalStack(api_key=api_key, company_id=COMPANY_ID, durable=not args.no_fsync, databases=("bench", "naive", "floor"),
                     sandbox=False) as stack:
         bench = Bench(stack.pg, None, api_key, args)
         bench.sizes = sizes
-        for database in ("bench", "naive"):
+        for database in ("bench", "naive", "floor"):
             stack.load_schema(database)
         print(HEADER, flush=True)
         for size in sizes:
@@ -462,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
                 bench.run_size(size)
     table = HEADER + "\n" + "\n".join(_format_row(r) for r in bench.rows)
     print("\n" + bench.breakdown_lines(), flush=True)
+    table += "".join("\n\n" + line for line in bench.floor_lines)
     table += "\n\n" + bench.breakdown_lines() + (f"\n\n{bench.rate_limit_line}" if bench.rate_limit_line else "")
     table += f"\n\n{bench.latency_line}" if bench.latency_line else ""
     if bench.console_lines:

@@ -1,5 +1,5 @@
 -- One pulled page in one statement. The page travels as one JSON array with one array per
--- customer, by position (see store.encode_pulled): PostgreSQL parses it in C, and without a
+-- customer, by position (see crmsync.pulled): PostgreSQL parses it in C, and without a
 -- key per value it is half the text of an array of objects and a quarter of the parsing work.
 -- The statement
 --   1. remembers every CRM id on the page, and %(also_seen)s (ids of rejected records), as
@@ -11,7 +11,9 @@
 --   3. returns how many it inserted, and the local state of the linked customers whose CRM copy
 --      changed since the last pull (either fingerprint differs), or of every linked one when
 --      %(full_resync)s: the ones merge.plan_pull must decide. For the others it plans nothing.
--- The final SELECT reads the snapshot from before the insert, so it never returns a new row.
+-- The final SELECT reads the snapshot from before the insert, so it never returns a new row; it
+-- looks up only the page's customers the insert left alone (none, on a first pull: no index
+-- probe for the thousand rows it just inserted, a fifth of the statement's time).
 WITH page AS (
     SELECT r->>0 AS sumit_customer_id, r->>1 AS name, r->>2 AS email, r->>3 AS phone,
            r->>4 AS company_name, r->>5 AS tax_id, r->>6 AS address, r->>7 AS city, r->>8 AS state,
@@ -34,7 +36,7 @@ WITH page AS (
            v.custom_fingerprint, %(synced_at)s
     FROM page AS v
     ON CONFLICT (sumit_customer_id) DO NOTHING
-    RETURNING 1
+    RETURNING c.sumit_customer_id
 )
 SELECT n.inserted, s.*
 FROM (SELECT count(*) AS inserted FROM inserted) AS n
@@ -46,7 +48,8 @@ LEFT JOIN (
            crmsync_local_fingerprint(c) AS local_fingerprint
     FROM sumit_customers AS c
     JOIN page AS v ON v.sumit_customer_id = c.sumit_customer_id
-    WHERE %(full_resync)s
-       OR c.crm_fingerprint IS DISTINCT FROM v.fingerprint
-       OR c.crm_custom_fingerprint IS DISTINCT FROM v.custom_fingerprint
+    WHERE v.sumit_customer_id NOT IN (SELECT i.sumit_customer_id FROM inserted AS i)
+      AND (%(full_resync)s
+           OR c.crm_fingerprint IS DISTINCT FROM v.fingerprint
+           OR c.crm_custom_fingerprint IS DISTINCT FROM v.custom_fingerprint)
 ) AS s ON true

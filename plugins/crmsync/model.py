@@ -67,7 +67,7 @@ class CrmCustomer:
 
 def pulled_extras(customer: CrmCustomer) -> dict[str, Any] | None:
     """What a pulled customer carries beyond its values and fingerprints, as JSON for a page's
-    encoding (store.encode_pulled), None when nothing (no field rule hid a value, every column
+    encoding (crmsync.pulled), None when nothing (no field rule hid a value, every column
     carried): a held pull's listing must bring it back (:func:`restore_extras`)."""
     if customer.row_fingerprint is None and customer.original_fingerprint is None and not customer.not_carried:
         return None
@@ -99,15 +99,6 @@ class RejectedRecord:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sumit_id", storable_id(self.sumit_id))
-
-
-@dataclass(frozen=True)
-class PulledPage:
-    """One page of a CRM listing, already decoded by the API adapter."""
-
-    number: int
-    customers: list[CrmCustomer]
-    rejected: list[RejectedRecord]
 
 
 @dataclass(frozen=True)

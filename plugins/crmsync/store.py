@@ -21,10 +21,9 @@ import psycopg
 
 from crmsync import sql
 from crmsync.errors import ConfigurationError
-from crmsync.fingerprint import custom_fingerprint, customer_fingerprints
+from crmsync.fingerprint import custom_fingerprint
 from crmsync.merge import PullDecision, SyncState
-from crmsync.model import (SYNCED_COLUMNS, CrmCustomer, LocalCustomer, PushResult, RejectedRecord, pulled_extras,
-                           restore_extras, synced_values)
+from crmsync.model import SYNCED_COLUMNS, LocalCustomer, PushResult, RejectedRecord
 
 
 @dataclass(frozen=True)
@@ -85,30 +84,16 @@ def _columns(rows: Sequence[dict[str, Any]], names: Iterable[str]) -> dict[str, 
     return {name: [row[name] for row in rows] for name in names}
 
 
-def encode_pulled(customers: Sequence[CrmCustomer]) -> str:
-    """Pulled customers as :meth:`CustomerStore.pull_page` takes them: one JSON array holding,
-    per customer, ``[CRM id, the SYNCED_COLUMNS in order, custom fields, fingerprint, custom
-    fingerprint, changed_at, external id]`` (positions, not keys: include/sql/pull_page.sql
-    reads them by index; the last two only :func:`decode_pulled` reads). Needs no database, so
-    the pull prepares page n+1 this way while page n is merged."""
-    return _rows_json([
-        (c.sumit_id, *synced_values(c.fields), c.custom, *customer_fingerprints(c), c.changed_at, c.external_id,
-         pulled_extras(c))
-        for c in customers
-    ])
+def encode_rows(rows: Sequence[list[Any]]) -> str:
+    """Pulled rows (crmsync.pulled) as :meth:`CustomerStore.pull_page` takes them: one JSON array
+    of arrays, by position (include/sql/pull_page.sql reads them by index). Needs no database,
+    so the pull prepares page n+1 this way while page n is merged."""
+    return _rows_json(rows)
 
 
-def decode_pulled(rows: str) -> list[CrmCustomer]:
-    """The customers :func:`encode_pulled` wrote (a held pull's listing, read back to be applied)."""
-    customers = []
-    n = len(SYNCED_COLUMNS)
-    for row in json.loads(rows):
-        changed_at = datetime.fromisoformat(row[n + 4]) if row[n + 4] else None
-        c = CrmCustomer(row[0], dict(zip(SYNCED_COLUMNS, row[1:n + 1])), row[n + 1], changed_at, row[n + 5])
-        c.fingerprints = (row[n + 2], row[n + 3])
-        restore_extras(c, row[n + 6] if len(row) > n + 6 else None)
-        customers.append(c)
-    return customers
+def decode_rows(encoded: str) -> list[list[Any]]:
+    """The rows :func:`encode_rows` wrote (a held pull's listing, read back to be applied)."""
+    return json.loads(encoded)
 
 
 class CustomerStore:
@@ -196,7 +181,7 @@ class CustomerStore:
     ) -> tuple[int, dict[str, SyncState]]:
         """Merge what needs no decision from one pulled page, in one statement (include/sql/pull_page.sql).
 
-        ``rows`` are the page's customers, one per CRM id, as :func:`encode_pulled` wrote them.
+        ``rows`` are the page's customers, one per CRM id, as :func:`encode_rows` wrote them.
         Remembers their CRM ids (and ``also_seen``) as seen by this pull, inserts the customers
         no local row is linked to, and returns how many it inserted and, by CRM id, the local
         state of the linked customers whose CRM copy changed since the last pull (every linked

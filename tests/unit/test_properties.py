@@ -8,6 +8,7 @@ no files behind; each property is small enough for the whole module to take a fe
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -21,6 +22,7 @@ from crmsync.fingerprint import custom_fingerprint, fields_fingerprint, fingerpr
 from crmsync.mapping import MAX_ID_LENGTH, clean_id, excerpt
 from crmsync.merge import ConflictPolicy, Outcome, PullDecision, SyncState, plan_pull
 from crmsync.model import DEFAULT_COUNTRY, SYNCED_COLUMNS, CrmCustomer, LocalCustomer, RejectedRecord
+from crmsync.pulled import customer_row, row_customer
 from crmsync.sandbox import SandboxState
 
 PROPERTY = settings(derandomize=True, database=None, deadline=None, max_examples=150,
@@ -193,6 +195,84 @@ def test_hostile_records_decode_to_storable_values_or_are_rejected_with_a_reason
     sumit_id, listed = through_sandbox(profile_name, [
         LocalCustomer(id=1, sumit_id=None, fields=customer.fields, fingerprint="x")])
     assert profile.decode_customer(listed).fields == customer.fields
+
+
+# A record as SUMIT's listing nearly always sends it (every guide field, a CustomerID, nothing else),
+# with the values that make it not quite plain: padding, unicode spaces, control characters, NUL,
+# half an emoji, numbers, containers, a missing name; and a record with one key more or less.
+plain_text = st.one_of(*[any_text] * 4, st.sampled_from(HOSTILE_TEXT + ["\u3000x\u3000", "x\x1f", "\x85", "a|b"]))
+plain_value = st.one_of(*[plain_text] * 8, st.one_of(st.none(), st.integers(), st.floats(), st.booleans()), containers)
+
+
+GUIDE_FIELDS = ["Name", "Email", "Phone", "CompanyName", "TaxID", "Address", "City", "State", "Country", "ZipCode"]
+
+
+@st.composite
+def plain_guide_record(draw):
+    printable = st.one_of(st.sampled_from(SAMPLES), st.from_regex(r"0[0-9]{8}", fullmatch=True),
+                          st.text(st.characters(whitelist_categories=("L", "N", "P", "S")), max_size=20))
+    text = st.one_of(*[printable] * 20, st.just(""), st.none(), printable.map(lambda v: f" {v} "), any_text,
+                     st.just("\u3000x"), st.just("\t"))
+    record = {key: draw(text) for key in GUIDE_FIELDS}
+    record["Name"] = draw(st.one_of(*[st.sampled_from(SAMPLES)] * 8, text))
+    record["CustomerID"] = draw(st.one_of(*[st.integers(min_value=1, max_value=10**20)] * 12, hostile_id,
+                                          st.integers(min_value=10**99, max_value=10**101)))
+    shape = draw(st.sampled_from(["plain"] * 3 + ["odd value", "missing", "custom", "external", "changed"]))
+    if shape == "odd value":
+        record[draw(st.sampled_from(sorted(record)))] = draw(plain_value)
+    elif shape == "missing":
+        del record[draw(st.sampled_from(sorted(record)))]
+    elif shape != "plain":
+        key = {"custom": draw(any_text), "external": "ExternalIdentifier", "changed": "UpdatedAt"}[shape]
+        record[key] = draw(st.one_of(custom_value, *[st.sampled_from(["2026-11-20T10:00:00Z", "12", 12])] * 3))
+    return record
+
+
+PLAIN = {"Name": "מאפיית אלפא", "Email": "a@example.co.il", "Phone": "050-1234567", "CompanyName": "", "TaxID": "007",
+         "Address": "רח׳ הרצל 1", "City": "Tel Aviv", "State": "", "Country": "IL", "ZipCode": "6100001",
+         "CustomerID": 100001}
+SHORT_WAY_CASES = {
+    "plain": {}, "padded": {"City": "  Haifa ", "Name": " A "}, "null": {"Email": None}, "no country": {"Country": ""},
+    "missing field": {"Phone": ...}, "custom field": {"Segment": "VIP"}, "one for the other": {"Phone": ..., "Segment": "V"}, "reserved custom": {"last_synced_at": "x"},
+    "external id": {"ExternalIdentifier": "17"}, "changed at": {"UpdatedAt": "2026-11-20T10:00:00Z"},
+    "no name": {"Name": "  "}, "number": {"ZipCode": 6100001.0}, "container": {"City": ["Haifa"]},
+    "text id": {"CustomerID": " 100001 "}, "blank id": {"CustomerID": " "}, "long text id": {"CustomerID": "1" * 101},
+    "id with NUL": {"CustomerID": "1\x00"}, "long id": {"CustomerID": 10**101}, "bool id": {"CustomerID": True},
+    "control character": {"City": "Hai\x1ffa"}, "NUL": {"Name": "A\x00"}, "half an emoji": {"Name": "A\ud83d"},
+}
+
+
+@pytest.mark.parametrize("case", SHORT_WAY_CASES)
+def test_the_pull_rows_short_way_agrees_on_each_kind_of_record(case):
+    raw = {k: v for k, v in {**PLAIN, **SHORT_WAY_CASES[case]}.items() if v is not ...}
+    profile = PROFILES["guide"]
+    try:
+        expected = customer_row(profile.decode_customer(raw))
+    except InvalidRecord as error:
+        with pytest.raises(InvalidRecord, match=re.escape(str(error))):
+            profile.decode_row(raw)
+        return
+    assert profile.decode_row(raw) == expected
+
+
+@PROPERTY
+@given(raw=plain_guide_record())
+def test_the_pull_rows_short_way_agrees_with_decoding_the_customer(raw):
+    """GuideProfile.decode_row maps most records straight to a pull row (crmsync.pulled): for any
+    record it gives the row of decode_customer's customer, or the same rejection."""
+    profile = PROFILES["guide"]
+    try:
+        expected = customer_row(profile.decode_customer(raw))
+    except InvalidRecord as error:
+        event("rejected")
+        with pytest.raises(InvalidRecord) as raised:
+            profile.decode_row(raw)
+        assert str(raised.value) == str(error)
+        return
+    event("decoded" + (" (the short way)" if type(raw.get("CustomerID")) is int and all(
+        v is None or (type(v) is str and v.isprintable()) for k, v in raw.items() if k in GUIDE_FIELDS) else ""))
+    assert profile.decode_row(raw) == expected
+    assert row_customer(profile.decode_row(raw)) == profile.decode_customer(raw)
 
 
 @PROPERTY

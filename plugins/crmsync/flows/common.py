@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Protocol
 
-from crmsync.model import LocalCustomer, PulledPage, PushResult
+from crmsync.model import LocalCustomer, PushResult
+from crmsync.pulled import PulledPage
 from crmsync.store import GaveUp
 from crmsync.summary import SyncCounts
 

@@ -34,7 +34,7 @@ from crmsync.flows.pull import merge_page, prepared_pages
 from crmsync.guard import GuardLimits
 from crmsync.inbox import APPLIED, HELD, IGNORED, REJECTED, Closing, PendingTrigger
 from crmsync.merge import ConflictPolicy
-from crmsync.model import PulledPage
+from crmsync.pulled import PulledPage
 from crmsync.store import CustomerStore, ErrorRow
 from crmsync.summary import SyncCounts
 from crmsync.triggers import GONE_ACTIONS

@@ -7,9 +7,10 @@ import gc
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from crmsync import guard, plans
 from crmsync.errors import ConfigurationError, CrmSyncError
@@ -18,9 +19,10 @@ from crmsync.flows.common import CrmClient, note_gave_up, utcnow
 from crmsync.flows.lost_creates import link_lost_creates
 from crmsync.flows.read_ahead import read_ahead
 from crmsync.merge import ConflictPolicy, Outcome, dedupe_by_id, plan_pull
-from crmsync.model import CrmCustomer, PulledPage, RejectedRecord
+from crmsync.model import CrmCustomer, RejectedRecord
 from crmsync.guard import GuardLimits, PullPlan
-from crmsync.store import CustomerStore, decode_pulled, encode_pulled
+from crmsync.pulled import PulledPage, customer_row, row_customer
+from crmsync.store import CustomerStore, decode_rows, encode_rows
 from crmsync.summary import SyncCounts
 
 
@@ -163,7 +165,8 @@ def _merge_listing(pages: Iterator["PreparedPage"], store: CustomerStore, *, pol
     lost_creates = store.unconfirmed_creates()  # created by a run that died before storing the answer
     still_rejected: list[str] = []
     for prepared in pages:
-        link_lost_creates(prepared.customers, lost_creates, store, log)
+        if lost_creates:
+            link_lost_creates(prepared.customers, lost_creates, store, log)
         page_counts, rejected_keys = merge_page(prepared, store, policy=policy, full_resync=full_resync,
                                                  rules=rules, pulled_at=pulled_at)
         still_rejected += rejected_keys
@@ -188,16 +191,32 @@ def _log_outcome(counts: SyncCounts, log: logging.Logger) -> None:
     log.info("%d customers changed (their rows in crm_sync_changes).", counts.changed)
 
 
-@dataclass
 class PreparedPage:
     """A page made ready for the database in read_ahead's thread, so that this CPU work (the
-    fingerprints and the JSON) overlaps the database's merge of the page before."""
+    JSON, the field rules) overlaps the database's merge of the page before. Holds the page's
+    rows (crmsync.pulled), one per CRM id, and their JSON; a customer is built only when asked
+    for (the merge asks only for those whose CRM copy changed)."""
 
-    number: int
-    fetched: int  # records the page held, valid or not
-    customers: list[CrmCustomer]  # one per CRM id: the last copy of an id the page repeats
-    rejected: list[RejectedRecord]  # invalid records, and the earlier copies of a repeated id
-    rows: str  # ``customers`` encoded for CustomerStore.pull_page
+    def __init__(self, number: int, fetched: int, rows: list[list[Any]], rejected: list[RejectedRecord],
+                 encoded: str, customers: list[CrmCustomer] | None = None) -> None:
+        self.number = number
+        self.fetched = fetched  # records the page held, valid or not
+        self.unique = len(rows)  # customers, one per CRM id: the last copy of an id the page repeats
+        self.rejected = rejected  # invalid records, and the earlier copies of a repeated id
+        self.rows = encoded  # the rows as CustomerStore.pull_page takes them
+        self._rows, self._customers = rows, customers
+
+    @property
+    def customers(self) -> list[CrmCustomer]:
+        if self._customers is None:
+            self._customers = [row_customer(row) for row in self._rows]
+        return self._customers
+
+    def customers_named(self, ids: Container[str]) -> list[CrmCustomer]:
+        """The page's customers whose CRM id is in ``ids``, in page order."""
+        if self._customers is not None:
+            return [c for c in self._customers if c.sumit_id in ids]
+        return [row_customer(row) for row in self._rows if row[0] in ids]
 
 
 def prepared_pages(pages: Iterator[PulledPage], rules: FieldRules,
@@ -206,17 +225,21 @@ def prepared_pages(pages: Iterator[PulledPage], rules: FieldRules,
     rejected, rows encoded); kept in ``spool`` too when the pull may be held."""
     try:
         for page in pages:
-            pulled = page.customers if rules.is_default else [rules.pulled(c) for c in page.customers]
-            customers, duplicates = dedupe_by_id(pulled)
+            customers = None
+            if rules.is_default:
+                rows, repeated = _dedupe_rows(page)
+            else:
+                customers, duplicates = dedupe_by_id([rules.pulled(c) for c in page.customers])
+                rows, repeated = [customer_row(c) for c in customers], [(c.sumit_id, c.fields.get("name")) for c in duplicates]
             rejected = page.rejected + [
                 RejectedRecord(
                     reason="CustomerID appears more than once on the same page; the last copy was used",
-                    sumit_id=c.sumit_id, excerpt={"CustomerID": c.sumit_id, "Name": c.fields.get("name")},
+                    sumit_id=sumit_id, excerpt={"CustomerID": sumit_id, "Name": name},
                 )
-                for c in duplicates
+                for sumit_id, name in repeated
             ]
-            prepared = PreparedPage(page.number, len(page.customers) + len(page.rejected), customers, rejected,
-                                     encode_pulled(customers))
+            prepared = PreparedPage(page.number, len(page) + len(page.rejected), rows, rejected, encode_rows(rows),
+                                    customers)
             if spool is not None:
                 spool.add(prepared.number, prepared.fetched, prepared.rows, prepared.rejected)
             yield prepared
@@ -226,10 +249,24 @@ def prepared_pages(pages: Iterator[PulledPage], rules: FieldRules,
             close()
 
 
+def _dedupe_rows(page: PulledPage) -> tuple[list[list[Any]], list[tuple[str, str | None]]]:
+    """A page's rows, one per CRM id (the last copy wins), and (id, name) of the copies dropped."""
+    rows = page.rows
+    if len({row[0] for row in rows}) == len(rows):  # nearly always
+        return rows, []
+    last: dict[str, list[Any]] = {}
+    dropped = []
+    for row in rows:
+        if row[0] in last:
+            dropped.append((row[0], last[row[0]][1]))
+        last[row[0]] = row
+    return list(last.values()), dropped
+
+
 def _staged(store: CustomerStore) -> Iterator[PreparedPage]:
     """A held pull's pages, as it prepared them."""
-    for number, fetched, rows, rejected in plans.listing_pages(store):
-        yield PreparedPage(number, fetched, decode_pulled(rows), rejected, rows)
+    for number, fetched, encoded, rejected in plans.listing_pages(store):
+        yield PreparedPage(number, fetched, decode_rows(encoded), rejected, encoded)
 
 
 def merge_page(
@@ -238,7 +275,7 @@ def merge_page(
 ) -> tuple[SyncCounts, list[str]]:
     """Merge one prepared page into the table (not committed): its counts and the keys of the
     records it rejected. Also what crm_apply_crm_events merges the customers triggers name with."""
-    customers, rejected = prepared.customers, prepared.rejected
+    rejected = prepared.rejected
     counts = SyncCounts(fetched=prepared.fetched)
     for r in rejected:
         counts.add_reason(f"pull: {r.reason}")
@@ -250,7 +287,7 @@ def merge_page(
     # nothing (plan_pull's rules); the store returned the states of the rest.
     decisions = [
         plan_pull(c, states[c.sumit_id], policy=policy, pulled_at=pulled_at, full_resync=full_resync, rules=rules)
-        for c in customers if c.sumit_id in states
+        for c in (prepared.customers_named(states) if states else ())
     ]
     updated_ids = store.apply_pull(decisions, synced_at=pulled_at, policy=policy.value)
     rejected_keys, gave_up = store.record_rejected(rejected)
@@ -258,6 +295,6 @@ def merge_page(
 
     counts.created = inserted
     counts.updated = sum(1 for d in decisions if d.outcome is Outcome.UPDATED and d.local_id in updated_ids)
-    counts.unchanged = len(customers) - counts.created - counts.updated
+    counts.unchanged = prepared.unique - counts.created - counts.updated
     counts.conflicts = sum(1 for d in decisions if d.conflict is not None)
     return counts, rejected_keys

@@ -48,7 +48,8 @@ from crmsync.errors import (
 )
 from crmsync.hooks.paging import PageWindow
 from crmsync.mapping import excerpt
-from crmsync.model import LocalCustomer, PulledPage, PushResult, RejectedRecord
+from crmsync.model import LocalCustomer, PushResult, RejectedRecord
+from crmsync.pulled import PulledPage
 from crmsync.redact import redact, shorten
 from crmsync.sumit_connection import SumitSettings, http_options
 from crmsync.text import storable_id
@@ -361,13 +362,18 @@ class SumitHook(HttpHook):
         )
 
     def _decode_page(self, number: int, records: list[Any]) -> PulledPage:
-        customers, rejected = [], []
+        """A page's records decoded: straight to rows where the profile can (crmsync.pulled)."""
+        decode_row = getattr(self.profile, "decode_row", None)
+        decode = decode_row or self.profile.decode_customer
+        decoded, rejected = [], []
         for raw in records:
             try:
-                customers.append(self.profile.decode_customer(raw))
+                decoded.append(decode(raw))
             except InvalidRecord as exc:
                 rejected.append(RejectedRecord(reason=str(exc), sumit_id=_raw_id(raw), excerpt=excerpt(raw)))
-        return PulledPage(number=number, customers=customers, rejected=rejected)
+        if decode_row is not None:
+            return PulledPage(number, rejected=rejected, rows=decoded)
+        return PulledPage(number, decoded, rejected)
 
     def push_customer(self, customer: LocalCustomer) -> PushResult:
         """Create or update one customer in SUMIT; returns the CRM id it answered, if any."""
