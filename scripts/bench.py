@@ -48,7 +48,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
 
-from bench_floor import floor_line, measure_floor  # noqa: E402 - scripts/, beside this file
+from bench_floor import floor_line, floor_worker, measure_floor  # noqa: E402 - scripts/, beside this file
 from bench_naive import COMPANY_ID, NAIVE, naive_credentials  # noqa: E402
 
 CHANGED_SHARE = 100  # scenario 4 edits one row in this many
@@ -82,6 +82,8 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
         result = _run_crmsync(spec, log)
     elif spec["kind"] == "breakdown":
         result = breakdown(spec)
+    elif spec["kind"] == "floor":
+        result = floor_worker(spec["source"], spec["dsn"])
     else:
         with psycopg.connect(spec["dsn"], autocommit=True) as conn:
             result = NAIVE[spec["scenario"]](conn, spec)
@@ -272,6 +274,10 @@ class Bench:
         if self.args.latency_pull_only:
             self.latency_bound_pull(size)
             return
+        if self.args.push_only:
+            self.run_worker("crmsync", "pull", "bench")  # the customers scenario 5 pushes
+            self.latency_bound_push(size)
+            return
         self.scenario(size, 1, "full pull into an empty table", "pull")
         largest = size == max((s for s in self.sizes if s <= 100_000), default=None)
         if largest or size == max(self.sizes):
@@ -291,19 +297,7 @@ class Bench:
         expected = self.sql("bench", f"SELECT count(*) FROM sumit_customers WHERE id % {CHANGED_SHARE} = 0")[0][0]
         self.scenario(size, 4, f"bidirectional, 1% changed locally ({expected:,})", "bidirectional",
                       expect_pushed=expected)
-        if size >= self.args.push_count and not self.pushed_once:
-            self.pushed_once = True
-            edit = ("UPDATE sumit_customers SET phone = '+97250' || lpad(id::text, 7, '0') WHERE id IN "
-                    f"(SELECT id FROM sumit_customers ORDER BY id LIMIT {self.args.push_count}) RETURNING id")
-            ids = sorted(r[0] for r in self.sql("bench", edit))
-            naive_ids = sorted(r[0] for r in self.sql("naive", edit))
-            self.sandbox.control.set_faults(latency_ms=PUSH_LATENCY_MS)
-            try:
-                self.scenario(size, 5, f"push {len(ids):,} changed, {PUSH_LATENCY_MS} ms latency", "push",
-                              expect_pushed=len(ids), ids=ids, naive_ids=naive_ids,
-                              naive_sample=self.args.naive_push_sample)
-            finally:
-                self.sandbox.control.set_faults(latency_ms=None)
+        self.latency_bound_push(size)
         self.rate_limited_push(size)
         if size == max((s for s in self.sizes if s <= 100_000), default=None):
             from bench_console import console_lines
@@ -311,6 +305,24 @@ class Bench:
             self.console_lines = console_lines(self.dsn("bench"), size)
             print("\n".join(self.console_lines), flush=True)
         self.latency_bound_pull(size)
+
+    def latency_bound_push(self, size: int) -> None:
+        """5. (once, at the first size with enough customers) push_count changed customers with
+        PUSH_LATENCY_MS per call."""
+        if size < self.args.push_count or self.pushed_once:
+            return
+        self.pushed_once = True
+        edit = ("UPDATE sumit_customers SET phone = '+97250' || lpad(id::text, 7, '0') WHERE id IN "
+                f"(SELECT id FROM sumit_customers ORDER BY id LIMIT {self.args.push_count}) RETURNING id")
+        ids = sorted(r[0] for r in self.sql("bench", edit))
+        naive_ids = sorted(r[0] for r in self.sql("naive", edit))
+        self.sandbox.control.set_faults(latency_ms=PUSH_LATENCY_MS)
+        try:
+            self.scenario(size, 5, f"push {len(ids):,} changed, {PUSH_LATENCY_MS} ms latency", "push",
+                          expect_pushed=len(ids), ids=ids, naive_ids=naive_ids,
+                          naive_sample=self.args.naive_push_sample)
+        finally:
+            self.sandbox.control.set_faults(latency_ms=None)
 
     def latency_bound_pull(self, size: int) -> None:
         """8. (once, at the largest size up to 100,000) a full pull into an empty table with
@@ -438,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-pull-only", action="store_true",
                         help=f"only scenario 8 (full pull at {LISTING_LATENCY_MS} ms per listing call, sequential and "
                              "concurrent)")
+    parser.add_argument("--push-only", action="store_true",
+                        help=f"only scenario 5 (push --push-count customers at {PUSH_LATENCY_MS} ms per call)")
     parser.add_argument("--pull-only", action="store_true",
                         help="only scenarios 1 and 2, the database floor and where the time goes")
     parser.add_argument("--no-fsync", action="store_true",

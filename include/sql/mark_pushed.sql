@@ -1,10 +1,10 @@
--- Record what SUMIT accepted (each parameter is a column array), and journal it: one
+-- Record what SUMIT accepted (%(rows)s: per customer [id, CRM id, fingerprint, values sent]), and journal it: one
 -- crm_sync_changes row per customer (direction push) with the values sent, in the same
 -- statement. The fingerprint is the one read before the push, so an edit made while the push
 -- was in flight still differs from it and is pushed next time.
 WITH v AS (
-    SELECT * FROM unnest(%(id)s::bigint[], %(sumit_customer_id)s::text[], %(fingerprint)s::text[], %(sent)s::text[])
-                  AS v(id, sumit_customer_id, fingerprint, sent)
+    SELECT (r->>0)::bigint AS id, r->>1 AS sumit_customer_id, r->>2 AS fingerprint, r->3 AS sent
+    FROM jsonb_array_elements(%(rows)s::jsonb) AS r
 ), updated AS (
     UPDATE sumit_customers AS c SET
         sumit_customer_id  = COALESCE(v.sumit_customer_id, c.sumit_customer_id),
@@ -21,7 +21,7 @@ WITH v AS (
     RETURNING c.id, c.sumit_customer_id
 ), journal AS (
     INSERT INTO crm_sync_changes AS j (dag_id, dag_run_id, direction, customer_id, sumit_customer_id, before, after)
-    SELECT %(dag_id)s, %(dag_run_id)s, 'push', u.id, u.sumit_customer_id, NULL, v.sent::jsonb
+    SELECT %(dag_id)s, %(dag_run_id)s, 'push', u.id, u.sumit_customer_id, NULL, v.sent
     FROM updated AS u JOIN v ON v.id = u.id
     ON CONFLICT (dag_id, dag_run_id, direction, customer_id) DO UPDATE
         SET after = crmsync_journal_merge(j.after, EXCLUDED.after), changed_at = EXCLUDED.changed_at

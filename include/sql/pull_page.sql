@@ -21,7 +21,7 @@ WITH page AS (
            (r->11) || jsonb_build_object('last_synced_at', %(synced_at_text)s::text) AS metadata,
            r->>12 AS fingerprint, r->>13 AS custom_fingerprint,
            coalesce(r->16->>'row_fingerprint', r->>12) AS row_fingerprint
-    FROM jsonb_array_elements(%(rows)s::jsonb) AS r
+    FROM jsonb_array_elements(convert_from(%(rows)b, 'UTF8')::jsonb) AS r  -- the page's UTF-8 bytes as sent
 ), seen AS (
     INSERT INTO crmsync_seen
     SELECT sumit_customer_id FROM page

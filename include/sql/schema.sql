@@ -370,7 +370,7 @@ CREATE TABLE IF NOT EXISTS crm_sync_listing (
     dag_run_id text NOT NULL,
     page       integer NOT NULL,
     fetched    integer NOT NULL,
-    rows       text NOT NULL,   -- the page's customers as store.encode_pulled wrote them
+    rows       text NOT NULL,   -- the page's customers as store.encode_rows wrote them (crmsync.pulled)
     rejected   jsonb NOT NULL,  -- [[reason, CRM id, excerpt], ...]
     PRIMARY KEY (dag_id, dag_run_id, page)
 );

@@ -85,10 +85,10 @@ class ListingSpool:
     def __init__(self) -> None:
         self._file: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")
 
-    def add(self, page: int, fetched: int, rows: str, rejected: Sequence[RejectedRecord]) -> None:
+    def add(self, page: int, fetched: int, rows: bytes, rejected: Sequence[RejectedRecord]) -> None:
         excerpt = json.dumps([[r.reason, r.sumit_id, r.excerpt] for r in rejected], ensure_ascii=False, default=str)
         # JSON text has no raw tab or newline: one line per page, tab-separated.
-        self._file.write(f"{page}\t{fetched}\t{excerpt}\t{rows}\n")
+        self._file.write(f"{page}\t{fetched}\t{excerpt}\t{rows.decode('utf-8')}\n")
 
     def copy_into(self, store: CustomerStore) -> None:
         run = store.run_params()

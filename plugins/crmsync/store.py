@@ -84,15 +84,19 @@ def _columns(rows: Sequence[dict[str, Any]], names: Iterable[str]) -> dict[str, 
     return {name: [row[name] for row in rows] for name in names}
 
 
-def encode_rows(rows: Sequence[list[Any]]) -> str:
+def encode_rows(rows: Sequence[list[Any]]) -> bytes:
     """Pulled rows (crmsync.pulled) as :meth:`CustomerStore.pull_page` takes them: one JSON array
-    of arrays, by position (include/sql/pull_page.sql reads them by index). Needs no database,
-    so the pull prepares page n+1 this way while page n is merged."""
-    return _rows_json(rows)
+    of arrays, by position (include/sql/pull_page.sql reads them by index), as UTF-8 bytes,
+    sent as they are (a Python str of Hebrew text takes twice the memory, and would be encoded
+    again). Needs no database, so the pull prepares page n+1 this way while page n is merged."""
+    try:
+        return _FAST_JSON.encode(rows)
+    except (msgspec.MsgspecError, TypeError, OverflowError):
+        return _json(rows).encode("utf-8")
 
 
-def decode_rows(encoded: str) -> list[list[Any]]:
-    """The rows :func:`encode_rows` wrote (a held pull's listing, read back to be applied)."""
+def decode_rows(encoded: bytes | str) -> list[list[Any]]:
+    """The rows :func:`encode_rows` wrote (also as text, as a held pull's listing keeps them)."""
     return json.loads(encoded)
 
 
@@ -177,7 +181,7 @@ class CustomerStore:
     # -- pull -----------------------------------------------------------------------------------
 
     def pull_page(
-        self, rows: str, *, also_seen: Sequence[str], synced_at: datetime, full_resync: bool
+        self, rows: bytes, *, also_seen: Sequence[str], synced_at: datetime, full_resync: bool
     ) -> tuple[int, dict[str, SyncState]]:
         """Merge what needs no decision from one pulled page, in one statement (include/sql/pull_page.sql).
 
@@ -320,14 +324,14 @@ class CustomerStore:
         if not accepted:
             return 0
         params = {
-            "id": [c.id for c, _ in accepted],
-            "sumit_customer_id": [r.sumit_id for _, r in accepted],
-            "fingerprint": [c.fingerprint for c, _ in accepted],
+            # per customer, by position: id, CRM id, fingerprint, and the journal's "after": what
+            # was sent (SUMIT's values before are not known). One JSON text: psycopg writes four
+            # arrays of 10,000 in Python, five times slower.
+            "rows": _rows_json([(c.id, r.sumit_id, c.fingerprint, {k: v for k, v in c.fields.items() if v is not None})
+                                for c, r in accepted]),
             "synced_at": synced_at,
             "synced_at_text": synced_at.isoformat(),
             "empty_custom_fingerprint": custom_fingerprint({}),
-            # the journal's "after": what was sent (SUMIT's values before are not known)
-            "sent": [_json({k: v for k, v in c.fields.items() if v is not None}) for c, _ in accepted],
             **self.run_params(),
         }
         return len(self.fetch("mark_pushed", params))

@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from functools import cached_property
 from typing import Any
 
-import msgspec
 import requests
 import tenacity
 from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
@@ -35,7 +34,7 @@ from urllib3.exceptions import NewConnectionError
 from airflow.providers.http.hooks.http import HttpHook
 
 from crmsync.api import get_profile
-from crmsync.api.base import ApiProfile, Listing, check_envelope
+from crmsync.api.base import ApiProfile, check_envelope
 from crmsync.budget import ACCEPTED, BURST, OTHER, RATE_LIMITED, RequestBudget
 from crmsync.errors import (
     ConfigurationError,
@@ -47,6 +46,7 @@ from crmsync.errors import (
     SumitTransientError,
 )
 from crmsync.hooks.paging import PageWindow
+from crmsync.hooks.transport import Poster, decode_body, decode_envelope, decode_json, retry_after_seconds
 from crmsync.mapping import excerpt
 from crmsync.model import LocalCustomer, PushResult, RejectedRecord
 from crmsync.pulled import PulledPage
@@ -148,10 +148,16 @@ class SumitHook(HttpHook):
     def _session(self) -> requests.Session:
         return self.get_conn()
 
+    @cached_property
+    def _poster(self) -> Poster:
+        """Sends each POST through the session's adapter, with what Session.post would merge per request merged once."""
+        return Poster(self._session, self.settings.base_url)
+
     def close(self) -> None:
         summary = self.__dict__["budget"].summary() if "budget" in self.__dict__ else None
         if summary:
             self.log.info("%s", summary)
+        self.__dict__.pop("_poster", None)
         if "_session" in self.__dict__:
             self._session.close()
             del self.__dict__["_session"]
@@ -159,8 +165,10 @@ class SumitHook(HttpHook):
     # -- one call ------------------------------------------------------------------------
 
     def call(self, endpoint: str, body: dict[str, Any], *, idempotent: bool = True,
-             cancelled: threading.Event | None = None) -> dict[str, Any]:
-        """POST ``body`` (plus credentials) to ``endpoint`` and return the successful answer.
+             cancelled: threading.Event | None = None, raw: bool = False) -> Any:
+        """POST ``body`` (plus credentials) to ``endpoint`` and return the successful answer
+        (with ``raw``, its body as bytes when its envelope alone could be judged: a listing page
+        held ahead of its turn takes a quarter of the memory so; :func:`decode_body` reads it).
 
         Transient faults are retried up to ``max_attempts`` times; a call that is not
         idempotent is retried only when the server surely did not act on it. Every try waits
@@ -205,10 +213,10 @@ class SumitHook(HttpHook):
             **({} if cancelled is None else {"sleep": cancelled.wait}),  # a cancel cuts the wait short
         )
         payload = {"Credentials": {"CompanyID": settings.company_id, "APIKey": settings.api_key}, **body}
-        return retrying(self._post_in_turn, endpoint, payload, cancelled)
+        return retrying(self._post_in_turn, endpoint, payload, cancelled, raw)
 
     def _post_in_turn(self, endpoint: str, payload: dict[str, Any],
-                      cancelled: threading.Event | None = None) -> dict[str, Any]:
+                      cancelled: threading.Event | None = None, raw: bool = False) -> Any:
         """One try, when the budget lets it go; its outcome goes back to the budget."""
         if cancelled is not None and cancelled.is_set():
             raise ListingCancelled(f"SUMIT {endpoint}: not sent, the listing no longer needs this page")
@@ -216,7 +224,7 @@ class SumitHook(HttpHook):
         ticket = budget.acquire()
         outcome, retry_after = OTHER, None
         try:
-            answer = self._post_once(endpoint, payload)
+            answer = self._post_once(endpoint, payload, raw)
             outcome = ACCEPTED
             return answer
         except SumitTransientError as error:
@@ -229,16 +237,12 @@ class SumitHook(HttpHook):
         finally:
             budget.release(ticket, outcome, retry_after=retry_after)
 
-    def _post_once(self, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def _post_once(self, endpoint: str, payload: dict[str, Any], raw: bool = False) -> Any:
         settings = self.settings
         url = settings.base_url + endpoint
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         try:
-            # The session's verify, proxies and cert passed again, as HttpHook.run does: requests
-            # otherwise lets REQUESTS_CA_BUNDLE and HTTPS_PROXY win over the connection's extra.
-            session = self._session
-            response = session.post(url, data=data, timeout=(settings.connect_timeout, settings.read_timeout),
-                                    verify=session.verify, proxies=session.proxies, cert=session.cert)
+            response = self._poster.post(url, data, (settings.connect_timeout, settings.read_timeout))
         except requests.exceptions.SSLError as exc:
             raise self._tls_error(endpoint, exc) from None
         except requests.ConnectTimeout:
@@ -253,7 +257,7 @@ class SumitHook(HttpHook):
             raise SumitPermanentError(self._clean(f"SUMIT {endpoint}: request failed: {exc}"), endpoint=endpoint)
         except OSError as exc:  # requests' own: a CA bundle or client certificate it cannot read
             raise ConfigurationError(self._clean(f"Airflow connection {self.sumit_conn_id!r}: {exc}")) from None
-        return self._judge(endpoint, response)
+        return self._judge(endpoint, response, raw)
 
     def _tls_error(self, endpoint: str, exc: requests.exceptions.SSLError) -> SumitError:
         """A refused certificate is permanent (no retry can fix it) and says what to set; another
@@ -273,17 +277,19 @@ class SumitHook(HttpHook):
             f"SUMIT {endpoint}: TLS handshake with {base_url} failed ({reason}; Airflow connection "
             f"{self.sumit_conn_id!r})"), endpoint=endpoint, maybe_processed=False)
 
-    def _judge(self, endpoint: str, response: requests.Response) -> dict[str, Any]:
+    def _judge(self, endpoint: str, response: requests.Response, raw: bool = False) -> Any:
         status = response.status_code
         if status == 429 or status >= 500:
-            retry_after = _retry_after(response.headers.get("Retry-After"))
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             reason = "rate limited (HTTP 429)" if status == 429 else f"server error HTTP {status}"
             raise SumitTransientError(
                 self._clean(f"SUMIT {endpoint}: {reason}"), endpoint=endpoint, http_status=status,
                 retry_after=retry_after, maybe_processed=status not in _NOT_PROCESSED_STATUSES,
             )
+        answer = decode_envelope(response) if raw else None
         try:
-            answer = _decode_json(response)
+            if answer is None:
+                answer, raw = decode_json(response), False
         except ValueError:
             start = shorten(self._clean(response.text.strip().replace("\n", " ")), 120)  # redacted, then cut
             raise SumitProtocolError(
@@ -301,7 +307,7 @@ class SumitHook(HttpHook):
             raise type(exc)(shorten(self._clean(str(exc))), endpoint=endpoint, http_status=status) from None
         if status >= 400:
             raise SumitPermanentError(f"SUMIT {endpoint} answered HTTP {status}", endpoint=endpoint, http_status=status)
-        return answer
+        return response.content if raw else answer
 
     def _transient(self, endpoint: str, what: str, *, processed: bool) -> SumitTransientError:
         return SumitTransientError(self._clean(f"SUMIT {endpoint}: {what}"), endpoint=endpoint, maybe_processed=processed)
@@ -329,14 +335,16 @@ class SumitHook(HttpHook):
         size = page_size or settings.page_size
         self._session, self.budget, self.profile  # noqa: B018 - made once, before several threads use them
 
-        def fetch(start: int, cancelled: threading.Event) -> tuple[str, Listing]:
+        def fetch(start: int, cancelled: threading.Event) -> tuple[str, Any]:
             endpoint, body = self.profile.list_request(start, size)
-            return endpoint, self.profile.parse_list(self.call(endpoint, body, cancelled=cancelled), endpoint)
+            return endpoint, self.call(endpoint, body, cancelled=cancelled, raw=True)  # decoded when its turn comes
 
         start, previous_ids, step = 0, None, None
         with PageWindow(fetch, settings.read_concurrency) as pages:
             for number in range(1, settings.max_pages + 1):
-                endpoint, listing = pages.get(start, step, ahead=settings.max_pages - number)
+                endpoint, answer = pages.get(start, step, ahead=settings.max_pages - number)
+                listing = self.profile.parse_list(decode_body(answer, endpoint), endpoint)
+                del answer
                 ids = tuple(_raw_id(record) for record in listing.records)
                 # Only pages whose every record has an id can prove the server repeats itself: two
                 # pages of id-less (invalid) records are not the same page.
@@ -346,17 +354,19 @@ class SumitHook(HttpHook):
                         "first answer was the whole list. Stopping here.", endpoint, number, number - 1,
                     )
                     return
-                yield self._decode_page(number, listing.records)
-                if not listing.has_next:
+                page, has_next, length = [self._decode_page(number, listing.records)], listing.has_next, len(listing.records)
+                del listing  # the decoded records, and (popped as it is yielded) the page: not held here meanwhile
+                yield page.pop()
+                if not has_next:
                     return
-                if not listing.records:
+                if not length:
                     raise SumitProtocolError(
                         f"SUMIT {endpoint} sent an empty page {number} but said more pages follow.", endpoint=endpoint
                     )
-                start += len(listing.records)
+                start += length
                 previous_ids = ids
                 # Speculate only on a server that pages: one sending more than asked ignores paging.
-                step = len(listing.records) if len(listing.records) <= size else None
+                step = length if length <= size else None
         raise SumitProtocolError(
             f"SUMIT listing did not end after {settings.max_pages} pages; raise extra.max_pages if that is real."
         )
@@ -447,27 +457,6 @@ def _backoff(settings: SumitSettings) -> tenacity.wait.wait_base:
     return tenacity.wait_exponential_jitter(
         initial=settings.backoff_initial, max=settings.backoff_max, jitter=settings.backoff_initial
     )
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
-
-
-def _decode_json(response: requests.Response) -> Any:
-    """The answer's JSON. msgspec decodes a 1,000-customer page twice as fast as ``json``; what
-    it refuses (NaN, a lone surrogate, a byte-order mark, a body in another charset) goes to
-    requests' decoder, so every answer decodes exactly as it always did, or fails the same way."""
-    if (response.encoding or "utf-8").lower().replace("-", "") == "utf8":
-        try:
-            return msgspec.json.decode(response.content)
-        except (msgspec.MsgspecError, ValueError):
-            pass
-    return response.json()
 
 
 def _raw_id(record: Any) -> str | None:
