@@ -60,13 +60,13 @@ def floor_worker(source_dsn: str, floor_dsn: str) -> dict[str, float]:
     return floor_once(floor_dsn, mapped_rows(source_dsn))
 
 
-def measure_floor(bench: Any, size: int, *, repeat: int = 3) -> dict[str, Any]:
-    """``repeat`` pairs, each crmsync's full pull into the emptied table (the worker of scenario 1)
+def measure_floor(bench: Any, size: int, *, repeat: int | None = None) -> dict[str, Any]:
+    """``repeat`` pairs (5 up to 100,000 customers, 3 above), each crmsync's full pull into the emptied table (the worker of scenario 1)
     then the floor of the rows it stored, back to back: this machine's speed drifts by a third
     from one minute to the next, so each ratio compares two runs made moments apart. The table
     is left as the last pull filled it."""
     pairs = []
-    for _ in range(repeat):
+    for _ in range(repeat or (5 if size <= 100_000 else 3)):
         bench.sql("bench", "TRUNCATE sumit_customers, crm_sync_runs, crm_sync_errors, crm_sync_conflicts")
         pull = bench.run_worker("crmsync", "pull", "bench")
         if pull["rows_written"] != size:
