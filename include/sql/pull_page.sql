@@ -3,7 +3,8 @@
 -- key per value it is half the text of an array of objects and a quarter of the parsing work.
 -- The statement
 --   1. remembers every CRM id on the page, and %(also_seen)s (ids of rejected records), as
---      seen by this pull (crmsync_seen, read by flag_vanished.sql);
+--      seen by this pull (crmsync_seen, read by flag_vanished.sql), unless %(note_seen)s is
+--      false (a pull into a table with no linked customer: nothing can vanish from it);
 --   2. inserts the customers no local row is linked to: a new CRM customer is taken whole
 --      (merge.plan_pull's first rule), its custom fields and last_synced_at in metadata. A row
 --      another writer linked to the same CRM id in the meantime is left alone; the next pull
@@ -24,9 +25,9 @@ WITH page AS (
     FROM jsonb_array_elements(convert_from(%(rows)b, 'UTF8')::jsonb) AS r  -- the page's UTF-8 bytes as sent
 ), seen AS (
     INSERT INTO crmsync_seen
-    SELECT sumit_customer_id FROM page
+    SELECT sumit_customer_id FROM page WHERE %(note_seen)s
     UNION ALL
-    SELECT json_array_elements_text(%(also_seen)s::json)
+    SELECT json_array_elements_text(%(also_seen)s::json) WHERE %(note_seen)s
 ), inserted AS (
     INSERT INTO sumit_customers AS c (
         sumit_customer_id, name, email, phone, company_name, tax_id, address, city, state, country,

@@ -29,10 +29,12 @@ table above is all there is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING
+from operator import attrgetter
+from typing import TYPE_CHECKING, TypeVar
 
 from crmsync.fingerprint import customer_fingerprints, fields_fingerprint
 from crmsync.model import SYNCED_COLUMNS, CrmCustomer, Fields
@@ -261,12 +263,18 @@ def _winner(policy: ConflictPolicy, state: SyncState, customer: CrmCustomer, pul
     return "local" if state.updated_at > crm_changed_at else "crm"
 
 
-def dedupe_by_id(customers: list[CrmCustomer]) -> tuple[list[CrmCustomer], list[CrmCustomer]]:
-    """Split a page into unique customers (the last copy of each id wins) and the copies dropped."""
-    last: dict[str, CrmCustomer] = {}
-    dropped: list[CrmCustomer] = []
-    for customer in customers:
-        if customer.sumit_id in last:
-            dropped.append(last[customer.sumit_id])
-        last[customer.sumit_id] = customer
+T = TypeVar("T")
+
+
+def dedupe_by_id(items: list[T], key: Callable[[T], str] = attrgetter("sumit_id")) -> tuple[list[T], list[T]]:
+    """Split a page into unique items (the last copy of each CRM id wins, in the place of the
+    first) and the copies dropped. ``key`` reads the CRM id: customers by default, a pull's rows
+    with ``itemgetter(0)``."""
+    last: dict[str, T] = {}
+    dropped: list[T] = []
+    for item in items:
+        crm_id = key(item)
+        if crm_id in last:
+            dropped.append(last[crm_id])
+        last[crm_id] = item
     return list(last.values()), dropped

@@ -181,19 +181,20 @@ class CustomerStore:
     # -- pull -----------------------------------------------------------------------------------
 
     def pull_page(
-        self, rows: bytes, *, also_seen: Sequence[str], synced_at: datetime, full_resync: bool
+        self, rows: bytes, *, also_seen: Sequence[str], synced_at: datetime, full_resync: bool, note_seen: bool = True
     ) -> tuple[int, dict[str, SyncState]]:
         """Merge what needs no decision from one pulled page, in one statement (include/sql/pull_page.sql).
 
         ``rows`` are the page's customers, one per CRM id, as :func:`encode_rows` wrote them.
-        Remembers their CRM ids (and ``also_seen``) as seen by this pull, inserts the customers
+        Remembers their CRM ids (and ``also_seen``) as seen by this pull (unless ``note_seen`` is
+        false: nothing will be flagged as vanished), inserts the customers
         no local row is linked to, and returns how many it inserted and, by CRM id, the local
         state of the linked customers whose CRM copy changed since the last pull (every linked
         one with ``full_resync``): those that merge.plan_pull must decide.
         """
         result = self.fetch("pull_page", {
             "rows": rows, "also_seen": _rows_json(list(also_seen)), "synced_at": synced_at,
-            "synced_at_text": synced_at.isoformat(), "full_resync": full_resync,
+            "synced_at_text": synced_at.isoformat(), "full_resync": full_resync, "note_seen": note_seen,
         })
         states = {}
         for row in result:

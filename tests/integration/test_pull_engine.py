@@ -9,6 +9,7 @@ import psycopg
 
 from crmsync.flows import pull
 from crmsync.hooks.sumit import SumitHook
+from crmsync.sql import load as sql_load
 from crmsync.store import CustomerStore, RunRef
 
 
@@ -26,3 +27,33 @@ def test_the_page_statement_is_planned_for_each_page_never_prepared(pg, sandbox,
         hook.close()
     assert (counts.fetched, counts.created) == (400, 400)
     assert not [s for s in prepared if "One pulled page" in s]
+
+
+def test_a_first_pull_notes_no_seen_ids_and_the_next_one_notes_them_all(pg, sandbox, guide_env):
+    # Only a customer linked before a pull began can vanish: a pull into a table with no linked
+    # customer (a first pull) does not note the ids it sees; the next pull notes every one and
+    # still flags the customer the CRM no longer lists. A local-only row is never flagged.
+    ids = sandbox.control.add_customers([{"Name": f"C{i}"} for i in range(120)])  # 3 pages of 50
+    hook = SumitHook()
+
+    def pull_and_seen(run_id: str) -> tuple[object, int]:
+        with CustomerStore(psycopg.connect(pg.dsn), RunRef("test", run_id)) as store:
+            store.ensure_schema()
+            counts = pull.run_pull(hook, store, log=logging.getLogger("test")).counts
+            return counts, store.conn.execute("SELECT count(*) FROM crmsync_seen").fetchone()[0]
+
+    try:
+        with psycopg.connect(pg.dsn) as conn:
+            conn.execute(sql_load("schema"))
+            conn.execute("INSERT INTO sumit_customers (name) VALUES ('Local only')")
+        first, seen_first = pull_and_seen("first")
+        sandbox.control.delete([ids[0]])
+        second, seen_second = pull_and_seen("second")
+    finally:
+        hook.close()
+    assert (first.created, first.vanished, seen_first) == (120, 0, 0)
+    assert (second.fetched, second.vanished, seen_second) == (119, 1, 119)
+    with psycopg.connect(pg.dsn) as conn:
+        flagged = conn.execute("SELECT sumit_customer_id FROM sumit_customers "
+                               "WHERE metadata ? 'crm_missing_since'").fetchall()
+    assert flagged == [(str(ids[0]),)]

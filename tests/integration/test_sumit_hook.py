@@ -6,8 +6,10 @@ Each hook reads its own connection from an AIRFLOW_CONN_* variable, as a task re
 
 from __future__ import annotations
 
+import http.server
 import json
 import secrets
+import threading
 import time
 import urllib.parse
 
@@ -185,6 +187,33 @@ def test_broken_answers_are_protocol_errors_naming_the_endpoint(server, make_hoo
     with pytest.raises(SumitProtocolError, match=words) as info:
         pulled_ids(make_hook(server.url))
     assert LIST_PATH[profile] in str(info.value)
+
+
+@pytest.mark.parametrize("status", [301, 307, 308])
+def test_a_redirect_is_reported_and_not_followed_so_the_key_goes_nowhere_else(server, make_hook, status):
+    # An address that redirects (http:// to https://, an old domain) to a real SUMIT-like
+    # server: the body holds the API key, so crmsync reports the answer and never sends it on.
+    class Redirecting(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the stdlib's name
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(status)
+            self.send_header("Location", server.url + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    redirector = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    threading.Thread(target=redirector.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(SumitProtocolError, match=f"answered HTTP {status}") as info:
+            pulled_ids(make_hook(f"http://127.0.0.1:{redirector.server_address[1]}"))
+    finally:
+        redirector.shutdown()
+        redirector.server_close()
+    assert not server.state.log  # the server redirected to was never asked
+    assert not {form for form in key_forms(KEY) if form in str(info.value)}
 
 
 def test_refused_record_is_a_permanent_error_with_the_servers_words(server, make_hook):

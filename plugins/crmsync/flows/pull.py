@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from crmsync import guard, plans
@@ -18,6 +19,7 @@ from crmsync.field_rules import FieldRules
 from crmsync.flows.common import CrmClient, note_gave_up, utcnow
 from crmsync.flows.lost_creates import link_lost_creates
 from crmsync.flows.read_ahead import read_ahead
+from crmsync.memory import release_freed_memory
 from crmsync.merge import ConflictPolicy, Outcome, dedupe_by_id, plan_pull
 from crmsync.model import CrmCustomer, RejectedRecord
 from crmsync.guard import GuardLimits, PullPlan
@@ -94,7 +96,7 @@ def _pull(client: CrmClient, store: CustomerStore, *, policy: ConflictPolicy, fu
         spool = stack.enter_context(plans.ListingSpool()) if guarded and not store.dry_run else None
         pages = read_ahead(prepared_pages(client.iter_customer_pages(), rules, spool))
         counts = _merge_listing(pages, store, policy=policy, full_resync=full_resync, rules=rules,
-                                pulled_at=pulled_at, log=log)
+                                pulled_at=pulled_at, linked_before=existing, log=log)
         counts.changed = store.changed_count("pull")
         plan = plans.pull_plan(store, existing) if guarded else None
         reasons = guard.pull_reasons(plan, limits) if plan is not None and limits is not None else []
@@ -132,7 +134,8 @@ def apply_held_pull(store: CustomerStore, *, rules: FieldRules = FieldRules(), l
         existing = plans.linked_count(store)
         counts = _merge_listing(_staged(store), store, policy=ConflictPolicy.parse(settings["policy"]),
                                 full_resync=bool(settings["full_resync"]), rules=rules,
-                                pulled_at=datetime.fromisoformat(settings["pulled_at"]), log=log)
+                                pulled_at=datetime.fromisoformat(settings["pulled_at"]), linked_before=existing,
+                                log=log)
         counts.changed = store.changed_count("pull")
         plan = plans.pull_plan(store, existing)
     if plan.totals() != approved.totals():
@@ -158,9 +161,15 @@ class PullResult:
 
 
 def _merge_listing(pages: Iterator["PreparedPage"], store: CustomerStore, *, policy: ConflictPolicy,
-                   full_resync: bool, rules: FieldRules, pulled_at: datetime, log: logging.Logger) -> SyncCounts:
-    """Merge every page into the table, flag the vanished, resolve fixed rejects; one transaction, not committed."""
+                   full_resync: bool, rules: FieldRules, pulled_at: datetime, linked_before: int,
+                   log: logging.Logger) -> SyncCounts:
+    """Merge every page into the table, flag the vanished, resolve fixed rejects; one transaction, not committed.
+
+    Only a customer linked before the pull began can vanish (one the pull links is on its
+    pages), so with ``linked_before`` 0 (a first pull) no CRM id is noted as seen and nothing
+    is looked for: 1 ms of each page's statement and 0.1-0.2 s at the end per 100,000 customers."""
     counts = SyncCounts()
+    vanishing = linked_before > 0
     store.start_seen()
     lost_creates = store.unconfirmed_creates()  # created by a run that died before storing the answer
     still_rejected: list[str] = []
@@ -168,9 +177,10 @@ def _merge_listing(pages: Iterator["PreparedPage"], store: CustomerStore, *, pol
         if lost_creates:
             link_lost_creates(prepared.customers, lost_creates, store, log)
         page_counts, rejected_keys = merge_page(prepared, store, policy=policy, full_resync=full_resync,
-                                                 rules=rules, pulled_at=pulled_at)
+                                                 rules=rules, pulled_at=pulled_at, note_seen=vanishing)
         still_rejected += rejected_keys
         counts = counts.merge(page_counts)
+        release_freed_memory()  # what reading and merging the page freed, in every thread's arena
         log.info(
             "Page %d: %d records (created %d, updated %d, unchanged %d, skipped %d, conflicts %d); "
             "%d fetched so far",
@@ -178,7 +188,7 @@ def _merge_listing(pages: Iterator["PreparedPage"], store: CustomerStore, *, pol
             page_counts.unchanged, page_counts.skipped, page_counts.conflicts, counts.fetched,
         )
     store.clear_create_sent(lost_creates)  # not in a complete listing: never created, send again
-    counts.vanished, back = store.flag_vanished(pulled_at=pulled_at)
+    counts.vanished, back = store.flag_vanished(pulled_at=pulled_at) if vanishing else (0, 0)
     store.resolve_pull_errors_after_complete_pull(still_rejected)
     if counts.vanished or back:
         log.warning("%d customers are no longer listed by the CRM and are flagged crm_missing_since; "
@@ -259,13 +269,8 @@ def _dedupe_rows(page: PulledPage) -> tuple[list[list[Any]], list[tuple[str, str
     rows = page.rows
     if len({row[0] for row in rows}) == len(rows):  # nearly always
         return rows, []
-    last: dict[str, list[Any]] = {}
-    dropped = []
-    for row in rows:
-        if row[0] in last:
-            dropped.append((row[0], last[row[0]][1]))
-        last[row[0]] = row
-    return list(last.values()), dropped
+    unique, dropped = dedupe_by_id(rows, key=itemgetter(0))
+    return unique, [(row[0], row[1]) for row in dropped]
 
 
 def _staged(store: CustomerStore) -> Iterator[PreparedPage]:
@@ -276,10 +281,11 @@ def _staged(store: CustomerStore) -> Iterator[PreparedPage]:
 
 def merge_page(
     prepared: PreparedPage, store: CustomerStore, *, policy: ConflictPolicy, full_resync: bool, rules: FieldRules,
-    pulled_at: datetime,
+    pulled_at: datetime, note_seen: bool = True,
 ) -> tuple[SyncCounts, list[str]]:
     """Merge one prepared page into the table (not committed): its counts and the keys of the
-    records it rejected. Also what crm_apply_crm_events merges the customers triggers name with."""
+    records it rejected. Also what crm_apply_crm_events merges the customers triggers name with.
+    With ``note_seen`` false its CRM ids are not noted as seen by the pull (no vanished check follows)."""
     rejected = prepared.rejected
     counts = SyncCounts(fetched=prepared.fetched)
     for r in rejected:
@@ -287,7 +293,7 @@ def merge_page(
     counts.skipped = len(rejected)
 
     inserted, states = store.pull_page(prepared.rows, also_seen=[r.sumit_id for r in rejected if r.sumit_id],
-                                       synced_at=pulled_at, full_resync=full_resync)
+                                       synced_at=pulled_at, full_resync=full_resync, note_seen=note_seen)
     # A customer new to the table was inserted whole; one whose CRM copy did not change needs
     # nothing (plan_pull's rules); the store returned the states of the rest.
     decisions = [
