@@ -12,9 +12,11 @@ demo: $(STAMP) postgres-deps
 	$(PY) scripts/demo.py
 
 ## test: bootstrap (with the Debian packages of scripts/system-deps.sh), then the whole suite
-## (unit, integration through Airflow, end-to-end against a live Airflow and in Chromium)
+## (unit, integration through Airflow, end-to-end against a live Airflow and in Chromium), on three
+## pytest-xdist workers (TEST_WORKERS; TEST_WORKERS=0 runs it serially, in one process)
+TEST_WORKERS ?= 3
 test: $(STAMP) system-deps
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
 ## unit: only the fast tests that need neither PostgreSQL nor Airflow
 unit: $(STAMP)

@@ -10,7 +10,7 @@ if str(PLUGINS) not in sys.path:
     sys.path.insert(0, str(PLUGINS))
 
 
-# -- parallel runs (pytest-xdist; pytest.ini: -n 3 --dist loadgroup) ----------------------------------
+# -- parallel runs (pytest-xdist; `make test`: -n 3 --dist loadgroup) ---------------------------------
 # Each worker starts its own PostgreSQL, sandbox and Airflow metadata database (session fixtures of
 # tests/integration/conftest.py). The end-to-end tests share one live Airflow (package scope) and
 # fixed paths in artifacts/, so they all go to one worker, as one unit. Not through xdist_group
@@ -18,6 +18,8 @@ if str(PLUGINS) not in sys.path:
 # (pytest-dev/pytest-xdist#1386), so a mark alone would be silently ignored; the scheduler below
 # groups them by path instead.
 E2E_TESTS = "tests/e2e/"
+# ... but the CeleryExecutor module starts an Airflow of its own (artifacts/e2e-celery-airflow/): a unit of its own.
+E2E_OWN_AIRFLOW = "tests/e2e/test_celery_workers.py"
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's: without it (-p no:xdist) never called
@@ -28,6 +30,8 @@ def pytest_xdist_make_scheduler(config, log):
 
     class E2EOnOneWorker(LoadGroupScheduling):
         def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith(E2E_OWN_AIRFLOW):
+                return E2E_OWN_AIRFLOW
             return E2E_TESTS if nodeid.startswith(E2E_TESTS) else super()._split_scope(nodeid)
 
     return E2EOnOneWorker(config, log)

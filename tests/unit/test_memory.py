@@ -21,15 +21,16 @@ def _resident_mb() -> float:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim, read from /proc")
 def test_memory_a_thread_freed_goes_back_to_the_system():
     # As a pull's listing threads do: a thread allocates 60 MB in 60 KB blocks (below the size
-    # glibc maps on its own) and frees all but a small block after each, so nothing can be
-    # trimmed from the top of its arena and the freed blocks stay resident.
+    # glibc maps on its own) and frees them, keeping a 1 KB block (also the C allocator's: larger
+    # than Python's small-object allocator serves) after each: the freed blocks cannot merge
+    # into the free top of the arena, which glibc trims on its own, so they stay resident.
     kept: list[bytes] = []
 
     def allocate() -> None:
         blocks = []
         for _ in range(1000):
             blocks.append(os.urandom(60_000))
-            kept.append(os.urandom(64))
+            kept.append(os.urandom(1024))
         blocks.clear()
 
     worker = threading.Thread(target=allocate)
