@@ -46,7 +46,7 @@ from crmsync.errors import (
     SumitTransientError,
 )
 from crmsync.hooks.paging import PageWindow
-from crmsync.hooks.transport import Poster, decode_body, decode_envelope, decode_json, retry_after_seconds
+from crmsync.hooks.transport import Poster, decode_answer, decode_body, retry_after_seconds
 from crmsync.mapping import excerpt
 from crmsync.model import LocalCustomer, PushResult, RejectedRecord
 from crmsync.pulled import PulledPage
@@ -286,10 +286,8 @@ class SumitHook(HttpHook):
                 self._clean(f"SUMIT {endpoint}: {reason}"), endpoint=endpoint, http_status=status,
                 retry_after=retry_after, maybe_processed=status not in _NOT_PROCESSED_STATUSES,
             )
-        answer = decode_envelope(response) if raw else None
         try:
-            if answer is None:
-                answer, raw = decode_json(response), False
+            answer, enveloped = decode_answer(response, envelope_only=raw)
         except ValueError:
             start = shorten(self._clean(response.text.strip().replace("\n", " ")), 120)  # redacted, then cut
             raise SumitProtocolError(
@@ -307,7 +305,7 @@ class SumitHook(HttpHook):
             raise type(exc)(shorten(self._clean(str(exc))), endpoint=endpoint, http_status=status) from None
         if status >= 400:
             raise SumitPermanentError(f"SUMIT {endpoint} answered HTTP {status}", endpoint=endpoint, http_status=status)
-        return response.content if raw else answer
+        return response.content if enveloped else answer
 
     def _transient(self, endpoint: str, what: str, *, processed: bool) -> SumitTransientError:
         return SumitTransientError(self._clean(f"SUMIT {endpoint}: {what}"), endpoint=endpoint, maybe_processed=processed)

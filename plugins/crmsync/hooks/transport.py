@@ -84,6 +84,16 @@ def decode_envelope(response: requests.Response) -> dict[str, Any] | None:
     return {name: value for name, value in fields.items() if value is not msgspec.UNSET}
 
 
+def decode_answer(response: requests.Response, *, envelope_only: bool = False) -> tuple[Any, bool]:
+    """(the answer to judge, whether it is only the envelope); with ``envelope_only`` just the
+    envelope when it can be read alone, else the whole answer. ValueError: not JSON."""
+    if envelope_only:
+        envelope = decode_envelope(response)
+        if envelope is not None:
+            return envelope, True
+    return decode_json(response), False
+
+
 def decode_body(answer: Any, endpoint: str) -> Any:
     """An answer ``SumitHook.call(raw=True)`` returned, decoded (it may be decoded already)."""
     if not isinstance(answer, bytes):
