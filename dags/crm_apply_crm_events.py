@@ -20,11 +20,9 @@ import pendulum
 
 from airflow.sdk import DAG
 
-from crmsync import deployment
-from crmsync.notifiers import CrmSyncNotifier
-from crmsync.operators.events import ApplyCrmEventsOperator
-from crmsync.operators.report import CrmSyncReportOperator
-from crmsync.params import (
+from crmsync.airflow_side import deployment
+from crmsync.airflow_side.notifiers import CrmSyncNotifier
+from crmsync.airflow_side.params import (
     conflict_policy_param,
     dry_run_param,
     fail_on_partial_param,
@@ -35,6 +33,8 @@ from crmsync.params import (
     min_mass_change_param,
     min_rejects_to_fail_param,
 )
+from crmsync.operators.events import ApplyCrmEventsOperator
+from crmsync.operators.report import CrmSyncReportOperator
 
 with DAG(
     dag_id="crm_apply_crm_events",

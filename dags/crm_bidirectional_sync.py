@@ -21,12 +21,9 @@ import pendulum
 
 from airflow.sdk import DAG, CronTriggerTimetable, TriggerRule
 
-from crmsync import deployment
-from crmsync.notifiers import CrmSyncNotifier
-from crmsync.operators.approval import ApplyApprovedPlanOperator, ApproveMassPushOperator, ApprovePullPlanOperator
-from crmsync.operators.report import CrmSyncReportOperator
-from crmsync.operators.sync import PrepareCustomersTableOperator, SumitPullOperator, SumitPushOperator
-from crmsync.params import (
+from crmsync.airflow_side import deployment
+from crmsync.airflow_side.notifiers import CrmSyncNotifier
+from crmsync.airflow_side.params import (
     approve_mass_change_param,
     conflict_policy_param,
     customer_ids_param,
@@ -41,6 +38,9 @@ from crmsync.params import (
     min_rejects_to_fail_param,
     retry_failed_only_param,
 )
+from crmsync.operators.approval import ApplyApprovedPlanOperator, ApproveMassPushOperator, ApprovePullPlanOperator
+from crmsync.operators.report import CrmSyncReportOperator
+from crmsync.operators.sync import PrepareCustomersTableOperator, SumitPullOperator, SumitPushOperator
 
 with DAG(
     dag_id="crm_bidirectional_sync",

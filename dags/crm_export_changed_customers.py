@@ -22,7 +22,9 @@ import pendulum
 
 from airflow.sdk import DAG, AssetAlias, task
 
-from crmsync import assets, deployment, sql
+from crmsync.airflow_side import deployment
+from crmsync.core import assets
+from crmsync.db import sql
 
 with DAG(
     dag_id="crm_export_changed_customers",

@@ -17,12 +17,9 @@ import pendulum
 
 from airflow.sdk import DAG
 
-from crmsync import deployment
-from crmsync.notifiers import CrmSyncNotifier
-from crmsync.operators.approval import ApplyApprovedPlanOperator, ApprovePullPlanOperator
-from crmsync.operators.report import CrmSyncReportOperator
-from crmsync.operators.sync import PrepareCustomersTableOperator, SumitPullOperator
-from crmsync.params import (
+from crmsync.airflow_side import deployment
+from crmsync.airflow_side.notifiers import CrmSyncNotifier
+from crmsync.airflow_side.params import (
     approve_mass_change_param,
     conflict_policy_param,
     dry_run_param,
@@ -34,6 +31,9 @@ from crmsync.params import (
     min_mass_change_param,
     min_rejects_to_fail_param,
 )
+from crmsync.operators.approval import ApplyApprovedPlanOperator, ApprovePullPlanOperator
+from crmsync.operators.report import CrmSyncReportOperator
+from crmsync.operators.sync import PrepareCustomersTableOperator, SumitPullOperator
 
 with DAG(
     dag_id="crm_pull_customers",

@@ -13,12 +13,9 @@ import pendulum
 
 from airflow.sdk import DAG, TriggerRule
 
-from crmsync import deployment
-from crmsync.notifiers import CrmSyncNotifier
-from crmsync.operators.approval import ApproveMassPushOperator
-from crmsync.operators.report import CrmSyncReportOperator
-from crmsync.operators.sync import PrepareCustomersTableOperator, SumitPushOperator
-from crmsync.params import (
+from crmsync.airflow_side import deployment
+from crmsync.airflow_side.notifiers import CrmSyncNotifier
+from crmsync.airflow_side.params import (
     approve_mass_change_param,
     customer_ids_param,
     dry_run_param,
@@ -28,6 +25,9 @@ from crmsync.params import (
     max_reject_ratio_param,
     min_rejects_to_fail_param,
 )
+from crmsync.operators.approval import ApproveMassPushOperator
+from crmsync.operators.report import CrmSyncReportOperator
+from crmsync.operators.sync import PrepareCustomersTableOperator, SumitPushOperator
 
 with DAG(
     dag_id="crm_push_customers",

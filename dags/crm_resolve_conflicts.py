@@ -18,12 +18,12 @@ import pendulum
 
 from airflow.sdk import DAG
 
-from crmsync import deployment
-from crmsync.notifiers import CrmSyncNotifier
+from crmsync.airflow_side import deployment
+from crmsync.airflow_side.notifiers import CrmSyncNotifier
+from crmsync.airflow_side.params import conflict_ids_param, dry_run_param, keep_param
 from crmsync.operators.conflicts import ResolveConflictsOperator, SumitPushResolvedOperator
 from crmsync.operators.report import CrmSyncReportOperator
 from crmsync.operators.sync import PrepareCustomersTableOperator
-from crmsync.params import conflict_ids_param, dry_run_param, keep_param
 
 with DAG(
     dag_id="crm_resolve_conflicts",

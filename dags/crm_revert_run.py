@@ -18,12 +18,12 @@ import pendulum
 
 from airflow.sdk import DAG
 
-from crmsync import deployment
-from crmsync.notifiers import CrmSyncNotifier
+from crmsync.airflow_side import deployment
+from crmsync.airflow_side.notifiers import CrmSyncNotifier
+from crmsync.airflow_side.params import dry_run_param, push_reverted_param, revert_dag_run_id_param
 from crmsync.operators.report import CrmSyncReportOperator
 from crmsync.operators.revert import RevertRunOperator, SumitPushRestoredOperator
 from crmsync.operators.sync import PrepareCustomersTableOperator
-from crmsync.params import dry_run_param, push_reverted_param, revert_dag_run_id_param
 
 with DAG(
     dag_id="crm_revert_run",

@@ -15,9 +15,9 @@ import pendulum
 
 from airflow.sdk import DAG
 
-from crmsync import deployment
+from crmsync.airflow_side import deployment
+from crmsync.airflow_side.params import trigger_types_param, trigger_view_param, triggers_action_param
 from crmsync.operators.events import SumitTriggersOperator
-from crmsync.params import trigger_types_param, trigger_view_param, triggers_action_param
 
 with DAG(
     dag_id="crm_sumit_triggers",

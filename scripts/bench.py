@@ -103,10 +103,10 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
 def _run_crmsync(spec: dict[str, Any], log: Any) -> dict[str, Any]:
     import psycopg
 
+    from crmsync.core.guard import GuardLimits
+    from crmsync.db.store import CustomerStore, RunRef
     from crmsync.flows import pull, push
     from crmsync.hooks.sumit import SumitHook
-    from crmsync.guard import GuardLimits
-    from crmsync.store import CustomerStore, RunRef
 
     hook = SumitHook("sumit_default")
     # a run id of its own per run: the change journal keeps one row per customer per run
@@ -114,7 +114,7 @@ def _run_crmsync(spec: dict[str, Any], log: Any) -> dict[str, Any]:
     if spec.get("operator_path"):  # as the operators do (crmsync.operators.sync.locked_store)
         from types import SimpleNamespace
 
-        from crmsync.locking import application_name, customers_lock
+        from crmsync.db.locking import application_name, customers_lock
         from crmsync.operators.sync import open_customer_store
 
         store = open_customer_store("crm_postgres", {"dag": SimpleNamespace(dag_id="bench"), "run_id": run_id},
@@ -156,8 +156,8 @@ def breakdown(spec: dict[str, Any]) -> dict[str, Any]:
     import msgspec
     import requests
 
+    from crmsync.db.store import encode_rows
     from crmsync.hooks.sumit import SumitHook
-    from crmsync.store import encode_rows
 
     session, body = requests.Session(), {"Credentials": naive_credentials(spec)}
 
@@ -465,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return 0
-    from crmsync.sumit_connection import SumitSettings
+    from crmsync.sumit.connection import SumitSettings
 
     args.page_size = args.page_size or SumitSettings.page_size
     args.push_concurrency = args.push_concurrency or SumitSettings.push_concurrency

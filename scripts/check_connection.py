@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conn-id", default="sumit_default")
     args = parser.parse_args(argv)
 
-    from crmsync.errors import CrmSyncError
+    from crmsync.core.errors import CrmSyncError
     from crmsync.hooks.sumit import SumitHook
 
     hook = SumitHook(args.conn_id)

@@ -1,5 +1,5 @@
 -- One pulled page in one statement. The page travels as one JSON array with one array per
--- customer, by position (see crmsync.pulled): PostgreSQL parses it in C, and without a
+-- customer, by position (see crmsync.core.pulled): PostgreSQL parses it in C, and without a
 -- key per value it is half the text of an array of objects and a quarter of the parsing work.
 -- The statement
 --   1. remembers every CRM id on the page, and %(also_seen)s (ids of rejected records), as

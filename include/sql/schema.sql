@@ -47,7 +47,7 @@ ALTER TABLE sumit_customers
 CREATE UNIQUE INDEX IF NOT EXISTS sumit_customers_sumit_customer_id_key
     ON sumit_customers (sumit_customer_id);
 
--- The fingerprint of a list of texts; twin of crmsync.fingerprint.fingerprint_values.
+-- The fingerprint of a list of texts; twin of crmsync.core.fingerprint.fingerprint_values.
 CREATE OR REPLACE FUNCTION crmsync_fingerprint(fields text[]) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT md5(coalesce(string_agg(
@@ -55,7 +55,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     FROM unnest(fields) WITH ORDINALITY AS u(f, i)
 $$;
 
--- The fingerprint of a row's synced columns, in crmsync.model.SYNCED_COLUMNS order: the same
+-- The fingerprint of a row's synced columns, in crmsync.core.model.SYNCED_COLUMNS order: the same
 -- value as crmsync_fingerprint(ARRAY[name, email, ...]), written as one expression so that
 -- PostgreSQL inlines it (no function call, no unnest per row: 100,000 rows in a fraction of the
 -- time, for the push's candidates and the console's sync states).
@@ -348,7 +348,7 @@ CREATE OR REPLACE TRIGGER sumit_customers_journal_updated
     AFTER UPDATE ON sumit_customers REFERENCING OLD TABLE AS crmsync_old_rows NEW TABLE AS crmsync_new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION crmsync_journal_updated();
 
--- Plans that wait for a person (the mass-change guard, crmsync.guard): one row per run and
+-- Plans that wait for a person (the mass-change guard, crmsync.core.guard): one row per run and
 -- kind. ``plan`` is what the run would do; ``settings`` what it needs to do it again exactly.
 CREATE TABLE IF NOT EXISTS crm_sync_plans (
     dag_id      text NOT NULL,
@@ -370,7 +370,7 @@ CREATE TABLE IF NOT EXISTS crm_sync_listing (
     dag_run_id text NOT NULL,
     page       integer NOT NULL,
     fetched    integer NOT NULL,
-    rows       text NOT NULL,   -- the page's customers as store.encode_rows wrote them (crmsync.pulled)
+    rows       text NOT NULL,   -- the page's customers as store.encode_rows wrote them (crmsync.core.pulled)
     rejected   jsonb NOT NULL,  -- [[reason, CRM id, excerpt], ...]
     PRIMARY KEY (dag_id, dag_run_id, page)
 );

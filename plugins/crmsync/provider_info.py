@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crmsync.sumit_connection import DEFAULT_BASE_URL, PROFILES
+from crmsync.sumit.connection import DEFAULT_BASE_URL, PROFILES
 
 SUMIT_HOOK = "crmsync.hooks.sumit.SumitHook"
 

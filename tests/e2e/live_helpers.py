@@ -124,7 +124,7 @@ def lock_holds(events: list[dict]) -> list[tuple[datetime, datetime]]:
 
 def advisory_lock_holders(pg) -> list[tuple[int, str]]:
     """(pid, application_name) of every session holding an advisory lock in the customers
-    database; crmsync's writer lock is one (see plugins/crmsync/locking.py)."""
+    database; crmsync's writer lock is one (see plugins/crmsync/db/locking.py)."""
     with pg.connect(autocommit=True) as conn:
         return conn.execute(
             "SELECT l.pid, coalesce(a.application_name, '') FROM pg_locks AS l"

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from crmsync.locking import LOCK_KEY
+from crmsync.db.locking import LOCK_KEY
 
 from .live_helpers import (PUSH_DAG, SYNC_DAG, AirflowApi, add_customers, advisory_lock_holders,
                            lock_holds)

@@ -18,11 +18,11 @@ import psycopg
 import pytest
 
 from conftest import list_requests, set_sumit_connection
-from crmsync.errors import ConfigurationError, SumitTransientError
+from crmsync.core.errors import ConfigurationError, SumitTransientError
+from crmsync.db.store import CustomerStore, RunRef
 from crmsync.flows import pull
 from crmsync.hooks.sumit import SumitHook
 from crmsync.sandbox import SandboxServer
-from crmsync.store import CustomerStore, RunRef
 
 KEY = "concurrent-pull-" + secrets.token_hex(8)
 PAGE = 10  # the rest profile's smallest page
@@ -168,7 +168,7 @@ def test_a_server_ignoring_paging_is_still_detected(monkeypatch, api_profile):
 
 
 def test_an_empty_page_that_promises_more_is_still_an_error(monkeypatch):
-    from crmsync.errors import SumitProtocolError
+    from crmsync.core.errors import SumitProtocolError
 
     with SandboxServer(company_id=1000, api_key=KEY) as server:
         server.state.set_knobs({"ignore_paging": True, "ignore_paging_says_more": True})
@@ -177,7 +177,7 @@ def test_an_empty_page_that_promises_more_is_still_an_error(monkeypatch):
 
 
 def test_max_pages_still_ends_a_listing_that_never_ends(monkeypatch):
-    from crmsync.errors import SumitProtocolError
+    from crmsync.core.errors import SumitProtocolError
 
     with SandboxServer(company_id=1000, api_key=KEY) as server:
         seed(server, 95)

@@ -239,8 +239,9 @@ def test_the_rewrite_checks_in_sql_that_no_edit_committed_while_it_waited(pg):
     import threading
     import time
 
-    from crmsync import conflict_plan, conflict_store, sql
-    from crmsync.store import CustomerStore, RunRef
+    from crmsync.core import conflict_plan
+    from crmsync.db import conflict_store, sql
+    from crmsync.db.store import CustomerStore, RunRef
 
     with pg.connect() as conn:
         conn.execute(sql.load("schema"))
@@ -276,7 +277,7 @@ def test_the_rewrite_checks_in_sql_that_no_edit_committed_while_it_waited(pg):
 def test_the_schema_upgrades_an_older_database_and_stays_rerunnable(pg):
     """A database made before conflicts could be resolved (journal directions and run operations
     without 'resolve', no resolution columns) is upgraded; running the schema again changes nothing."""
-    from crmsync import sql
+    from crmsync.db import sql
 
     with pg.connect() as conn:
         conn.execute(sql.load("schema"))

@@ -146,9 +146,9 @@ def test_history_run_tab_conflicts_and_paging(pg, sandbox, run_dag, queries):
 
 
 def test_the_runs_page_shows_sumits_triggers_and_escapes_what_a_refused_one_held(pg, sandbox, run_dag, queries):
-    from crmsync import inbox
     from crmsync.console.charts import runs_chart
-    from crmsync.triggers import TriggerEvent
+    from crmsync.core.triggers import TriggerEvent
+    from crmsync.db import inbox
 
     assert queries.inbox() is None  # no crm_inbox yet: the page leaves the section out
     assert run_dag("crm_pull_customers") == "success"

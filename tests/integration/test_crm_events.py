@@ -9,9 +9,9 @@ import json
 import pytest
 
 from conftest import set_sumit_connection
-from crmsync import inbox
-from crmsync.store import CustomerStore, RunRef
-from crmsync.triggers import TriggerEvent
+from crmsync.core.triggers import TriggerEvent
+from crmsync.db import inbox
+from crmsync.db.store import CustomerStore, RunRef
 from test_dags import ensure_schema, rows
 
 pytestmark = pytest.mark.usefixtures("rest_env")

@@ -159,7 +159,7 @@ def test_every_dag_explains_itself_in_the_ui(dagbag, dag_id):
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)
 def test_every_dag_notifies_how_its_runs_went(dagbag, dag_id):
-    from crmsync.notifiers import CrmSyncNotifier
+    from crmsync.airflow_side.notifiers import CrmSyncNotifier
 
     dag = dagbag.get_dag(dag_id)
     report = dag.task_dict["report"]
@@ -174,7 +174,7 @@ def test_every_dag_notifies_how_its_runs_went(dagbag, dag_id):
 
 def test_the_tasks_that_write_customers_announce_the_sumit_customers_asset(dagbag):
     """Their outlet is the alias crmsync adds the asset's event to when (and only when) they changed
-    customers (crmsync.assets); downstream DAGs schedule on the asset by name."""
+    customers (crmsync.core.assets); downstream DAGs schedule on the asset by name."""
     from airflow.sdk import AssetAlias
 
     writers = {(dag_id, t.task_id) for dag_id in dagbag.dag_ids for t in dagbag.get_dag(dag_id).tasks

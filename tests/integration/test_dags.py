@@ -44,7 +44,7 @@ def insert_local(pg, name, **values):
 
 
 def ensure_schema(pg):
-    from crmsync import sql
+    from crmsync.db import sql
 
     with pg.connect() as conn:
         conn.execute(sql.load("schema"))

@@ -20,8 +20,8 @@ import pytest
 
 from conftest import (API_KEY, LIST_PATH, PUSH_PATHS, airflow_popen, data_snapshot, duplicates, lost_and_duplicated,
                       lost_since, set_sumit_connection)
-from crmsync.budget import BURST
-from crmsync.locking import LOCK_KEY
+from crmsync.db.locking import LOCK_KEY
+from crmsync.sumit.budget import BURST
 from test_dags import ensure_schema, insert_local, last_run, rows
 
 BOOT_SECONDS = 120  # an `airflow dags test` process reaches its first task in ~8 s; this is the bound

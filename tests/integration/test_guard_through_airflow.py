@@ -11,11 +11,11 @@ import logging
 import psycopg
 import pytest
 
-from crmsync.errors import CrmSyncError
+from crmsync.core.errors import CrmSyncError
+from crmsync.core.guard import GuardLimits
+from crmsync.db.store import CustomerStore, RunRef
 from crmsync.flows import pull
-from crmsync.guard import GuardLimits
 from crmsync.hooks.sumit import SumitHook
-from crmsync.store import CustomerStore, RunRef
 
 pytestmark = pytest.mark.usefixtures("guide_env")
 

@@ -43,7 +43,7 @@ def test_a_failed_run_notifies_once_as_a_failure_naming_the_cause_without_the_ke
 
     # The report task's failure callback speaks; the DAG's failure callback runs, sees that, and stays silent.
     output = "".join(capfd.readouterr())
-    assert "Executing on_failure dag callback: <crmsync.notifiers.CrmSyncNotifier" in output
+    assert "Executing on_failure dag callback: <crmsync.airflow_side.notifiers.CrmSyncNotifier" in output
     assert "Callback failed" not in output
     [note] = notifications()
     assert note["type"] == "failure" and note["dag_id"] == "crm_pull_customers"
@@ -103,7 +103,7 @@ def test_a_failed_push_run_notifies_without_a_param_error(pg, sandbox, run_dag, 
     set_sumit_connection(sandbox.url, api_key="wrong-" + secrets.token_hex(8))
     assert run_dag("crm_push_customers", {"customer_ids": ids}) == "failed"
     output = "".join(capfd.readouterr())
-    assert "Executing on_failure dag callback: <crmsync.notifiers.CrmSyncNotifier" in output
+    assert "Executing on_failure dag callback: <crmsync.airflow_side.notifiers.CrmSyncNotifier" in output
     assert "ParamValidationError" not in output and "Callback failed" not in output
     [note] = notifications()
     assert note["type"] == "failure" and note["title"].startswith("crm_push_customers: Push failed")
@@ -234,7 +234,7 @@ def smtp_server(monkeypatch):
 
 
 def _local_customers(pg, *names: str) -> list[int]:
-    from crmsync import sql
+    from crmsync.db import sql
 
     with pg.connect() as conn:
         conn.execute(sql.load("schema"))

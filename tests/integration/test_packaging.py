@@ -30,7 +30,7 @@ NOT_COPIED = shutil.ignore_patterns(".venv", ".git", "artifacts", ".airflow", ".
                                     ".pytest_cache", ".hypothesis", "*.egg-info", "build", "dist", "node_modules")
 READ_EVERY_STATEMENT = """
 import json, sys
-import crmsync, crmsync.sql as sql
+import crmsync, crmsync.db.sql as sql
 names = json.loads(sys.argv[1])
 print(json.dumps({"package": crmsync.__file__, "sql_dir": str(sql.sql_dir()), "names": sql.names(),
                   "statements": {name: sql.load(name) for name in names}}))
@@ -112,7 +112,7 @@ def test_pyproject_lists_every_subpackage_on_disk_and_the_sql():
 
 def test_the_wheel_holds_every_subpackage_module_and_statement(built):
     files = built["files"]
-    assert packages_on_disk() >= {"crmsync.api", "crmsync.hooks", "crmsync.operators", "crmsync.sandbox",
+    assert packages_on_disk() >= {"crmsync.sumit.api", "crmsync.hooks", "crmsync.operators", "crmsync.sandbox",
                                   "crmsync.testing", "crmsync.flows"}
     missing_packages = {name for name in packages_on_disk() if name.replace(".", "/") + "/__init__.py" not in files}
     assert not missing_packages, f"the wheel lacks the packages {sorted(missing_packages)}"
@@ -147,8 +147,8 @@ def test_the_installed_package_reads_every_statement_without_crmsync_sql_dir(bui
 
 def test_the_checkout_reads_include_sql_and_names_every_statement():
     """In the checkout (editable install, Airflow's plugins folder) nothing is copied into
-    plugins/: crmsync.sql reads include/sql itself."""
-    from crmsync import sql
+    plugins/: crmsync.db.sql reads include/sql itself."""
+    from crmsync.db import sql
 
     if os.environ.get("CRMSYNC_SQL_DIR"):
         pytest.skip("CRMSYNC_SQL_DIR is set")

@@ -67,14 +67,14 @@ def test_the_ui_form_offers_the_sumit_extra_fields(providers):
     assert extra["customers_folder"]["schema"]["title"] == "Customers folder"
     assert extra["page_size"]["value"] == 1000 and extra["push_concurrency"]["value"] == 12
     # The fields land in extra under their plain names: the keys SumitSettings reads.
-    from crmsync.sumit_connection import SumitSettings
+    from crmsync.sumit.connection import SumitSettings
 
     known = {f for f in SumitSettings.__dataclass_fields__}
     assert set(extra) <= known
 
 
 def test_what_the_form_stores_is_read_including_empty_fields_and_airflow2_prefixed_keys():
-    from crmsync.sumit_connection import SumitSettings
+    from crmsync.sumit.connection import SumitSettings
 
     form_extra = {"api_profile": "rest", "customers_folder": "customers", "connect_timeout": None,
                   "read_timeout": 30, "page_size": None, "push_concurrency": "", "language": None,

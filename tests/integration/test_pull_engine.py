@@ -7,10 +7,10 @@ import logging
 
 import psycopg
 
+from crmsync.db.sql import load as sql_load
+from crmsync.db.store import CustomerStore, RunRef
 from crmsync.flows import pull
 from crmsync.hooks.sumit import SumitHook
-from crmsync.sql import load as sql_load
-from crmsync.store import CustomerStore, RunRef
 
 
 def test_the_page_statement_is_planned_for_each_page_never_prepared(pg, sandbox, guide_env):

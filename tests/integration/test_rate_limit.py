@@ -1,5 +1,5 @@
 """A SUMIT that rate limits (HTTP 429 with Retry-After beyond R requests a second), met by a
-push through Airflow: the task's request budget (crmsync.budget) slows every pusher down to
+push through Airflow: the task's request budget (crmsync.sumit.budget) slows every pusher down to
 what SUMIT accepts, so nothing fails, nothing is sent twice and few calls are refused.
 
 The suite's connection retries fast (``max_attempts`` 4, ``backoff_max`` 0.3 s): the budget,

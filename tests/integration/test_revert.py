@@ -220,8 +220,8 @@ def test_the_restore_checks_in_sql_that_no_edit_committed_while_it_waited(pg):
     import threading
     import time
 
-    from crmsync import revert_store, sql
-    from crmsync.store import CustomerStore, RunRef
+    from crmsync.db import revert_store, sql
+    from crmsync.db.store import CustomerStore, RunRef
 
     with pg.connect() as conn:
         conn.execute(sql.load("schema"))

@@ -1,10 +1,10 @@
 """The fingerprint PostgreSQL computes for a row (crmsync_local_fingerprint, inlined for speed)
-is the one Python computes for the same values (crmsync.fingerprint), and the array form's."""
+is the one Python computes for the same values (crmsync.core.fingerprint), and the array form's."""
 
 from __future__ import annotations
 
-from crmsync.fingerprint import fields_fingerprint
-from crmsync.model import SYNCED_COLUMNS
+from crmsync.core.fingerprint import fields_fingerprint
+from crmsync.core.model import SYNCED_COLUMNS
 
 TRICKY = [None, "", " ", "-", "|", "a|b", "1:x", "3:abc|", "מאפיית השכונה בע\"מ", "emoji 😀", "x" * 500,
           "line\nbreak", "tab\there", "NULL", "'; DROP TABLE x; --"]

@@ -16,9 +16,9 @@ import urllib.parse
 import pytest
 
 from conftest import key_forms
-from crmsync.errors import SumitAuthError, SumitPermanentError, SumitProtocolError, SumitTransientError
+from crmsync.core.errors import SumitAuthError, SumitPermanentError, SumitProtocolError, SumitTransientError
+from crmsync.core.model import LocalCustomer
 from crmsync.hooks.sumit import SumitHook
-from crmsync.model import LocalCustomer
 from crmsync.sandbox import SandboxServer
 
 KEY = secrets.token_urlsafe(6) + "+/=\"\\'é-hook-key"  # random first 8 characters; every escaping changes it

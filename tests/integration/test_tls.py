@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from conftest import API_KEY, COMPANY_ID, set_sumit_connection
-from crmsync.errors import ConfigurationError, SumitAuthError, SumitPermanentError, SumitTransientError
+from crmsync.core.errors import ConfigurationError, SumitAuthError, SumitPermanentError, SumitTransientError
 from crmsync.hooks.sumit import SumitHook
 from crmsync.sandbox import SandboxServer
 from crmsync.sandbox.control import run_sandbox_process

@@ -1,4 +1,4 @@
-"""crmsync.budget: the request budget SumitHook shares between a task's pushers and listing
+"""crmsync.sumit.budget: the request budget SumitHook shares between a task's pushers and listing
 reads. Its logic on a clock the test moves (``try_acquire`` says how long a caller would
 wait), then a few threads on the real clock, then a whole push against a token bucket."""
 
@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from crmsync.budget import ACCEPTED, OTHER, RATE_LIMITED, RequestBudget, Ticket
 from crmsync.sandbox.faults import RateLimit
+from crmsync.sumit.budget import ACCEPTED, OTHER, RATE_LIMITED, RequestBudget, Ticket
 
 
 class Clock:
@@ -35,7 +35,7 @@ def take(budget: RequestBudget, count: int) -> list[Ticket]:
 
 
 def messages(caplog, level=logging.INFO) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "crmsync.budget" and r.levelno >= level]
+    return [r.getMessage() for r in caplog.records if r.name == "crmsync.sumit.budget" and r.levelno >= level]
 
 
 def test_without_a_429_it_never_limits_beyond_the_configured_concurrency(clock, caplog):
@@ -50,7 +50,7 @@ def test_without_a_429_it_never_limits_beyond_the_configured_concurrency(clock, 
 
 
 def test_it_starts_with_the_burst_and_the_first_429_halves_the_configured_concurrency(clock, caplog):
-    caplog.set_level(logging.INFO, logger="crmsync.budget")
+    caplog.set_level(logging.INFO, logger="crmsync.sumit.budget")
     budget = RequestBudget(12, burst=2, clock=clock)
     tickets = take(budget, 24)  # twice the configured concurrency while SUMIT has not refused any
     assert budget.try_acquire() == math.inf
@@ -71,7 +71,7 @@ def test_it_starts_with_the_burst_and_the_first_429_halves_the_configured_concur
 
 
 def test_a_429_halves_the_limit_once_and_pauses_every_caller_until_retry_after(clock, caplog):
-    caplog.set_level(logging.INFO, logger="crmsync.budget")
+    caplog.set_level(logging.INFO, logger="crmsync.sumit.budget")
     budget = RequestBudget(12, clock=clock)
     tickets = take(budget, 12)
     clock.now += 0.01
@@ -88,7 +88,7 @@ def test_a_429_halves_the_limit_once_and_pauses_every_caller_until_retry_after(c
 
 
 def test_the_limit_never_drops_below_one_and_grows_back_one_per_round_of_successes(clock, caplog):
-    caplog.set_level(logging.DEBUG, logger="crmsync.budget")
+    caplog.set_level(logging.DEBUG, logger="crmsync.sumit.budget")
     budget = RequestBudget(8, clock=clock)
     limits = []
     for _ in range(5):  # each 429 sent after the last cut is a new episode
@@ -128,7 +128,7 @@ def test_retry_after_is_honoured_up_to_max_pause_and_a_429_without_it_does_not_p
 
 
 def test_from_the_second_429_it_paces_at_what_sumit_accepted(clock, caplog):
-    caplog.set_level(logging.INFO, logger="crmsync.budget")
+    caplog.set_level(logging.INFO, logger="crmsync.sumit.budget")
     budget = RequestBudget(12, clock=clock)
     for ticket in take(budget, 5):  # a burst of five accepted...
         budget.release(ticket, ACCEPTED)
@@ -212,8 +212,8 @@ def test_a_push_against_a_rate_limit_stays_near_the_limit_with_few_429s(rate, co
 
 
 def test_the_connection_extra_max_requests_per_second_is_read_and_checked():
-    from crmsync.errors import ConfigurationError
-    from crmsync.sumit_connection import SUMIT_EXTRA_KEYS, SumitSettings, http_options
+    from crmsync.core.errors import ConfigurationError
+    from crmsync.sumit.connection import SUMIT_EXTRA_KEYS, SumitSettings, http_options
 
     def settings(**extra):
         return SumitSettings.from_connection("sumit_default", host="http://127.0.0.1:9", login="1000",

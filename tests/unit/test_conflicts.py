@@ -1,14 +1,14 @@
-"""The pure side of resolving conflicts (crmsync.conflict_plan): what each side of a conflict
+"""The pure side of resolving conflicts (crmsync.core.conflict_plan): what each side of a conflict
 is under field rules and the API profile, and what a resolve does with each named conflict."""
 
 from __future__ import annotations
 
 import pytest
 
-from crmsync import conflict_plan as cp
-from crmsync import field_rules
-from crmsync.model import SYNCED_COLUMNS
-from crmsync.summary import SyncCounts, summary_line
+from crmsync.core import conflict_plan as cp
+from crmsync.core import field_rules
+from crmsync.core.model import SYNCED_COLUMNS
+from crmsync.core.summary import SyncCounts, summary_line
 
 BASE = {c: None for c in SYNCED_COLUMNS} | {"name": "Alpha", "country": "IL"}
 LOCAL = BASE | {"email": "local@x.il", "city": "Local City"}

@@ -1,4 +1,4 @@
-"""Field rules (crmsync.field_rules): reading and validating them, what they let in and out,
+"""Field rules (crmsync.core.field_rules): reading and validating them, what they let in and out,
 and the three-way merge under them, down to whole sync rounds against the sandbox with no
 ping-pong. The rounds run the pull and push as the SQL does (include/sql/pull_page.sql,
 update_pulled.sql, select_push_candidates.sql, mark_pushed.sql), in memory."""
@@ -10,16 +10,16 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from crmsync import field_rules
-from crmsync.api.guide import GuideProfile
-from crmsync.api.rest import RestProfile
-from crmsync.errors import ConfigurationError
-from crmsync.field_rules import FieldRules, parse
-from crmsync.fingerprint import custom_fingerprint, customer_fingerprints, fields_fingerprint
-from crmsync.merge import ConflictPolicy, Outcome, SyncState, plan_pull
-from crmsync.model import SYNCED_COLUMNS, CrmCustomer, LocalCustomer, pulled_extras, restore_extras
+from crmsync.core import field_rules
+from crmsync.core.errors import ConfigurationError
+from crmsync.core.field_rules import FieldRules, parse
+from crmsync.core.fingerprint import custom_fingerprint, customer_fingerprints, fields_fingerprint
+from crmsync.core.merge import ConflictPolicy, Outcome, SyncState, plan_pull
+from crmsync.core.model import SYNCED_COLUMNS, CrmCustomer, LocalCustomer, pulled_extras, restore_extras
 from crmsync.sandbox import SandboxState
-from crmsync.sumit_connection import SumitSettings
+from crmsync.sumit.api.guide import GuideProfile
+from crmsync.sumit.api.rest import RestProfile
+from crmsync.sumit.connection import SumitSettings
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)
 SOURCE = "Airflow Variable 'crmsync_field_rules'"

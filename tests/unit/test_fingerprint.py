@@ -1,7 +1,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crmsync.fingerprint import custom_fingerprint, fields_fingerprint, fingerprint_values
+from crmsync.core.fingerprint import custom_fingerprint, fields_fingerprint, fingerprint_values
 
 
 def test_fingerprint_tells_null_from_empty_and_is_unambiguous():
@@ -58,7 +58,7 @@ def test_custom_fingerprint_of_any_json_is_the_reference_json(custom):
 
 
 def test_fields_fingerprint_reads_fields_by_name_not_by_order():
-    from crmsync.model import SYNCED_COLUMNS
+    from crmsync.core.model import SYNCED_COLUMNS
 
     fields = {column: f"{column}-value" for column in SYNCED_COLUMNS}
     reversed_fields = dict(reversed(list(fields.items())))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from crmsync.guard import FieldChange, GuardLimits, PullPlan, describe_pull_plan, describe_push, pull_reasons, push_reasons
+from crmsync.core.guard import FieldChange, GuardLimits, PullPlan, describe_pull_plan, describe_push, pull_reasons, push_reasons
 
 LIMITS = GuardLimits(max_change_ratio=0.2, min_mass_change=100, max_push_without_approval=1000)
 

@@ -1,9 +1,9 @@
 import pytest
 
-from crmsync.api.guide import GuideProfile
-from crmsync.errors import InvalidRecord
-from crmsync.mapping import clean_id, clean_json, clean_text, excerpt
-from crmsync.model import LocalCustomer
+from crmsync.core.errors import InvalidRecord
+from crmsync.core.mapping import clean_id, clean_json, clean_text, excerpt
+from crmsync.core.model import LocalCustomer
+from crmsync.sumit.api.guide import GuideProfile
 
 guide = GuideProfile()
 

@@ -1,4 +1,4 @@
-"""crmsync.memory: freed memory a thread's allocator arena keeps is handed back to the system."""
+"""crmsync.flows.memory: freed memory a thread's allocator arena keeps is handed back to the system."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from crmsync.memory import release_freed_memory
+from crmsync.flows.memory import release_freed_memory
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

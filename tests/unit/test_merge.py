@@ -2,9 +2,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from crmsync.fingerprint import custom_fingerprint, fields_fingerprint
-from crmsync.merge import ConflictPolicy, Outcome, SyncState, dedupe_by_id, plan_pull
-from crmsync.model import SYNCED_COLUMNS, CrmCustomer
+from crmsync.core.fingerprint import custom_fingerprint, fields_fingerprint
+from crmsync.core.merge import ConflictPolicy, Outcome, SyncState, dedupe_by_id, plan_pull
+from crmsync.core.model import SYNCED_COLUMNS, CrmCustomer
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)
 

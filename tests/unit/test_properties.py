@@ -15,15 +15,15 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from crmsync.api.guide import GuideProfile
-from crmsync.api.rest import RestProfile
-from crmsync.errors import InvalidRecord
-from crmsync.fingerprint import custom_fingerprint, fields_fingerprint, fingerprint_values
-from crmsync.mapping import MAX_ID_LENGTH, clean_id, excerpt
-from crmsync.merge import ConflictPolicy, Outcome, PullDecision, SyncState, plan_pull
-from crmsync.model import DEFAULT_COUNTRY, SYNCED_COLUMNS, CrmCustomer, LocalCustomer, RejectedRecord
-from crmsync.pulled import customer_row, row_customer
+from crmsync.core.errors import InvalidRecord
+from crmsync.core.fingerprint import custom_fingerprint, fields_fingerprint, fingerprint_values
+from crmsync.core.mapping import MAX_ID_LENGTH, clean_id, excerpt
+from crmsync.core.merge import ConflictPolicy, Outcome, PullDecision, SyncState, plan_pull
+from crmsync.core.model import DEFAULT_COUNTRY, SYNCED_COLUMNS, CrmCustomer, LocalCustomer, RejectedRecord
+from crmsync.core.pulled import customer_row, row_customer
 from crmsync.sandbox import SandboxState
+from crmsync.sumit.api.guide import GuideProfile
+from crmsync.sumit.api.rest import RestProfile
 
 PROPERTY = settings(derandomize=True, database=None, deadline=None, max_examples=150,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -258,7 +258,7 @@ def test_the_pull_rows_short_way_agrees_on_each_kind_of_record(case):
 @PROPERTY
 @given(raw=plain_guide_record())
 def test_the_pull_rows_short_way_agrees_with_decoding_the_customer(raw):
-    """GuideProfile.decode_row maps most records straight to a pull row (crmsync.pulled): for any
+    """GuideProfile.decode_row maps most records straight to a pull row (crmsync.core.pulled): for any
     record it gives the row of decode_customer's customer, or the same rejection."""
     profile = PROFILES["guide"]
     try:

@@ -1,11 +1,11 @@
 import pytest
 
-from crmsync.api.base import check_envelope, is_success
-from crmsync.errors import ConfigurationError, SumitAuthError, SumitPermanentError
-from crmsync.redact import redact
-from crmsync.sumit_connection import SumitSettings
-from crmsync.summary import (DEFAULT_MAX_REJECT_RATIO, DEFAULT_MIN_REJECTS_TO_FAIL, FAILED, SUCCESS, WARNING, SyncCounts,
+from crmsync.core.errors import ConfigurationError, SumitAuthError, SumitPermanentError
+from crmsync.core.summary import (DEFAULT_MAX_REJECT_RATIO, DEFAULT_MIN_REJECTS_TO_FAIL, FAILED, SUCCESS, WARNING, SyncCounts,
                              run_status, summary_line)
+from crmsync.sumit.api.base import check_envelope, is_success
+from crmsync.sumit.connection import SumitSettings
+from crmsync.sumit.redact import redact
 
 KEY = "sk-live-7f3a9c"
 

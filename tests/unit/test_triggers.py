@@ -1,5 +1,5 @@
-"""Reading SUMIT's triggers (crmsync.triggers), the receiver's settings (crmsync.webhook_settings)
-and the sumit_customers asset's URI and extra (crmsync.assets): pure logic, no server."""
+"""Reading SUMIT's triggers (crmsync.core.triggers), the receiver's settings (crmsync.airflow_side.webhook_settings)
+and the sumit_customers asset's URI and extra (crmsync.core.assets): pure logic, no server."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from crmsync.assets import change_extra, customers_asset_uri
-from crmsync.errors import ConfigurationError
-from crmsync.triggers import (
+from crmsync.airflow_side.webhook_settings import WebhookSettings
+from crmsync.core.assets import change_extra, customers_asset_uri
+from crmsync.core.errors import ConfigurationError
+from crmsync.core.triggers import (
     MAX_BODY_BYTES,
     MalformedTrigger,
     TriggerEvent,
@@ -19,7 +20,6 @@ from crmsync.triggers import (
     parse_body,
     receiver_url,
 )
-from crmsync.webhook_settings import WebhookSettings
 
 FORM = "application/x-www-form-urlencoded"
 TOKEN = "t0k3n-" + "x" * 30
@@ -123,7 +123,7 @@ def test_an_event_extra_only_when_something_changed():
 
 
 def test_the_apply_runs_summary_line():
-    from crmsync.summary import SyncCounts, summary_line
+    from crmsync.core.summary import SyncCounts, summary_line
 
     counts = SyncCounts(fetched=12, created=2, updated=3, vanished=1, changed=6)
     assert summary_line("events", counts, status="success") == \

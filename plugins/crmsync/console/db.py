@@ -9,6 +9,6 @@ def connect() -> Any:
     """A new psycopg connection through the postgres provider's hook (connection crm_postgres)."""
     from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-    from crmsync import deployment
+    from crmsync.airflow_side import deployment
 
     return PostgresHook(postgres_conn_id=deployment.POSTGRES_CONN_ID).get_conn()

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from crmsync import sql
 from crmsync.console.outcome import STATE_KEYS
+from crmsync.db import sql
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500

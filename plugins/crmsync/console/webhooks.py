@@ -1,7 +1,7 @@
 """The receiver of SUMIT's triggers: ``POST /crmsync/webhooks/sumit/<token>`` on the api-server.
 
 SUMIT cannot log in to Airflow, and documents no signature: the secret token in the URL is
-the receiver's only credential (connection ``crmsync_webhook``, crmsync.webhook_settings). It
+the receiver's only credential (connection ``crmsync_webhook``, crmsync.airflow_side.webhook_settings). It
 is compared in constant time and never logged: the request's path is rewritten to
 ``.../sumit/***`` before Airflow's access log reads it, and the token is registered with
 Airflow's secrets masker. A wrong token gets 404 and nothing is read or stored.
@@ -25,11 +25,12 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from crmsync import inbox, webhook_settings
+from crmsync.airflow_side import webhook_settings
+from crmsync.airflow_side.webhook_settings import WebhookSettings
 from crmsync.console import db
-from crmsync.errors import ConfigurationError
-from crmsync.triggers import MAX_BODY_BYTES, MalformedTrigger, excerpt, parse_body
-from crmsync.webhook_settings import WebhookSettings
+from crmsync.core.errors import ConfigurationError
+from crmsync.core.triggers import MAX_BODY_BYTES, MalformedTrigger, excerpt, parse_body
+from crmsync.db import inbox
 
 log = logging.getLogger(__name__)
 router = APIRouter()

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Protocol
 
-from crmsync.model import LocalCustomer, PushResult
-from crmsync.pulled import PulledPage
-from crmsync.store import GaveUp
-from crmsync.summary import SyncCounts
+from crmsync.core.model import LocalCustomer, PushResult
+from crmsync.core.pulled import PulledPage
+from crmsync.core.summary import SyncCounts
+from crmsync.db.store import GaveUp
 
 PROGRESS_EVERY_SECONDS = 10.0
 

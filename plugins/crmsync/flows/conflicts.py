@@ -4,7 +4,7 @@ A pull met each conflict (a customer changed on both sides since the last sync),
 pick a winner and recorded both versions in crm_sync_conflicts. Keeping the winner writes
 nothing; keeping the other side writes its values into the row, for rows that still hold the
 winner's (a row changed since is left alone, its conflict stays open, and it is named). What
-each side is, and which conflicts decide, is :mod:`crmsync.conflict_plan`.
+each side is, and which conflicts decide, is :mod:`crmsync.core.conflict_plan`.
 
 Everything is one transaction, journaled as direction ``resolve`` by the table's triggers; the
 conflicts it settles are marked (``resolution``, ``resolved_at``, ``resolved_by``) in the same
@@ -18,13 +18,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Sequence
 
-from crmsync import conflict_plan, conflict_store
-from crmsync.conflict_plan import (ALREADY_RESOLVED, CHANGED_SINCE, DELETED, HOLDS_CHOICE, KEPT, REWRITTEN, SAME,
+from crmsync.core import conflict_plan
+from crmsync.core.conflict_plan import (ALREADY_RESOLVED, CHANGED_SINCE, DELETED, HOLDS_CHOICE, KEPT, REWRITTEN, SAME,
                                    SETTLED_WITH, SIDES, SUPERSEDED, UNKNOWN, Decision)
-from crmsync.errors import ConfigurationError
-from crmsync.field_rules import FieldRules
-from crmsync.store import CustomerStore
-from crmsync.summary import SyncCounts
+from crmsync.core.errors import ConfigurationError
+from crmsync.core.field_rules import FieldRules
+from crmsync.core.summary import SyncCounts
+from crmsync.db import conflict_store
+from crmsync.db.store import CustomerStore
 
 LOGGED_IDS = 50  # conflicts a log line names at most
 REASON_IDS = 10  # conflicts the run summary names at most

@@ -10,7 +10,7 @@ back is unflagged. Triggers naming another folder are ignored (kept, with the re
 The inbox is drained in batches, each in one transaction with the triggers it closes: a run
 that stops half way has written whole batches and closed exactly their triggers; the rest
 stay pending. The mass-change guard holds here too: a batch that would take the run's changes
-beyond ``limits`` (crmsync.guard: a share of the linked customers changed, blanked or flagged
+beyond ``limits`` (crmsync.core.guard: a share of the linked customers changed, blanked or flagged
 missing) is rolled back, and it and the rest of the run's triggers are closed as ``held``:
 the nightly sync's pull sees the same change and waits for a person's approval. A trigger whose customer could not be read stays pending for the next run, up
 to ``max_attempts``; then it is closed as rejected and the customer goes to the error queue.
@@ -26,18 +26,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from crmsync import guard, inbox, plans
-from crmsync.errors import SumitAuthError, SumitError
-from crmsync.field_rules import FieldRules
+from crmsync.core import guard
+from crmsync.core.errors import SumitAuthError, SumitError
+from crmsync.core.field_rules import FieldRules
+from crmsync.core.guard import GuardLimits
+from crmsync.core.merge import ConflictPolicy
+from crmsync.core.pulled import PulledPage
+from crmsync.core.summary import SyncCounts
+from crmsync.core.triggers import GONE_ACTIONS
+from crmsync.db import inbox, plans
+from crmsync.db.inbox import APPLIED, HELD, IGNORED, REJECTED, Closing, PendingTrigger
+from crmsync.db.store import CustomerStore, ErrorRow
 from crmsync.flows.common import PROGRESS_EVERY_SECONDS, utcnow
 from crmsync.flows.pull import merge_page, prepared_pages
-from crmsync.guard import GuardLimits
-from crmsync.inbox import APPLIED, HELD, IGNORED, REJECTED, Closing, PendingTrigger
-from crmsync.merge import ConflictPolicy
-from crmsync.pulled import PulledPage
-from crmsync.store import CustomerStore, ErrorRow
-from crmsync.summary import SyncCounts
-from crmsync.triggers import GONE_ACTIONS
 
 BATCH_SIZE = 500  # triggers per transaction
 

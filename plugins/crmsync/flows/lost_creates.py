@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from crmsync.fingerprint import customer_fingerprints
+from crmsync.core.fingerprint import customer_fingerprints
+from crmsync.core.model import CrmCustomer
+from crmsync.db.store import CustomerStore
 from crmsync.flows.common import CrmClient
 from crmsync.flows.read_ahead import read_ahead
-from crmsync.model import CrmCustomer
-from crmsync.store import CustomerStore
 
 
 def link_lost_creates(customers: Sequence[CrmCustomer], lost: dict[int, str], store: CustomerStore,

@@ -13,19 +13,20 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-from crmsync import guard, plans
-from crmsync.errors import ConfigurationError, CrmSyncError
-from crmsync.field_rules import FieldRules
+from crmsync.core import guard
+from crmsync.core.errors import ConfigurationError, CrmSyncError
+from crmsync.core.field_rules import FieldRules
+from crmsync.core.guard import GuardLimits, PullPlan
+from crmsync.core.merge import ConflictPolicy, Outcome, dedupe_by_id, plan_pull
+from crmsync.core.model import CrmCustomer, RejectedRecord
+from crmsync.core.pulled import PulledPage, customer_row, row_customer
+from crmsync.core.summary import SyncCounts
+from crmsync.db import plans
+from crmsync.db.store import CustomerStore, decode_rows, encode_rows
 from crmsync.flows.common import CrmClient, note_gave_up, utcnow
 from crmsync.flows.lost_creates import link_lost_creates
+from crmsync.flows.memory import release_freed_memory
 from crmsync.flows.read_ahead import read_ahead
-from crmsync.memory import release_freed_memory
-from crmsync.merge import ConflictPolicy, Outcome, dedupe_by_id, plan_pull
-from crmsync.model import CrmCustomer, RejectedRecord
-from crmsync.guard import GuardLimits, PullPlan
-from crmsync.pulled import PulledPage, customer_row, row_customer
-from crmsync.store import CustomerStore, decode_rows, encode_rows
-from crmsync.summary import SyncCounts
 
 
 def run_pull(
@@ -49,7 +50,7 @@ def run_pull(
     Only a complete pull (every page read) then flags linked customers the CRM no longer
     lists (``metadata.crm_missing_since``), unflags those that are back, and resolves queued
     rejections the CRM has fixed. Before committing, the pull reads its own plan from the
-    journal: with ``limits`` (the mass-change guard, crmsync.guard) a plan beyond them is rolled
+    journal: with ``limits`` (the mass-change guard, crmsync.core.guard) a plan beyond them is rolled
     back, and kept with the listing it came from for :func:`apply_held_pull` once a person
     approves it. A pull that stops half way writes nothing; running again starts over.
     """
@@ -204,7 +205,7 @@ def _log_outcome(counts: SyncCounts, log: logging.Logger) -> None:
 class PreparedPage:
     """A page made ready for the database in read_ahead's thread, so that this CPU work (the
     JSON, the field rules) overlaps the database's merge of the page before. Holds only the
-    page's rows (crmsync.pulled), one per CRM id, as the JSON the database takes: a customer is
+    page's rows (crmsync.core.pulled), one per CRM id, as the JSON the database takes: a customer is
     built from them when asked for (the merge asks only for those whose CRM copy changed), so a
     page waiting for its turn takes a third of a megabyte, not two."""
 

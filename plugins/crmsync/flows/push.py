@@ -10,14 +10,14 @@ from datetime import datetime
 
 from psycopg import IntegrityError
 
-from crmsync.budget import BURST
-from crmsync.errors import SumitAuthError, SumitError, SumitPermanentError, SumitProtocolError, SumitTransientError
-from crmsync.field_rules import FieldRules
+from crmsync.core.errors import SumitAuthError, SumitError, SumitPermanentError, SumitProtocolError, SumitTransientError
+from crmsync.core.field_rules import FieldRules
+from crmsync.core.model import LocalCustomer, PushResult
+from crmsync.core.summary import SyncCounts
+from crmsync.db.store import CustomerStore, ErrorRow
 from crmsync.flows.common import PROGRESS_EVERY_SECONDS, CrmClient, note_gave_up, utcnow
 from crmsync.flows.lost_creates import find_lost_creates
-from crmsync.model import LocalCustomer, PushResult
-from crmsync.store import CustomerStore, ErrorRow
-from crmsync.summary import SyncCounts
+from crmsync.sumit.budget import BURST
 
 
 class SumitUnavailable(SumitError):
@@ -42,7 +42,7 @@ def run_push(
 
     The pool has ``BURST`` times as many threads: until SUMIT first answers 429, SumitHook's
     request budget lets them all go at once, then it holds them to at most ``concurrency``
-    (crmsync.budget): a SUMIT that never rate limits gets more pushes at once, one that does
+    (crmsync.sumit.budget): a SUMIT that never rate limits gets more pushes at once, one that does
     gets no more than before.
 
     With ``retry_queue``, customers whose last push failed go first, changed or not;

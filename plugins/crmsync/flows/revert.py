@@ -19,11 +19,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from crmsync import revert_store
-from crmsync.errors import ConfigurationError
-from crmsync.revert_store import ALREADY_RESTORED, CHANGED_SINCE, CREATED, DELETED, LINK_ONLY, RESTORED, RunMatch
-from crmsync.store import CustomerStore
-from crmsync.summary import SyncCounts
+from crmsync.core.errors import ConfigurationError
+from crmsync.core.summary import SyncCounts
+from crmsync.db import revert_store
+from crmsync.db.revert_store import ALREADY_RESTORED, CHANGED_SINCE, CREATED, DELETED, LINK_ONLY, RESTORED, RunMatch
+from crmsync.db.store import CustomerStore
 
 LOGGED_IDS = 50  # ids a log line names at most
 REASON_IDS = 10  # ids the run summary names at most

@@ -4,12 +4,12 @@ An ``HttpHook`` of the http provider, as hooks of other HTTP APIs are: the provi
 requests session from the connection, so the transport options users know from HTTP
 connections (``proxies``, ``verify``, ``cert``, ``trust_env``) work on ``sumit`` connections
 too, with TCP keep-alive. crmsync's own extras (``api_profile``, timeouts, paging, concurrency)
-are read into :class:`~crmsync.sumit_connection.SumitSettings` and never become headers.
+are read into :class:`~crmsync.sumit.connection.SumitSettings` and never become headers.
 The hook puts the credentials in every body,
 judges the answer envelope, retries transient faults with bounded exponential backoff and
 jitter (honouring ``Retry-After``), and walks paged listings with a guard against servers
 that ignore paging. What the requests and records look like is the API profile's business
-(crmsync.api); what to do with the customers is the sync engine's.
+(crmsync.sumit.api); what to do with the customers is the sync engine's.
 
 The API key lives only in the request body. It is registered with Airflow's secrets masker,
 and every message this hook builds is redacted again, because Airflow does not mask every
@@ -33,10 +33,7 @@ from urllib3.exceptions import NewConnectionError
 
 from airflow.providers.http.hooks.http import HttpHook
 
-from crmsync.api import get_profile
-from crmsync.api.base import ApiProfile, check_envelope
-from crmsync.budget import ACCEPTED, BURST, OTHER, RATE_LIMITED, RequestBudget
-from crmsync.errors import (
+from crmsync.core.errors import (
     ConfigurationError,
     InvalidRecord,
     SumitAuthError,
@@ -45,14 +42,17 @@ from crmsync.errors import (
     SumitProtocolError,
     SumitTransientError,
 )
+from crmsync.core.mapping import excerpt
+from crmsync.core.model import LocalCustomer, PushResult, RejectedRecord
+from crmsync.core.pulled import PulledPage
+from crmsync.core.text import storable_id
 from crmsync.hooks.paging import PageWindow
 from crmsync.hooks.transport import Poster, decode_answer, decode_body, retry_after_seconds
-from crmsync.mapping import excerpt
-from crmsync.model import LocalCustomer, PushResult, RejectedRecord
-from crmsync.pulled import PulledPage
-from crmsync.redact import redact, shorten
-from crmsync.sumit_connection import SumitSettings, http_options
-from crmsync.text import storable_id
+from crmsync.sumit.api import get_profile
+from crmsync.sumit.api.base import ApiProfile, check_envelope
+from crmsync.sumit.budget import ACCEPTED, BURST, OTHER, RATE_LIMITED, RequestBudget
+from crmsync.sumit.connection import SumitSettings, http_options
+from crmsync.sumit.redact import redact, shorten
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class SumitHook(HttpHook):
     @cached_property
     def budget(self) -> RequestBudget:
         """This hook's (this task's) request budget: every call waits its turn there, pushers and
-        listing reads alike, so SUMIT's 429s slow them all (crmsync.budget). Until the first 429
+        listing reads alike, so SUMIT's 429s slow them all (crmsync.sumit.budget). Until the first 429
         it lets ``BURST`` times push_concurrency go at once (the push's thread pool is that big);
         listing reads never send more than read_concurrency."""
         settings = self.settings
@@ -370,7 +370,7 @@ class SumitHook(HttpHook):
         )
 
     def _decode_page(self, number: int, records: list[Any]) -> PulledPage:
-        """A page's records decoded: straight to rows where the profile can (crmsync.pulled)."""
+        """A page's records decoded: straight to rows where the profile can (crmsync.core.pulled)."""
         decode_row = getattr(self.profile, "decode_row", None)
         decode = decode_row or self.profile.decode_customer
         decoded, rejected = [], []

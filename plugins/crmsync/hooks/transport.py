@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 import requests
 
-from crmsync.errors import SumitProtocolError
+from crmsync.core.errors import SumitProtocolError
 
 
 class Poster:

@@ -1,6 +1,6 @@
 """crmsync's Airflow operators."""
 
-from crmsync.airflow_compat import omit_mask_secret_bodies_in_process, run_dag_callbacks_despite_required_params_in_process
+from crmsync.airflow_side.airflow_compat import omit_mask_secret_bodies_in_process, run_dag_callbacks_despite_required_params_in_process
 
 # Task code imports this package before any connection is read, so the workaround is in
 # place before Airflow masks (and, in-process, would log) the SUMIT API key.

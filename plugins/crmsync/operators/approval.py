@@ -1,5 +1,5 @@
 """The mass-change guard's approval steps: Airflow's human-in-the-loop ApprovalOperator, asked
-only when the plan in PostgreSQL needs it (crmsync.guard), skipped otherwise.
+only when the plan in PostgreSQL needs it (crmsync.core.guard), skipped otherwise.
 
 The plan itself never travels through XCom: the pull task keeps it in crm_sync_plans (and the
 listing in crm_sync_listing), so any worker can ask for the approval and apply it.
@@ -14,10 +14,12 @@ from airflow.providers.standard.exceptions import HITLRejectException, HITLTimeo
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from crmsync import deployment, guard, plans
-from crmsync.guard import GuardLimits, PullPlan
+from crmsync.airflow_side import deployment
+from crmsync.core import guard
+from crmsync.core.guard import GuardLimits, PullPlan
+from crmsync.db import plans
+from crmsync.db.store import CustomerStore
 from crmsync.operators.sync import DEFAULT_POSTGRES_CONN_ID, _as_bool, _CrmSyncOperator, open_customer_store
-from crmsync.store import CustomerStore
 
 
 class _MassChangeApprovalOperator(ApprovalOperator):

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from crmsync import conflict_store
+from crmsync.core.summary import SyncCounts
+from crmsync.db import conflict_store
 from crmsync.flows import conflicts
 from crmsync.hooks.sumit import SumitHook
 from crmsync.operators.sync import _as_bool, _CrmSyncOperator, SumitPushOperator
-from crmsync.summary import SyncCounts
 
 
 class ResolveConflictsOperator(_CrmSyncOperator):

@@ -9,15 +9,17 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
-from crmsync import guard, inbox, webhook_settings
-from crmsync.errors import ConfigurationError, SumitError
+from crmsync.airflow_side import webhook_settings
+from crmsync.airflow_side.webhook_settings import WebhookSettings
+from crmsync.core import guard
+from crmsync.core.errors import ConfigurationError, SumitError
+from crmsync.core.merge import ConflictPolicy
+from crmsync.core.triggers import TRIGGER_TYPES, hide_token
+from crmsync.db import inbox
 from crmsync.flows import events
 from crmsync.hooks.sumit import SumitHook
-from crmsync.merge import ConflictPolicy
 from crmsync.operators.sync import _CrmSyncOperator, check_conf_keys
-from crmsync.redact import redact
-from crmsync.triggers import TRIGGER_TYPES, hide_token
-from crmsync.webhook_settings import WebhookSettings
+from crmsync.sumit.redact import redact
 
 
 class ApplyCrmEventsOperator(_CrmSyncOperator):

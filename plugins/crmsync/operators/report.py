@@ -9,9 +9,8 @@ from typing import Any
 from airflow.sdk import TriggerRule
 from airflow.sdk.exceptions import AirflowFailException
 
-from crmsync.notifiers import SUMMARY_XCOM_KEY
-from crmsync.operators.sync import _as_bool, _CrmSyncOperator
-from crmsync.summary import (
+from crmsync.airflow_side.notifiers import SUMMARY_XCOM_KEY
+from crmsync.core.summary import (
     DEFAULT_MAX_REJECT_RATIO,
     DEFAULT_MIN_REJECTS_TO_FAIL,
     FAILED,
@@ -24,6 +23,7 @@ from crmsync.summary import (
     summary_line,
     too_many_rejects,
 )
+from crmsync.operators.sync import _as_bool, _CrmSyncOperator
 
 
 class CrmSyncReportOperator(_CrmSyncOperator):

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from crmsync import revert_store
+from crmsync.core.summary import SyncCounts
+from crmsync.db import revert_store
 from crmsync.flows import revert
 from crmsync.operators.sync import _as_bool, _CrmSyncOperator, SumitPushOperator
-from crmsync.summary import SyncCounts
 
 
 class RevertRunOperator(_CrmSyncOperator):

@@ -6,7 +6,7 @@ outlived the hook's own retries leaves the task to Airflow's retries. A failing 
 its reason to XCom (key ``error``) so the report task can name it.
 
 The tasks that write customers (prepare, pull, push) hold crmsync's writer lock for their
-whole work (:mod:`crmsync.locking`), so a manual run and the scheduled sync never interleave
+whole work (:mod:`crmsync.db.locking`), so a manual run and the scheduled sync never interleave
 writes to the same rows; the report task writes only its own run row and takes no lock.
 """
 
@@ -21,21 +21,22 @@ import psycopg
 from airflow.sdk import Asset, AssetAlias, BaseHook, BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from crmsync import assets, deployment, field_rules, guard
-from crmsync.errors import ConfigurationError, CrmSyncError, SumitPermanentError
-from crmsync.field_rules import FieldRules
+from crmsync.airflow_side import deployment
+from crmsync.airflow_side.params import unknown_conf_keys
+from crmsync.core import assets, field_rules, guard
+from crmsync.core.errors import ConfigurationError, CrmSyncError, SumitPermanentError
+from crmsync.core.field_rules import FieldRules
+from crmsync.core.guard import GuardLimits
+from crmsync.core.merge import ConflictPolicy
+from crmsync.core.summary import SyncCounts
+from crmsync.db.locking import application_name, customers_lock
+from crmsync.db.store import CustomerStore, RunRef
 from crmsync.flows import pull, push
-from crmsync.guard import GuardLimits
 from crmsync.hooks.sumit import SumitHook
-from crmsync.locking import application_name, customers_lock
-from crmsync.merge import ConflictPolicy
-from crmsync.params import unknown_conf_keys
-from crmsync.store import CustomerStore, RunRef
-from crmsync.summary import SyncCounts
 
 DEFAULT_SUMIT_CONN_ID = "sumit_default"
 DEFAULT_POSTGRES_CONN_ID = "crm_postgres"
-# The outlet of every task that writes sumit_customers (crmsync.assets says why an alias).
+# The outlet of every task that writes sumit_customers (crmsync.core.assets says why an alias).
 CUSTOMERS_CHANGED = AssetAlias(assets.CHANGES_ALIAS_NAME)
 
 
@@ -187,7 +188,7 @@ class PrepareCustomersTableOperator(_CrmSyncOperator):
 
 class SumitPullOperator(_CrmSyncOperator):
     """Pull every SUMIT customer into sumit_customers (three-way merge, batched per page, one
-    transaction), unless the plan is a mass change (crmsync.guard): then nothing is written and
+    transaction), unless the plan is a mass change (crmsync.core.guard): then nothing is written and
     the plan waits in crm_sync_plans for the approval task."""
 
     changes_customers = True

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from crmsync import sql
+from crmsync.db import sql
 from crmsync.testing.airflow_env import airflow_env, sumit_connection
 from crmsync.testing.postgres import LocalPostgres, free_port
 

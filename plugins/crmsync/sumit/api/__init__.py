@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from crmsync.api.base import ApiProfile
-from crmsync.api.guide import GuideProfile
-from crmsync.api.rest import RestProfile
-from crmsync.sumit_connection import SumitSettings
+from crmsync.sumit.api.base import ApiProfile
+from crmsync.sumit.api.guide import GuideProfile
+from crmsync.sumit.api.rest import RestProfile
+from crmsync.sumit.connection import SumitSettings
 
 
 def get_profile(settings: SumitSettings) -> ApiProfile:

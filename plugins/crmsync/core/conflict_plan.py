@@ -24,8 +24,8 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from crmsync.field_rules import FieldRules
-from crmsync.model import SYNCED_COLUMNS, CrmCustomer
+from crmsync.core.field_rules import FieldRules
+from crmsync.core.model import SYNCED_COLUMNS, CrmCustomer
 
 CRM, LOCAL = "crm", "local"
 SIDES = (CRM, LOCAL)

@@ -9,12 +9,12 @@ company_name, state and country have no typed field in SUMIT: they travel as pro
 the customers folder, by default ``CompanyName``, ``State`` and ``Country``, and are read back
 into their columns. A real folder may name them otherwise or lack them (and SUMIT may refuse a
 push naming a property the folder lacks), so the connection's ``extra.property_fields`` says
-which property carries each (crmsync.sumit_connection); a column mapped to none is neither
+which property carries each (crmsync.sumit.connection); a column mapped to none is neither
 read nor sent (``CrmCustomer.not_carried``: the pull keeps the local value). Every other
 property (``Property_<n>``, named ones, Hebrew names included) is a custom field and lands
 in ``metadata``.
 
-A push leaves out the keys of the fields the field rules do not send (crmsync.field_rules);
+A push leaves out the keys of the fields the field rules do not send (crmsync.core.field_rules);
 SUMIT's documentation does not say what an update does with an absent key (the sandbox keeps
 the stored value).
 """
@@ -24,11 +24,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from crmsync.api.base import Listing, data_section
-from crmsync.errors import InvalidRecord, SumitProtocolError
-from crmsync.mapping import MAX_ID_LENGTH, clean_id, clean_json, clean_text, custom_field_name, finish_fields
-from crmsync.model import CrmCustomer, LocalCustomer, PushResult
-from crmsync.sumit_connection import DEFAULT_PROPERTY_FIELDS
+from crmsync.core.errors import InvalidRecord, SumitProtocolError
+from crmsync.core.mapping import MAX_ID_LENGTH, clean_id, clean_json, clean_text, custom_field_name, finish_fields
+from crmsync.core.model import CrmCustomer, LocalCustomer, PushResult
+from crmsync.sumit.api.base import Listing, data_section
+from crmsync.sumit.connection import DEFAULT_PROPERTY_FIELDS
 
 LIST_ENDPOINT = "/crm/data/listentities/"
 UPDATE_ENDPOINT = "/accounting/customers/update/"

@@ -12,7 +12,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-from crmsync.text import storable_id
+from crmsync.core.text import storable_id
 
 # The local columns that mirror a SUMIT field, in a fixed order: this order is part of the
 # fingerprint definition (see fingerprint.py and include/sql/schema.sql).
@@ -54,8 +54,8 @@ class CrmCustomer:
     not_carried: frozenset[str] = frozenset()
 
     # (fields, custom fields) fingerprints, computed once per record by
-    # crmsync.fingerprint.customer_fingerprints: the page payload and the merge both read them.
-    # Field rules (crmsync.field_rules) set them to those of the values the rules let in.
+    # crmsync.core.fingerprint.customer_fingerprints: the page payload and the merge both read them.
+    # Field rules (crmsync.core.field_rules) set them to those of the values the rules let in.
     fingerprints: tuple[str, str] | None = field(default=None, init=False, repr=False, compare=False)
     # The fingerprint of ``fields`` as a new local row stores them, when it differs from
     # ``fingerprints[0]``: field rules hide the CRM's name from the comparison, yet a new row
@@ -67,7 +67,7 @@ class CrmCustomer:
 
 def pulled_extras(customer: CrmCustomer) -> dict[str, Any] | None:
     """What a pulled customer carries beyond its values and fingerprints, as JSON for a page's
-    encoding (crmsync.pulled), None when nothing (no field rule hid a value, every column
+    encoding (crmsync.core.pulled), None when nothing (no field rule hid a value, every column
     carried): a held pull's listing must bring it back (:func:`restore_extras`)."""
     if customer.row_fingerprint is None and customer.original_fingerprint is None and not customer.not_carried:
         return None

@@ -6,13 +6,13 @@ from datetime import datetime, timezone
 from operator import itemgetter
 from typing import Any
 
-from crmsync.api.base import Listing, data_section
-from crmsync.errors import InvalidRecord, SumitProtocolError
-from crmsync.fingerprint import custom_fingerprint, fingerprint_values
-from crmsync.mapping import clean_id, clean_json, clean_text, custom_field_name, finish_fields
-from crmsync.model import DEFAULT_COUNTRY, SYNCED_COLUMNS, CrmCustomer, LocalCustomer, PushResult
-from crmsync.pulled import customer_row
-from crmsync.text import MAX_ID_LENGTH
+from crmsync.core.errors import InvalidRecord, SumitProtocolError
+from crmsync.core.fingerprint import custom_fingerprint, fingerprint_values
+from crmsync.core.mapping import clean_id, clean_json, clean_text, custom_field_name, finish_fields
+from crmsync.core.model import DEFAULT_COUNTRY, SYNCED_COLUMNS, CrmCustomer, LocalCustomer, PushResult
+from crmsync.core.pulled import customer_row
+from crmsync.core.text import MAX_ID_LENGTH
+from crmsync.sumit.api.base import Listing, data_section
 
 LIST_ENDPOINT = "/website/customers/getlist/"
 UPDATE_ENDPOINT = "/website/customers/update/"
@@ -68,7 +68,7 @@ class GuideProfile:
         return Listing(records=records, has_next=has_next is True)
 
     def decode_row(self, raw: Any) -> list[Any]:
-        """A wire record as a pull row (crmsync.pulled): :meth:`decode_customer`'s result without
+        """A wire record as a pull row (crmsync.core.pulled): :meth:`decode_customer`'s result without
         building the customer. Nearly every record holds the guide's fields as printable text (or
         null, or not at all) and its CustomerID as a number or printable text: it needs only
         stripping, and takes a short way, a few C calls for the ten fields. Any other record takes

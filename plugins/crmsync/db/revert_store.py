@@ -1,6 +1,6 @@
 """The database side of undoing a run: its reads and its one write, SQL from include/sql/revert_*.sql.
 
-Functions that take a :class:`~crmsync.store.CustomerStore` (and so its connection, run and
+Functions that take a :class:`~crmsync.db.store.CustomerStore` (and so its connection, run and
 dry-run mode), kept apart from the store so the store stays about syncing. Knows nothing of
 Airflow.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crmsync.store import CustomerStore
+from crmsync.db.store import CustomerStore
 
 # The outcomes include/sql/revert_restore.sql gives each customer the undone run changed.
 RESTORED = "restored"

@@ -5,7 +5,7 @@ Where the files are read from, the first that applies:
 1. ``CRMSYNC_SQL_DIR``, when set;
 2. the copy installed with the package, ``crmsync/_sql/`` (pyproject.toml maps the data
    package ``crmsync._sql`` to include/sql, so every wheel and ``pip install .`` holds it);
-3. the checkout's include/sql (plugins/crmsync/sql.py -> <project>/include/sql): an editable
+3. the checkout's include/sql (plugins/crmsync/db/sql.py -> <project>/include/sql): an editable
    install, or crmsync imported from Airflow's plugins folder.
 """
 
@@ -15,8 +15,8 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-_PACKAGED_DIR = Path(__file__).resolve().parent / "_sql"
-_CHECKOUT_DIR = Path(__file__).resolve().parents[2] / "include" / "sql"
+_PACKAGED_DIR = Path(__file__).resolve().parents[1] / "_sql"
+_CHECKOUT_DIR = Path(__file__).resolve().parents[3] / "include" / "sql"
 
 
 def sql_dir() -> Path:

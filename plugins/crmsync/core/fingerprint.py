@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from crmsync.model import SYNCED_COLUMNS, CrmCustomer, synced_values
+from crmsync.core.model import SYNCED_COLUMNS, CrmCustomer, synced_values
 
 
 # json.dumps(custom, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str),

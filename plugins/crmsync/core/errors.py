@@ -2,7 +2,7 @@
 
 Plain exceptions (no Airflow import): the operators translate them into Airflow's
 fail-now / retry-later semantics. No message built here may contain a request body
-or the API key; callers pass texts through :func:`crmsync.redact.redact` first.
+or the API key; callers pass texts through :func:`crmsync.sumit.redact.redact` first.
 """
 
 from __future__ import annotations

@@ -38,20 +38,20 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from crmsync.errors import ConfigurationError
-from crmsync.fingerprint import custom_fingerprint, customer_fingerprints, fields_fingerprint
-from crmsync.model import DEFAULT_COUNTRY, SYNCED_COLUMNS, CrmCustomer, Fields, LocalCustomer
+from crmsync.core.errors import ConfigurationError
+from crmsync.core.fingerprint import custom_fingerprint, customer_fingerprints, fields_fingerprint
+from crmsync.core.model import DEFAULT_COUNTRY, SYNCED_COLUMNS, CrmCustomer, Fields, LocalCustomer
 
 VARIABLE = "crmsync_field_rules"  # the Airflow Variable holding the rules as JSON
 FILE_ENV = "CRMSYNC_FIELD_RULES_FILE"  # a rules file's path (the Variable wins over it)
-DEFAULT_FILE = Path(__file__).resolve().parents[2] / "include" / "field_rules.json"  # used when it exists
+DEFAULT_FILE = Path(__file__).resolve().parents[3] / "include" / "field_rules.json"  # used when it exists
 
 BOTH, FROM_CRM, TO_CRM, NONE = "both", "from_crm", "to_crm", "none"
 DIRECTIONS = (BOTH, FROM_CRM, TO_CRM, NONE)
 _TOP_KEYS = ("fields", "exclude_metadata", "comment")
 _RULE_KEYS = ("direction", "keep_local_when_crm_empty", "comment")
 # A field a CRM record can never leave empty: a record without a name is refused, and a missing
-# country is read as IL (crmsync.mapping). keep_local_when_crm_empty could never act on them.
+# country is read as IL (crmsync.core.mapping). keep_local_when_crm_empty could never act on them.
 _NEVER_EMPTY = {"name": "a CRM record without a name is refused, never taken",
                 "country": f"a missing CRM country is read as {DEFAULT_COUNTRY}, never as empty"}
 _EXAMPLE = '{"fields": {"email": "from_crm", "city": {"keep_local_when_crm_empty": true}}, "exclude_metadata": ["password*"]}'

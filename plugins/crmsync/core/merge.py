@@ -15,7 +15,7 @@ yes                 yes              conflict: the policy picks a side, it is re
 custom fields only  either           merge the custom fields into metadata only
 ==================  ===============  ==================================================
 
-Field rules (crmsync.field_rules) narrow what "the CRM copy" is: the pull compares the copy
+Field rules (crmsync.core.field_rules) narrow what "the CRM copy" is: the pull compares the copy
 the rules let in (a field not taken from the CRM holds a constant there, so a CRM edit of it
 is no change), and taking the CRM copy keeps the local value of every field the rules do not
 take. Then the row holds something the CRM copy does not, so a decision carries two
@@ -36,11 +36,11 @@ from enum import Enum
 from operator import attrgetter
 from typing import TYPE_CHECKING, TypeVar
 
-from crmsync.fingerprint import customer_fingerprints, fields_fingerprint
-from crmsync.model import SYNCED_COLUMNS, CrmCustomer, Fields
+from crmsync.core.fingerprint import customer_fingerprints, fields_fingerprint
+from crmsync.core.model import SYNCED_COLUMNS, CrmCustomer, Fields
 
 if TYPE_CHECKING:
-    from crmsync.field_rules import FieldRules
+    from crmsync.core.field_rules import FieldRules
 
 
 class ConflictPolicy(str, Enum):
@@ -249,7 +249,7 @@ def _carrying(customer: CrmCustomer, values: Fields) -> CrmCustomer:
 
 
 def _no_rules() -> "FieldRules":
-    from crmsync.field_rules import FieldRules
+    from crmsync.core.field_rules import FieldRules
 
     return FieldRules()
 

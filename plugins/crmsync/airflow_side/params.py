@@ -7,9 +7,9 @@ from typing import Any
 
 from airflow.sdk import Param
 
-from crmsync.guard import DEFAULT_MAX_CHANGE_RATIO, DEFAULT_MAX_PUSH_WITHOUT_APPROVAL, DEFAULT_MIN_MASS_CHANGE
-from crmsync.merge import ConflictPolicy
-from crmsync.summary import DEFAULT_MAX_REJECT_RATIO, DEFAULT_MIN_REJECTS_TO_FAIL
+from crmsync.core.guard import DEFAULT_MAX_CHANGE_RATIO, DEFAULT_MAX_PUSH_WITHOUT_APPROVAL, DEFAULT_MIN_MASS_CHANGE
+from crmsync.core.merge import ConflictPolicy
+from crmsync.core.summary import DEFAULT_MAX_REJECT_RATIO, DEFAULT_MIN_REJECTS_TO_FAIL
 
 MAX_IDS = 100_000
 MAX_ID = 2**63 - 1  # sumit_customers.id is a bigint: a larger id would fail in the database, not here

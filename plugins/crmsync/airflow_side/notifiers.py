@@ -39,9 +39,9 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
-from crmsync import deployment
-from crmsync.redact import redact
-from crmsync.summary import FAILED, WARNING
+from crmsync.airflow_side import deployment
+from crmsync.core.summary import FAILED, WARNING
+from crmsync.sumit.redact import redact
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from crmsync.guard import EXAMPLES_PER_FIELD, FieldChange, PullPlan
-from crmsync.model import RejectedRecord
-from crmsync.store import CustomerStore
+from crmsync.core.guard import EXAMPLES_PER_FIELD, FieldChange, PullPlan
+from crmsync.core.model import RejectedRecord
+from crmsync.db.store import CustomerStore
 
 AWAITING, APPLIED, REJECTED = "awaiting_approval", "applied", "rejected"
 

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from crmsync.errors import SumitAuthError, SumitPermanentError
-from crmsync.model import CrmCustomer, LocalCustomer, PushResult
+from crmsync.core.errors import SumitAuthError, SumitPermanentError
+from crmsync.core.model import CrmCustomer, LocalCustomer, PushResult
 
 # SUMIT reports a refused CompanyID/APIKey as an ordinary failure envelope; these words
 # (English and Hebrew) tell it apart from a validation error so it can fail the whole run.

@@ -23,9 +23,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from crmsync.errors import InvalidRecord
-from crmsync.model import DEFAULT_COUNTRY, SYNCED_COLUMNS, Fields
-from crmsync.text import MAX_ID_LENGTH, storable
+from crmsync.core.errors import InvalidRecord
+from crmsync.core.model import DEFAULT_COUNTRY, SYNCED_COLUMNS, Fields
+from crmsync.core.text import MAX_ID_LENGTH, storable
 
 _EXCERPT_VALUE_LIMIT = 200
 # Metadata keys crmsync writes itself (see include/sql): a CRM custom field may not take them.

@@ -18,8 +18,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from crmsync.fingerprint import customer_fingerprints
-from crmsync.model import SYNCED_COLUMNS, CrmCustomer, RejectedRecord, pulled_extras, restore_extras, synced_values
+from crmsync.core.fingerprint import customer_fingerprints
+from crmsync.core.model import SYNCED_COLUMNS, CrmCustomer, RejectedRecord, pulled_extras, restore_extras, synced_values
 
 _N = len(SYNCED_COLUMNS)
 CUSTOM, FINGERPRINT, CUSTOM_FINGERPRINT, CHANGED_AT, EXTERNAL_ID, EXTRAS = range(_N + 1, _N + 7)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from crmsync.errors import InvalidRecord
-from crmsync.mapping import clean_id
+from crmsync.core.errors import InvalidRecord
+from crmsync.core.mapping import clean_id
 
 MAX_BODY_BYTES = 1_000_000  # a trigger names one entity: a body this big is not one
 MAX_EVENTS_PER_BODY = 1000  # a list of triggers in one body (accepted, never seen from SUMIT)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from crmsync import sql
-from crmsync.store import CustomerStore
-from crmsync.triggers import TriggerEvent
+from crmsync.core.triggers import TriggerEvent
+from crmsync.db import sql
+from crmsync.db.store import CustomerStore
 
 APPLIED, IGNORED, HELD, REJECTED = "applied", "ignored", "held", "rejected"
 KEEP_DAYS = 30  # triggers done this long ago are deleted

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from crmsync.errors import ConfigurationError
-from crmsync.triggers import receiver_url
+from crmsync.core.errors import ConfigurationError
+from crmsync.core.triggers import receiver_url
 
 CONN_ID_ENV = "CRMSYNC_WEBHOOK_CONN_ID"
 DEFAULT_CONN_ID = "crmsync_webhook"

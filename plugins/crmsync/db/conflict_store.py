@@ -1,8 +1,8 @@
 """The database side of resolving conflicts: its reads and writes, SQL from include/sql/conflict_*.sql.
 
-Functions that take a :class:`~crmsync.store.CustomerStore` (and so its connection, run and
+Functions that take a :class:`~crmsync.db.store.CustomerStore` (and so its connection, run and
 dry-run mode), kept apart from the store so the store stays about syncing, as
-:mod:`crmsync.revert_store` is for the revert. Nothing is committed here. Knows nothing of Airflow.
+:mod:`crmsync.db.revert_store` is for the revert. Nothing is committed here. Knows nothing of Airflow.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
-from crmsync.conflict_plan import ConflictRow, Decision
-from crmsync.store import CustomerStore
+from crmsync.core.conflict_plan import ConflictRow, Decision
+from crmsync.db.store import CustomerStore
 
 
 def read(store: CustomerStore, conflict_ids: Sequence[int]) -> list[ConflictRow]:

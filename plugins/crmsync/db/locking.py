@@ -30,8 +30,8 @@ from contextlib import contextmanager
 
 import psycopg
 
-from crmsync.errors import CrmSyncError
-from crmsync.store import CustomerStore
+from crmsync.core.errors import CrmSyncError
+from crmsync.db.store import CustomerStore
 
 # pg_advisory_lock(int4, int4): "crms" in ASCII, then 1 for the customers tables. Visible in
 # pg_locks as classid 1668443507, objid 1, objsubid 2.

@@ -19,11 +19,11 @@ from typing import Any
 import msgspec
 import psycopg
 
-from crmsync import sql
-from crmsync.errors import ConfigurationError
-from crmsync.fingerprint import custom_fingerprint
-from crmsync.merge import PullDecision, SyncState
-from crmsync.model import SYNCED_COLUMNS, LocalCustomer, PushResult, RejectedRecord
+from crmsync.core.errors import ConfigurationError
+from crmsync.core.fingerprint import custom_fingerprint
+from crmsync.core.merge import PullDecision, SyncState
+from crmsync.core.model import SYNCED_COLUMNS, LocalCustomer, PushResult, RejectedRecord
+from crmsync.db import sql
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def _columns(rows: Sequence[dict[str, Any]], names: Iterable[str]) -> dict[str, 
 
 
 def encode_rows(rows: Sequence[list[Any]]) -> bytes:
-    """Pulled rows (crmsync.pulled) as :meth:`CustomerStore.pull_page` takes them: one JSON array
+    """Pulled rows (crmsync.core.pulled) as :meth:`CustomerStore.pull_page` takes them: one JSON array
     of arrays, by position (include/sql/pull_page.sql reads them by index), as UTF-8 bytes,
     sent as they are (a Python str of Hebrew text takes twice the memory, and would be encoded
     again). Needs no database, so the pull prepares page n+1 this way while page n is merged."""
@@ -367,7 +367,7 @@ class CustomerStore:
         self.fetch("upsert_run", {**self.run_params(), **row})
         self.commit()
 
-    # -- the writer lock (see crmsync.locking) --------------------------------------------------
+    # -- the writer lock (see crmsync.db.locking) --------------------------------------------------
 
     def try_customers_lock(self, key: tuple[int, int], *, application_name: str) -> bool:
         """Take crmsync's session-level writer lock if it is free; name this session.

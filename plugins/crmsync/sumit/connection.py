@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
-from crmsync.errors import ConfigurationError
-from crmsync.redact import shorten
+from crmsync.core.errors import ConfigurationError
+from crmsync.sumit.redact import shorten
 
 DEFAULT_BASE_URL = "https://api.sumit.co.il"
 PROFILES = ("guide", "rest")
@@ -40,7 +40,7 @@ class SumitSettings:
     backoff_initial: float = 1.0  # seconds before the first retry; doubles each time, with jitter
     backoff_max: float = 30.0  # longest wait between tries (also caps Retry-After)
     # customers pushed at once per task (the sumit_api pool caps tasks); twice that until SUMIT's
-    # first 429 (crmsync.budget.BURST)
+    # first 429 (crmsync.sumit.budget.BURST)
     push_concurrency: int = 12
     read_concurrency: int = 8  # listing pages requested at once by a pull (1: one page at a time)
     max_requests_per_second: float | None = None  # per task, from the first call; None: only after 429s

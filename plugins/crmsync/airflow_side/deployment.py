@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from crmsync.errors import ConfigurationError
+from crmsync.core.errors import ConfigurationError
 
 SYNC_CRON = os.environ.get("CRMSYNC_SYNC_CRON", "0 3 * * *")
 SYNC_TIMEZONE = os.environ.get("CRMSYNC_SYNC_TIMEZONE", "Asia/Jerusalem")
@@ -21,7 +21,7 @@ TASK_RETRY_DELAY = timedelta(seconds=float(os.environ.get("CRMSYNC_TASK_RETRY_DE
 
 # Every task that calls SUMIT runs in this Airflow pool, one slot each, so however many runs
 # and workers there are, at most (pool slots x 2 x push_concurrency) calls reach SUMIT at once
-# (2 x only until SUMIT's first 429: crmsync.budget.BURST).
+# (2 x only until SUMIT's first 429: crmsync.sumit.budget.BURST).
 # Create it once: `airflow pools set sumit_api 2 "crmsync: tasks calling SUMIT"`.
 # How long a mass change waits for a person before the run fails (nothing written).
 APPROVAL_TIMEOUT = timedelta(hours=float(os.environ.get("CRMSYNC_APPROVAL_TIMEOUT_HOURS", "24")))
