@@ -1,0 +1,124 @@
+"""The pull's statements: one pulled page merged in one statement, the decisions on linked
+customers written, vanished customers flagged, rejected records queued; and the rows a page
+travels to PostgreSQL as. SQL from include/sql (pull_page, update_pulled, flag_vanished, ...)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import psycopg
+
+from crmsync.core.merge import PullDecision, SyncState
+from crmsync.core.model import SYNCED_COLUMNS, RejectedRecord
+from crmsync.db.session import FAST_JSON, ErrorRow, GaveUp, StoreSession, as_columns, json_text, rows_json
+
+
+def encode_rows(rows: Sequence[list[Any]]) -> bytes:
+    """Pulled rows (crmsync.core.pulled) as :meth:`CustomerStore.pull_page` takes them: one JSON array
+    of arrays, by position (include/sql/pull_page.sql reads them by index), as UTF-8 bytes,
+    sent as they are (a Python str of Hebrew text takes twice the memory, and would be encoded
+    again). Needs no database, so the pull prepares page n+1 this way while page n is merged."""
+    try:
+        return FAST_JSON.encode(rows)
+    except (msgspec.MsgspecError, TypeError, OverflowError):
+        return json_text(rows).encode("utf-8")
+
+
+def decode_rows(encoded: bytes | str) -> list[list[Any]]:
+    """The rows :func:`encode_rows` wrote (also as text, as a held pull's listing keeps them)."""
+    return json.loads(encoded)
+
+
+class PullStatements(StoreSession):
+    """The pull's statements of :class:`crmsync.db.store.CustomerStore`."""
+
+    # -- the pull ------------------------------------------------------------------------------
+
+    def pull_page(
+        self, rows: bytes, *, also_seen: Sequence[str], synced_at: datetime, full_resync: bool, note_seen: bool = True
+    ) -> tuple[int, dict[str, SyncState]]:
+        """Merge what needs no decision from one pulled page, in one statement (include/sql/pull_page.sql).
+
+        ``rows`` are the page's customers, one per CRM id, as :func:`encode_rows` wrote them.
+        Remembers their CRM ids (and ``also_seen``) as seen by this pull (unless ``note_seen`` is
+        false: nothing will be flagged as vanished), inserts the customers
+        no local row is linked to, and returns how many it inserted and, by CRM id, the local
+        state of the linked customers whose CRM copy changed since the last pull (every linked
+        one with ``full_resync``): those that merge.plan_pull must decide.
+        """
+        result = self.fetch("pull_page", {
+            "rows": rows, "also_seen": rows_json(list(also_seen)), "synced_at": synced_at,
+            "synced_at_text": synced_at.isoformat(), "full_resync": full_resync, "note_seen": note_seen,
+        })
+        states = {}
+        for row in result:
+            if row[1] is not None:
+                states[row[2]] = SyncState(
+                    id=row[1], fields=dict(zip(SYNCED_COLUMNS, row[3:13])), synced_fingerprint=row[13],
+                    crm_fingerprint=row[14], crm_custom_fingerprint=row[15], updated_at=row[16],
+                    local_fingerprint=row[17],
+                )
+        return result[0][0], states
+
+    def apply_pull(self, decisions: Iterable[PullDecision], *, synced_at: datetime, policy: str) -> set[int]:
+        """Write the decisions taken on linked customers: one UPDATE and one conflicts INSERT at most.
+
+        Returns the ids of the rows updated; a row edited locally since it was read is not.
+        """
+        stamp = synced_at.isoformat()
+        updates, conflicts = [], []
+        for d in decisions:
+            c = d.customer
+            if d.write:
+                updates.append({
+                    "id": d.local_id, "replace_fields": d.replace_fields, "merge_custom": d.merge_custom,
+                    "mark_agreed": d.mark_agreed, **c.fields, "custom": c.custom,
+                    "fingerprint": d.fingerprint, "agreed_fingerprint": d.agreed_fingerprint,
+                    "custom_fingerprint": d.custom_fingerprint,
+                    "expected_fingerprint": d.expected_fingerprint,
+                })
+            if d.conflict is not None:
+                conflicts.append({
+                    "customer_id": d.local_id, "sumit_customer_id": c.sumit_id, "winner": d.conflict.winner,
+                    "local_values": json_text(d.conflict.local_fields), "crm_values": json_text(d.conflict.crm_fields),
+                })
+        updated = []
+        if updates:
+            updated = self.fetch(
+                "update_pulled", {"rows": rows_json(updates), "synced_at": synced_at, "synced_at_text": stamp}
+            )
+        if conflicts:
+            names = ["customer_id", "sumit_customer_id", "winner", "local_values", "crm_values"]
+            self.fetch("insert_conflicts", {**as_columns(conflicts, names), **self.run_params(), "policy": policy})
+        return {row[0] for row in updated}
+
+    def resolve_pull_errors_after_complete_pull(self, still_rejected: Sequence[str]) -> None:
+        self.fetch("resolve_pull_errors_after_complete_pull", {"still_rejected": list(still_rejected)})
+
+    # -- vanished customers ---------------------------------------------------------------------
+
+    def start_seen(self) -> None:
+        """Begin collecting the CRM ids this pull sees (a temporary table of this session)."""
+        self.fetch("seen_ids")
+
+    def flag_vanished(self, *, pulled_at: datetime) -> tuple[int, int]:
+        """After a complete pull: (newly flagged as missing from the CRM, unflagged as back)."""
+        self.fetch("analyze_seen_ids")
+        # A hash join, always: the pull's own inserts are not in sumit_customers' statistics yet
+        # (one transaction), and a nested loop over 100,000 rows each way never ends.
+        self.fetch("SELECT set_config('enable_nestloop', 'off', true)", raw=True)
+        try:
+            flagged, unflagged = self.fetch("flag_vanished", {"pulled_at_text": pulled_at.isoformat()})[0]
+        finally:
+            if self.conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+                self.fetch("SELECT set_config('enable_nestloop', 'on', true)", raw=True)
+        return flagged, unflagged
+
+    def record_rejected(self, rejected: Iterable[RejectedRecord]) -> tuple[list[str], list[GaveUp]]:
+        """Queue rejected CRM records; returns their keys and those given up."""
+        rows = [ErrorRow(phase="pull", error=r.reason, sumit_customer_id=r.sumit_id, record=r.excerpt) for r in rejected]
+        return [row.key for row in rows], self.record_errors(rows)
