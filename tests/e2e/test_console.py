@@ -426,13 +426,13 @@ def test_without_a_login_nothing_is_shown_or_started(live_airflow, api):
         assert 'id="customers"' not in page.text and "Push to CRM" not in page.text
     body = {"dag_id": PULL_DAG, "conf": {}, "unpause": True}
     answers = [
-        requests.post(live_airflow.url + "/crmsync/sumit/api/trigger", json=body, timeout=30),
-        requests.post(live_airflow.url + "/crmsync/sumit/api/trigger", json=body, timeout=30,  # as from the console
+        requests.post(live_airflow.url + "/crmsync/api/trigger", json=body, timeout=30),
+        requests.post(live_airflow.url + "/crmsync/api/trigger", json=body, timeout=30,  # as from the console
                       headers={"Origin": live_airflow.url}),
-        requests.post(live_airflow.url + "/crmsync/sumit/api/trigger", json=body, timeout=30,  # not Airflow's token
+        requests.post(live_airflow.url + "/crmsync/api/trigger", json=body, timeout=30,  # not Airflow's token
                       headers={"Authorization": "Bearer not-a-token"}),
-        requests.post(live_airflow.url + "/crmsync/sumit/api/errors/ignore", json={"error_ids": [1]}, timeout=30),
-        requests.get(f"{live_airflow.url}/crmsync/sumit/api/runs/{PULL_DAG}/x", timeout=30),
+        requests.post(live_airflow.url + "/crmsync/api/errors/ignore", json={"error_ids": [1]}, timeout=30),
+        requests.get(f"{live_airflow.url}/crmsync/api/runs/{PULL_DAG}/x", timeout=30),
     ]
     # (403: Airflow's own answer to a token it cannot verify)
     assert [a.status_code for a in answers] == [401, 401, 403, 401, 401], [a.text for a in answers]
@@ -451,11 +451,11 @@ def test_a_viewer_reads_but_cannot_act(new_page, live_airflow, api, viewer_login
         assert page.status_code == 200, (path, page.status_code, page.text[:300])
     for dag_id, conf in ((PULL_DAG, {}), (PUSH_DAG, {"customer_ids": [1]}), (SYNC_DAG, {}),
                          (RESOLVE_DAG, {"conflict_ids": [1], "keep": "local"})):
-        answer = viewer.post(live_airflow.url + "/crmsync/sumit/api/trigger", timeout=30,
+        answer = viewer.post(live_airflow.url + "/crmsync/api/trigger", timeout=30,
                              json={"dag_id": dag_id, "conf": conf, "unpause": True})
         assert answer.status_code == 403, (dag_id, answer.status_code, answer.text)
         assert "can only read" in answer.json()["detail"]
-    ignore = viewer.post(live_airflow.url + "/crmsync/sumit/api/errors/ignore", json={"error_ids": [1]}, timeout=30)
+    ignore = viewer.post(live_airflow.url + "/crmsync/api/errors/ignore", json={"error_ids": [1]}, timeout=30)
     assert ignore.status_code == 403, ignore.text
 
     # In the browser: the viewer sees the console and its buttons; the run is refused.
@@ -474,7 +474,7 @@ def test_a_viewer_reads_but_cannot_act(new_page, live_airflow, api, viewer_login
 def test_a_call_with_the_login_cookie_from_another_site_is_refused(admin, live_airflow, api):
     [cookie] = [c["value"] for c in admin.cookies() if c["name"] == "_token"]  # set by Airflow's login page
     before = run_ids(api, *ACTION_DAGS)
-    url = live_airflow.url + "/crmsync/sumit/api/trigger"
+    url = live_airflow.url + "/crmsync/api/trigger"
     body = {"dag_id": PULL_DAG, "conf": {}, "unpause": True}
     attempts = {
         "another origin": {"json": body, "headers": {"Origin": "http://evil.example"}},
@@ -488,7 +488,7 @@ def test_a_call_with_the_login_cookie_from_another_site_is_refused(admin, live_a
                for what, kwargs in attempts.items()}
     assert answers == {"another origin": 403, "an opaque origin": 403, "no origin": 403, "a form post": 415,
                        "text/plain from the own origin": 415}
-    ignore = requests.post(live_airflow.url + "/crmsync/sumit/api/errors/ignore", json={"error_ids": [1]}, timeout=30,
+    ignore = requests.post(live_airflow.url + "/crmsync/api/errors/ignore", json={"error_ids": [1]}, timeout=30,
                            cookies={"_token": cookie}, headers={"Origin": "http://evil.example"})
     assert ignore.status_code == 403
     # The same cookie from the console's own origin is let through (to the read it asks for).

@@ -21,7 +21,7 @@ def request(method="POST", *, origin=None, cookie=True, bearer=False, content_ty
         headers.append((b"authorization", b"Bearer abc"))
     if content_type:
         headers.append((b"content-type", content_type.encode()))
-    return Request({"type": "http", "method": method, "scheme": "http", "path": "/crmsync/sumit/api/trigger",
+    return Request({"type": "http", "method": method, "scheme": "http", "path": "/crmsync/api/trigger",
                     "headers": headers, "query_string": b"", "server": ("airflow.example", 8080)})
 
 
