@@ -33,6 +33,7 @@ from crmsync.airflow_side.params import (
     max_change_ratio_param,
     max_push_without_approval_param,
     max_record_attempts_param,
+    match_keys_param,
     max_reject_ratio_param,
     min_mass_change_param,
     min_rejects_to_fail_param,
@@ -67,6 +68,7 @@ with DAG(
         "approve_mass_change": approve_mass_change_param(),
         "max_change_ratio": max_change_ratio_param(),
         "min_mass_change": min_mass_change_param(),
+        "match_keys": match_keys_param(),
         "max_push_without_approval": max_push_without_approval_param(),
     },
 ) as dag:
@@ -86,6 +88,7 @@ with DAG(
         approved_in_advance="{{ params.approve_mass_change }}",
         max_change_ratio="{{ params.max_change_ratio }}",
         min_mass_change="{{ params.min_mass_change }}",
+        match_keys="{{ params.match_keys }}",
         **connections,
     )
     approve_mass_change = ApprovePullPlanOperator(

@@ -27,6 +27,7 @@ from crmsync.airflow_side.params import (
     full_resync_param,
     max_change_ratio_param,
     max_record_attempts_param,
+    match_keys_param,
     max_reject_ratio_param,
     min_mass_change_param,
     min_rejects_to_fail_param,
@@ -58,6 +59,7 @@ with DAG(
         "approve_mass_change": approve_mass_change_param(),
         "max_change_ratio": max_change_ratio_param(),
         "min_mass_change": min_mass_change_param(),
+        "match_keys": match_keys_param(),
     },
 ) as dag:
     connections = {"sumit_conn_id": deployment.SUMIT_CONN_ID, "postgres_conn_id": deployment.POSTGRES_CONN_ID}
@@ -75,6 +77,7 @@ with DAG(
         approved_in_advance="{{ params.approve_mass_change }}",
         max_change_ratio="{{ params.max_change_ratio }}",
         min_mass_change="{{ params.min_mass_change }}",
+        match_keys="{{ params.match_keys }}",
         **connections,
     )
     approve_mass_change = ApprovePullPlanOperator(

@@ -15,7 +15,12 @@ sandbox is seeded with that many sample customers and these scenarios run:
    100,000 (scripts/bench_console.py);
 8. full pull into an empty table with 250 ms of sandbox latency per listing call, on the largest
    size up to 100,000: one page at a time (read_concurrency 1), then with the connection's
-   read_concurrency (default 8), side by side (``--latency-pull-only`` runs just this one).
+   read_concurrency (default 8), side by side (``--latency-pull-only`` runs just this one);
+9. adoption, on the largest size up to 100,000 (N): a table of N local customers none linked,
+   half of them the CRM's own (same e-mail and tax id), the other half local only; the first
+   pull matches (links N/2, inserts the CRM's other N/2), in pairs with a full pull into an empty
+   table just before (median of 3 pairs; goal: at most ADOPTION_GOAL times it;
+   ``--matching-only`` runs just this one).
 
 After scenario 1, at the largest size up to 100,000 and at the largest size, it measures the
 database floor (scripts/bench_floor.py: what PostgreSQL alone needs to store the same rows) in
@@ -63,6 +68,7 @@ PUSH_LATENCY_MS = 20
 RATE_LIMIT = 5  # scenario 6: requests per second the sandbox accepts
 RATE_LIMITED_PUSHES = 200
 LISTING_LATENCY_MS = 250  # scenario 8: per listing call
+ADOPTION_GOAL = 1.3  # scenario 9: the first pull that links half of the table, at most this many full pulls
 FLOOR_GOAL = 2.0  # the full pull, at most this many times the database floor (scripts/bench_floor.py)
 
 
@@ -139,7 +145,8 @@ def _run_crmsync(spec: dict[str, Any], log: Any) -> dict[str, Any]:
     finally:
         hook.close()
     return {"round_trips": store.round_trips, "pushed": counts.pushed, "failed": counts.failed,
-            "fetched": counts.fetched, "db_cpu": db_cpu}
+            "fetched": counts.fetched, "db_cpu": db_cpu, "linked": counts.linked, "held": counts.held,
+            "created": counts.created}
 
 
 def _process_cpu_seconds(pid: int) -> float:
@@ -282,6 +289,9 @@ class Bench:
             self.run_worker("crmsync", "pull", "bench")  # the customers scenario 5 pushes
             self.latency_bound_push(size)
             return
+        if self.args.matching_only:
+            self.adoption(size)
+            return
         self.scenario(size, 1, "full pull into an empty table", "pull")
         largest = size == max((s for s in self.sizes if s <= 100_000), default=None)
         if largest or size == max(self.sizes):
@@ -309,6 +319,7 @@ class Bench:
             self.console_lines = console_lines(self.dsn("bench"), size)
             print("\n".join(self.console_lines), flush=True)
         self.latency_bound_pull(size)
+        self.adoption(size)
 
     def latency_bound_push(self, size: int) -> None:
         """5. (once, at the first size with enough customers) push_count changed customers with
@@ -355,6 +366,41 @@ class Bench:
             f"({times[1] / times[self.args.read_concurrency]:.1f}x faster)")
         print(self.latency_line, flush=True)
 
+    def adoption(self, size: int) -> None:
+        """9. (once, at the largest size up to 100,000) the first pull of a company whose table and
+        SUMIT both hold customers, half of them the same, against a full pull into an empty table."""
+        if self.adoption_line or size != max((s for s in self.sizes if s <= 100_000), default=None):
+            return
+        reset = ("TRUNCATE sumit_customers, crm_sync_runs, crm_sync_errors, crm_sync_conflicts, crm_sync_changes, "
+                 "crm_sync_created, crm_sync_matches, crm_sync_match_exclusions")
+        # Every row unlinked, its bookkeeping gone; odd ids become customers SUMIT does not have.
+        adopt = ("UPDATE sumit_customers SET sumit_customer_id = NULL, synced_fingerprint = NULL, crm_fingerprint = NULL,"
+                 " crm_custom_fingerprint = NULL, synced_at = NULL, metadata = '{}',"
+                 " email = CASE WHEN id % 2 = 1 THEN 'local-' || id || '@example.com' ELSE email END,"
+                 " tax_id = CASE WHEN id % 2 = 1 THEN 'L' || id ELSE tax_id END")
+        pairs = []
+        for _ in range(3):
+            self.sql("bench", reset)
+            first = self.run_worker("crmsync", "pull", "bench")
+            self.sql("bench", adopt)
+            self.sql("bench", "TRUNCATE crm_sync_changes, crm_sync_created")
+            self.sql("bench", "VACUUM ANALYZE sumit_customers")
+            matched = self.run_worker("crmsync", "pull", "bench")
+            total = self.sql("bench", "SELECT count(*) FROM sumit_customers")[0][0]
+            pairs.append((matched["seconds"] / first["seconds"], first, matched, total))
+        pairs.sort(key=lambda pair: pair[0])
+        ratio, first, matched, total = pairs[len(pairs) // 2]
+        self._add(size, 9, f"adoption: {size:,} local (none linked) + {size:,} CRM, half the same", matched, None,
+                  False, None)
+        verdict = "meets" if ratio <= ADOPTION_GOAL else "misses"
+        self.adoption_line = (
+            f"9. adoption at {size:,} + {size:,} customers, half the same people (by e-mail and tax id): the first "
+            f"pull linked {matched['linked']:,}, inserted {matched['created']:,} and held {matched['held']:,} in "
+            f"{matched['seconds']:.2f} s; a full pull into an empty table {first['seconds']:.2f} s; ratio "
+            f"{ratio:.2f}x (median of 3 pairs: {', '.join(f'{r:.2f}' for r, *_ in pairs)}), {verdict} the goal "
+            f"{ADOPTION_GOAL}x; the table then holds {total:,} rows (no twin)")
+        print(self.adoption_line, flush=True)
+
     def rate_limited_push(self, size: int) -> None:
         """6. (once) RATE_LIMITED_PUSHES changed customers pushed against the sandbox's rate_limit."""
         if self.rate_limit_line or size < RATE_LIMITED_PUSHES:
@@ -381,6 +427,7 @@ class Bench:
     pushed_once = False
     rate_limit_line = ""
     latency_line = ""
+    adoption_line = ""
     console_lines: list[str] = []
     floor_lines: list[str] = []
     sizes: list[int] = []
@@ -456,6 +503,8 @@ def main(argv: list[str] | None = None) -> int:
                              "concurrent)")
     parser.add_argument("--push-only", action="store_true",
                         help=f"only scenario 5 (push --push-count customers at {PUSH_LATENCY_MS} ms per call)")
+    parser.add_argument("--matching-only", action="store_true",
+                        help="only scenario 9 (adoption: the first pull that links half of a populated table)")
     parser.add_argument("--pull-only", action="store_true",
                         help="only scenarios 1 and 2, the database floor and where the time goes")
     parser.add_argument("--no-fsync", action="store_true",
@@ -497,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     table += "".join("\n\n" + line for line in bench.floor_lines)
     table += "\n\n" + bench.breakdown_lines() + (f"\n\n{bench.rate_limit_line}" if bench.rate_limit_line else "")
     table += f"\n\n{bench.latency_line}" if bench.latency_line else ""
+    table += f"\n\n{bench.adoption_line}" if bench.adoption_line else ""
     if bench.console_lines:
         table += "\n\n" + "\n".join(bench.console_lines)
     if args.output:

@@ -1,2 +1,3 @@
--- Whether crmsync's tables exist yet (a DAG's first task creates them).
-SELECT to_regclass('crm_sync_customer_states') IS NOT NULL
+-- Whether crmsync's tables exist yet, as this version makes them (a DAG's first task creates or
+-- upgrades them).
+SELECT to_regclass('crm_sync_customer_states') IS NOT NULL AND to_regclass('crm_sync_matches') IS NOT NULL

@@ -5,6 +5,9 @@ WITH candidates AS (
     SELECT c.id, c.name
     FROM sumit_customers AS c
     WHERE (%(ids)s::bigint[] IS NULL OR c.id = ANY(%(ids)s::bigint[]))
+      AND NOT (c.sumit_customer_id IS NULL
+               AND EXISTS (SELECT 1 FROM crm_sync_matches AS m
+                           WHERE m.customer_id = c.id AND m.status = 'waiting' AND m.side = 'local'))
       AND (NOT %(only_changed)s OR (
             c.synced_fingerprint IS DISTINCT FROM crmsync_local_fingerprint(c)
             AND NOT c.metadata ? 'crm_missing_since'

@@ -5,11 +5,15 @@
 --   1. remembers every CRM id on the page, and %(also_seen)s (ids of rejected records), as
 --      seen by this pull (crmsync_seen, read by flag_vanished.sql), unless %(note_seen)s is
 --      false (a pull into a table with no linked customer: nothing can vanish from it);
---   2. inserts the customers no local row is linked to: a new CRM customer is taken whole
+--   2. when %(matching)s (unlinked local customers have key values: crmsync.core.matching), sets
+--      aside in crmsync_match_crm the customers no local row is linked to whose tax id, e-mail
+--      or phone an unlinked local customer has (crmsync_match_local): match_find.sql decides
+--      them once the whole listing is read;
+--   3. inserts the other customers no local row is linked to: a new CRM customer is taken whole
 --      (merge.plan_pull's first rule), its custom fields and last_synced_at in metadata. A row
 --      another writer linked to the same CRM id in the meantime is left alone; the next pull
 --      compares it;
---   3. returns how many it inserted, and the local state of the linked customers whose CRM copy
+--   4. returns how many it inserted and set aside, and the local state of the linked customers whose CRM copy
 --      changed since the last pull (either fingerprint differs), or of every linked one when
 --      %(full_resync)s: the ones merge.plan_pull must decide. For the others it plans nothing.
 -- The final SELECT reads the snapshot from before the insert, so it never returns a new row; it
@@ -21,13 +25,27 @@ WITH page AS (
            r->>9 AS country, r->>10 AS zip_code,
            (r->11) || jsonb_build_object('last_synced_at', %(synced_at_text)s::text) AS metadata,
            r->>12 AS fingerprint, r->>13 AS custom_fingerprint,
-           coalesce(r->16->>'row_fingerprint', r->>12) AS row_fingerprint
+           coalesce(r->16->>'row_fingerprint', r->>12) AS row_fingerprint, r AS raw
     FROM jsonb_array_elements(convert_from(%(rows)b, 'UTF8')::jsonb) AS r  -- the page's UTF-8 bytes as sent
 ), seen AS (
     INSERT INTO crmsync_seen
     SELECT sumit_customer_id FROM page WHERE %(note_seen)s
     UNION ALL
     SELECT json_array_elements_text(%(also_seen)s::json) WHERE %(note_seen)s
+), hits AS (  -- empty, and planned away, when not matching
+    SELECT DISTINCT v.sumit_customer_id
+    FROM page AS v
+    CROSS JOIN LATERAL (VALUES ('tax_id', crmsync_match_value('tax_id', v.tax_id)),
+                               ('email', crmsync_match_value('email', v.email)),
+                               ('phone', crmsync_match_value('phone', v.phone))) AS k(key, value)
+    JOIN crmsync_match_local AS m ON m.value = k.value AND m.key = k.key
+    WHERE %(matching)s
+      AND NOT EXISTS (SELECT 1 FROM sumit_customers AS c WHERE c.sumit_customer_id = v.sumit_customer_id)
+), set_aside AS (
+    INSERT INTO crmsync_match_crm (sumit_customer_id, row)
+    SELECT v.sumit_customer_id, v.raw FROM page AS v WHERE v.sumit_customer_id IN (SELECT h.sumit_customer_id FROM hits AS h)
+    ON CONFLICT (sumit_customer_id) DO UPDATE SET row = EXCLUDED.row
+    RETURNING 1
 ), inserted AS (
     INSERT INTO sumit_customers AS c (
         sumit_customer_id, name, email, phone, company_name, tax_id, address, city, state, country,
@@ -36,11 +54,12 @@ WITH page AS (
            v.city, v.state, v.country, v.zip_code, v.metadata, v.row_fingerprint, v.fingerprint,
            v.custom_fingerprint, %(synced_at)s
     FROM page AS v
+    WHERE NOT %(matching)s OR v.sumit_customer_id NOT IN (SELECT h.sumit_customer_id FROM hits AS h)
     ON CONFLICT (sumit_customer_id) DO NOTHING
     RETURNING c.sumit_customer_id
 )
-SELECT n.inserted, s.*
-FROM (SELECT count(*) AS inserted FROM inserted) AS n
+SELECT n.inserted, n.set_aside, s.*
+FROM (SELECT (SELECT count(*) FROM inserted) AS inserted, (SELECT count(*) FROM set_aside) AS set_aside) AS n
 LEFT JOIN (
     SELECT c.id, c.sumit_customer_id,
            c.name, c.email, c.phone, c.company_name, c.tax_id, c.address, c.city, c.state,

@@ -30,14 +30,15 @@ ARTIFACTS = ROOT / "artifacts"
 DOC_IMAGES = ROOT / "docs" / "images"
 FAILURE_SCREENSHOT = ARTIFACTS / "console-failure.png"
 RESOLVE_DAG = "crm_resolve_conflicts"
-ACTION_DAGS = (PULL_DAG, PUSH_DAG, SYNC_DAG, RESOLVE_DAG)
+LINK_DAG = "crm_link_customers"
+ACTION_DAGS = (PULL_DAG, PUSH_DAG, SYNC_DAG, RESOLVE_DAG, LINK_DAG)
 UPDATE_PATH = "/website/customers/update/"  # the guide profile's push endpoint
 RUN_MS = RUN_TIMEOUT_SECONDS * 1000  # a run's outcome, polled by the console
 EXPECT_MS = 30_000  # anything else the browser shows
 HOSTILE = "<img src=x onerror=alert(1)>"
 HOSTILE_CRM = "\"'><script>alert(2)</script><img src=x onerror=alert(2)>"
 CONSOLE_PAGES = ("/crmsync/customers", "/crmsync/runs", "/crmsync/errors", "/crmsync/conflicts",
-                 "/crmsync/mass-changes")
+                 "/crmsync/matches", "/crmsync/mass-changes")
 
 
 # -- the browser -------------------------------------------------------------------------------------
@@ -352,6 +353,46 @@ def test_keep_local_resolves_a_real_conflict(new_page, admin, live_airflow, api,
     expect(console.locator(f'section[data-conflict-id="{conflict_id}"]')).to_have_count(0)
 
 
+# -- 3b. decide a match -------------------------------------------------------------------------------------
+
+def test_link_these_two_links_a_held_pair(new_page, admin, live_airflow, api, customers_table):
+    """Two CRM customers share the e-mail of one local customer: the pull holds all three (no
+    twin inserted, nothing to create); a person links the right pair from the Matches page."""
+    t = tag()
+    email = f"twin-{t}@example.co.il"
+    one, two = live_airflow.sandbox.control.add_customers([
+        {"Name": f"Match {t} Ltd", "Email": email, "City": "Acre"},
+        {"Name": f"Match {t} Other", "Email": email.upper()}])
+    with customers_table.connect() as conn:
+        [(local_id,)] = conn.execute("INSERT INTO sumit_customers (name, email) VALUES (%s, %s) RETURNING id",
+                                     (f"Match {t} Ltd", email)).fetchall()
+    run_dag(api, PULL_DAG)
+    held = dict(rows(customers_table, "SELECT coalesce(customer_id::text, sumit_customer_id), id FROM crm_sync_matches"
+                                      " WHERE status = 'waiting' AND match_value = %s", email))
+    assert set(held) == {str(local_id), str(one), str(two)}
+    assert rows(customers_table, "SELECT count(*) FROM sumit_customers WHERE email ILIKE %s", email) == [(1,)]
+    api.unpause(LINK_DAG)
+
+    page = new_page(admin)
+    console = open_console(page, live_airflow, "Matches")
+    section = console.locator(f'section.match[data-match-id="{held[str(local_id)]}"]')
+    expect(section.get_by_role("heading")).to_contain_text(f"Match {t} Ltd")
+    expect(section.locator("table.versions")).to_contain_text("Acre")
+    screenshot(page, "console-matches.png")
+    section.get_by_role("button", name=f"Link these two: local {local_id} and CRM {one}").click()
+    confirm(console, f"Link Match {t} Ltd (local id {local_id}) and Match {t} Ltd (CRM id {one}) as one customer?",
+            "Link")
+    box = finished(console)
+    expect(box).to_have_class(re.compile(r"\bsuccess\b"))
+    expect(box.locator(".outcome")).to_contain_text("Linked 1 customer")
+    run = api.ok("GET", f"/api/v2/dags/{LINK_DAG}/dagRuns/{run_of(box)}")
+    assert run["conf"] == {"links": [[local_id, str(one)]]}
+    assert rows(customers_table, "SELECT sumit_customer_id, city FROM sumit_customers WHERE id = %s",
+                local_id) == [(str(one), "Acre")]
+    assert rows(customers_table, "SELECT status FROM crm_sync_matches WHERE id IN (%s, %s) ORDER BY id",
+                held[str(local_id)], held[str(one)]) == [("linked",), ("linked",)]
+
+
 # -- 4. the retry queue ---------------------------------------------------------------------------------
 
 def test_retry_now_pushes_a_fixed_customer_and_ignore_drops_another(new_page, admin, live_airflow, api,
@@ -450,7 +491,7 @@ def test_a_viewer_reads_but_cannot_act(new_page, live_airflow, api, viewer_login
         page = viewer.get(live_airflow.url + path, timeout=30)
         assert page.status_code == 200, (path, page.status_code, page.text[:300])
     for dag_id, conf in ((PULL_DAG, {}), (PUSH_DAG, {"customer_ids": [1]}), (SYNC_DAG, {}),
-                         (RESOLVE_DAG, {"conflict_ids": [1], "keep": "local"})):
+                         (RESOLVE_DAG, {"conflict_ids": [1], "keep": "local"}), (LINK_DAG, {"separate": [1]})):
         answer = viewer.post(live_airflow.url + "/crmsync/api/trigger", timeout=30,
                              json={"dag_id": dag_id, "conf": conf, "unpause": True})
         assert answer.status_code == 403, (dag_id, answer.status_code, answer.text)

@@ -62,7 +62,7 @@ os.environ.update(airflow_env(
 ))
 
 CRM_TABLES = ("sumit_customers, crm_sync_runs, crm_sync_errors, crm_sync_conflicts, crm_sync_changes, crm_sync_created, "
-              "crm_sync_plans, crm_sync_listing, crm_inbox, crm_sumit_subscriptions")
+              "crm_sync_plans, crm_sync_listing, crm_inbox, crm_sumit_subscriptions, crm_sync_matches, crm_sync_match_exclusions")
 
 
 @pytest.fixture(scope="session")
@@ -211,7 +211,8 @@ def run_dag(dagbag):
         # read before any run, unless given) keeps each test's run independent of the ones before it.
         defaults = dagbag.crmsync_param_defaults[dag_id]
         try:
-            return str(dag.test(run_conf={**defaults, **(conf or {})}).state)
+            run.last = dag.test(run_conf={**defaults, **(conf or {})})  # the DagRun, for task states and XComs
+            return str(run.last.state)
         finally:  # ... and Param.resolve keeps the run's values: put the declared ones back for later tests
             _restore_declared_params(dagbag)
 

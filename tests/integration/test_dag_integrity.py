@@ -11,7 +11,7 @@ from airflow.sdk.exceptions import ParamValidationError
 def test_dags_import_without_errors(dagbag):
     assert set(dagbag.dag_ids) == {"crm_pull_customers", "crm_push_customers", "crm_bidirectional_sync",
                                    "crm_revert_run", "crm_resolve_conflicts", "crm_apply_crm_events",
-                                   "crm_sumit_triggers", "crm_export_changed_customers"}
+                                   "crm_sumit_triggers", "crm_export_changed_customers", "crm_link_customers"}
 
 
 def test_bidirectional_runs_daily_at_three_in_jerusalem_one_at_a_time(dagbag):
@@ -21,7 +21,8 @@ def test_bidirectional_runs_daily_at_three_in_jerusalem_one_at_a_time(dagbag):
 
 
 @pytest.mark.parametrize("dag_id", ["crm_pull_customers", "crm_push_customers", "crm_revert_run",
-                                    "crm_resolve_conflicts", "crm_apply_crm_events", "crm_sumit_triggers"])
+                                    "crm_resolve_conflicts", "crm_apply_crm_events", "crm_sumit_triggers",
+                                    "crm_link_customers"])
 def test_pull_and_push_are_manual_only(dagbag, dag_id):
     dag = dagbag.get_dag(dag_id)
     assert not dag.timetable.can_be_scheduled
@@ -41,6 +42,8 @@ def test_tasks_read_like_the_job(dagbag):
     assert [t.task_id for t in dagbag.get_dag("crm_resolve_conflicts").topological_sort()] == [
         "prepare_customers_table", "resolve_conflicts", "push_resolved", "report"]
     assert set(dagbag.get_dag("crm_resolve_conflicts").tags) == {"crmsync", "sumit", "conflicts"}
+    assert [t.task_id for t in dagbag.get_dag("crm_link_customers").topological_sort()] == [
+        "prepare_customers_table", "link_customers", "push_linked", "report"]
     # near real time: the apply is the first task (no schema task before it: every second counts)
     assert [t.task_id for t in dagbag.get_dag("crm_apply_crm_events").topological_sort()] == [
         "apply_crm_events", "report"]
@@ -110,6 +113,25 @@ def test_params_validate_as_documented(dagbag):
             validated(resolve, bad)
 
 
+def test_the_matching_params_validate_as_documented(dagbag):
+    for dag_id in ("crm_pull_customers", "crm_bidirectional_sync"):
+        dag = dagbag.get_dag(dag_id)
+        assert validated(dag, {})["match_keys"] is None  # the Variable, the connection's extra, or the default
+        assert validated(dag, {"match_keys": ["email", "phone"]})["match_keys"] == ["email", "phone"]
+        assert validated(dag, {"match_keys": []})["match_keys"] == []  # matching off
+        for bad in ({"match_keys": ["name"]}, {"match_keys": ["email", "email"]}, {"match_keys": "email"}):
+            with pytest.raises(ParamValidationError):
+                validated(dag, bad)
+    link = dagbag.get_dag("crm_link_customers")
+    assert validated(link, {"links": [[12, "40123"]]})["links"] == [[12, "40123"]]
+    assert validated(link, {"separate": [3], "unlink": [4]}) == {
+        "links": [], "separate": [3], "unlink": [4], "conflict_policy": "newer_wins", "dry_run": False}
+    for bad in ({"links": [[12]]}, {"links": [["12", "40123"]]}, {"links": [[12, 40123]]}, {"links": [[0, "1"]]},
+                {"links": [[12, "1", "2"]]}, {"separate": ["3"]}, {"unlink": [0]}, {"dry_run": "no"}):
+        with pytest.raises(ParamValidationError):
+            validated(link, bad)
+
+
 def test_next_scheduled_run_is_three_oclock_jerusalem_time(dagbag):
     import pendulum
 
@@ -139,11 +161,11 @@ def test_every_task_that_calls_sumit_runs_in_the_sumit_pool(dagbag):
     assert in_pool == {("crm_pull_customers", "pull_from_crm"), ("crm_push_customers", "push_to_crm"),
                        ("crm_bidirectional_sync", "pull_from_crm"), ("crm_bidirectional_sync", "push_changed"),
                        ("crm_revert_run", "push_restored"), ("crm_resolve_conflicts", "push_resolved"),
-                       ("crm_apply_crm_events", "apply_crm_events")}
+                       ("crm_apply_crm_events", "apply_crm_events"), ("crm_link_customers", "push_linked")}
 
 
 DAG_IDS = ["crm_pull_customers", "crm_push_customers", "crm_bidirectional_sync", "crm_revert_run",
-           "crm_resolve_conflicts", "crm_apply_crm_events"]
+           "crm_resolve_conflicts", "crm_apply_crm_events", "crm_link_customers"]
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)
@@ -185,7 +207,8 @@ def test_the_tasks_that_write_customers_announce_the_sumit_customers_asset(dagba
         ("crm_bidirectional_sync", "apply_approved_plan"), ("crm_bidirectional_sync", "push_changed"),
         ("crm_revert_run", "restore_values"), ("crm_revert_run", "push_restored"),
         ("crm_resolve_conflicts", "resolve_conflicts"), ("crm_resolve_conflicts", "push_resolved"),
-        ("crm_apply_crm_events", "apply_crm_events")}
+        ("crm_apply_crm_events", "apply_crm_events"), ("crm_link_customers", "link_customers"),
+        ("crm_link_customers", "push_linked")}
     export = dagbag.get_dag("crm_export_changed_customers")
     assert export.timetable.asset_condition == AssetAlias("crmsync_customers_changed")
 

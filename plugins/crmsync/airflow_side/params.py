@@ -8,6 +8,7 @@ from typing import Any
 from airflow.sdk import Param
 
 from crmsync.core.guard import DEFAULT_MAX_CHANGE_RATIO, DEFAULT_MAX_PUSH_WITHOUT_APPROVAL, DEFAULT_MIN_MASS_CHANGE
+from crmsync.core.matching import KEYS as MATCH_KEYS
 from crmsync.core.merge import ConflictPolicy
 from crmsync.core.summary import DEFAULT_MAX_REJECT_RATIO, DEFAULT_MIN_REJECTS_TO_FAIL
 
@@ -52,6 +53,39 @@ def full_resync_param() -> Param:
     return Param(False, type="boolean", title="Full resync",
                  description="Ignore the stored CRM fingerprints for this run: re-compare every customer on content "
                              "(a row with no local edit takes the CRM copy). Never duplicates rows.")
+
+
+def match_keys_param() -> Param:
+    return Param(None, type=["null", "array"], items={"type": "string", "enum": list(MATCH_KEYS)}, uniqueItems=True,
+                 maxItems=len(MATCH_KEYS), title="Match keys",
+                 description="How customers both sides already hold are recognised before anything is created: "
+                             "keys in order, e.g. [\"tax_id\", \"email\"] (phone too, if you add it; a name "
+                             "alone never links; [] turns matching off). Empty (null): the Variable "
+                             "crmsync_match_keys, else the sumit connection's extra match_keys, else tax_id then "
+                             "email.")
+
+
+def link_pairs_param() -> Param:
+    return Param([], type="array", maxItems=MAX_IDS, title="Links",
+                 items={"type": "array", "minItems": 2, "maxItems": 2,
+                        "prefixItems": [{"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                                        {"type": "string", "minLength": 1, "maxLength": 200}]},
+                 description="Pairs [local id, CRM id] a person decided are the same customer, e.g. "
+                             "[[12, \"40123\"]]. Refused, with nothing written, when either side is linked to "
+                             "someone else or unknown.")
+
+
+def separate_param() -> Param:
+    return Param([], type="array", items=_ID_ITEMS, maxItems=MAX_IDS, title="Different customers",
+                 description="Ids of held records (crm_sync_matches.id, the console's Matches page) that are "
+                             "different customers: they then cross as new records and are never proposed again "
+                             "with those candidates.")
+
+
+def unlink_param() -> Param:
+    return Param([], type="array", items=_ID_ITEMS, maxItems=MAX_IDS, title="Unlink",
+                 description="Local ids to unlink from their CRM customer: the CRM id is removed and the pair is "
+                             "never matched again automatically.")
 
 
 def retry_failed_only_param() -> Param:

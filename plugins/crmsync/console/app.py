@@ -156,6 +156,17 @@ def conflicts(request: Request, _user: ReaderDep) -> HTMLResponse:
     return page(request, "conflicts.html", "conflicts", conflicts=rows, total=total)
 
 
+@app.get("/matches", response_class=HTMLResponse)
+def matches(request: Request, _user: ReaderDep) -> HTMLResponse:
+    with queries_or_setup() as queries:
+        rows, total = queries.matches(page_size=100)
+    for row in rows:
+        held, candidates = row["held"], row["candidates"] or []
+        # side by side: the local customer(s) on the left, the CRM's on the right
+        row["pairs"] = [(held, c) if row["side"] == "local" else (c, held) for c in candidates]
+    return page(request, "matches.html", "matches", matches=rows, total=total, fields=MATCH_FIELDS)
+
+
 @app.get("/mass-changes", response_class=HTMLResponse)
 def mass_changes(request: Request, _user: ReaderDep) -> HTMLResponse:
     with queries_or_setup() as queries:
@@ -176,6 +187,9 @@ def run_tab(request: Request, dag_id: str, dag_run_id: str, _user: ReaderDep) ->
         failures = queries.run_errors(dag_id, dag_run_id)
     return page(request, "run.html", "", dag_id=dag_id, dag_run_id=dag_run_id, run=row, changes=changes,
                 failures=failures, outcome=outcome_text(dag_id, "success", row) if row else None)
+
+
+MATCH_FIELDS = (("name", "Name"), ("email", "E-mail"), ("tax_id", "Tax id"), ("phone", "Phone"), ("city", "City"))
 
 
 # -- actions ------------------------------------------------------------------------------------------

@@ -13,9 +13,10 @@ SYNC_DAG = "crm_bidirectional_sync"
 REVERT_DAG = "crm_revert_run"
 RESOLVE_DAG = "crm_resolve_conflicts"
 EVENTS_DAG = "crm_apply_crm_events"  # started by the receiver of SUMIT's triggers, not by the console
+LINK_DAG = "crm_link_customers"
 # The DAGs the console reads from and may start; nothing else can be triggered through it.
-DAG_IDS = (PULL_DAG, PUSH_DAG, SYNC_DAG, REVERT_DAG, RESOLVE_DAG, EVENTS_DAG)
-ACTION_DAGS = (PULL_DAG, PUSH_DAG, SYNC_DAG, RESOLVE_DAG)
+DAG_IDS = (PULL_DAG, PUSH_DAG, SYNC_DAG, REVERT_DAG, RESOLVE_DAG, EVENTS_DAG, LINK_DAG)
+ACTION_DAGS = (PULL_DAG, PUSH_DAG, SYNC_DAG, RESOLVE_DAG, LINK_DAG)
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ SYNC_STATES = (
     SyncState("given_up", "Given up", "its push failed too many times; it waits for a change or a retry"),
     SyncState("conflict", "In conflict", "both sides changed it; a policy chose a winner you can overrule"),
     SyncState("missing", "Missing in the CRM", "linked, but SUMIT no longer lists it"),
+    SyncState("awaiting_match", "Waiting for a match decision",
+              "SUMIT may hold it already: a key matched several customers, so a person decides (Matches)"),
     SyncState("never_synced", "Never synced", "not in SUMIT yet"),
     SyncState("changed", "Changed locally", "edited since its last sync: waiting for a push"),
     SyncState("synced", "Synced", "the same on both sides since its last sync"),
@@ -74,8 +77,12 @@ def _counts_text(dag_id: str, row: Mapping[str, Any]) -> str:
         resolved = f"Resolved {_plural(int(row.get('conflicts') or 0), 'conflict')}: {updated:,} rewritten, "
         skipped = int(row.get("skipped") or 0)
         return resolved + push[0].lower() + push[1:] + (f" ({skipped:,} skipped)" if skipped else "")
+    if dag_id == LINK_DAG:  # a person's match decisions: the numbers are in its summary line
+        linked, changed = int(row.get("linked") or 0), int(row.get("changed") or 0)
+        return f"Linked {_plural(linked, 'customer')}, changed {changed:,}; {push[0].lower()}{push[1:]}"
     extras = []
-    for key, word in (("vanished", "missing in the CRM"), ("conflicts", "in conflict"), ("skipped", "skipped"),
+    for key, word in (("linked", "linked"), ("held", "waiting for a match decision"),
+                      ("vanished", "missing in the CRM"), ("conflicts", "in conflict"), ("skipped", "skipped"),
                       ("gave_up", "given up")):
         if row.get(key):
             extras.append(f"{int(row[key]):,} {word}")

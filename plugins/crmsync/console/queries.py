@@ -152,5 +152,10 @@ class ConsoleQueries:
         rows = self._rows("console_conflicts", {"limit": page_size, "offset": (page - 1) * page_size})
         return rows, int(self._value("console_conflicts_count"))
 
+    def matches(self, page: int = 1, page_size: int = PAGE_SIZE) -> tuple[list[dict[str, Any]], int]:
+        """Records waiting for a person's match decision, each with its candidates."""
+        rows = self._rows("console_matches", {"limit": page_size, "offset": (page - 1) * page_size})
+        return rows, int(self._value("console_matches_count"))
+
     def plans(self) -> list[dict[str, Any]]:
         return self._rows("console_plans")

@@ -22,6 +22,10 @@ class SyncCounts:
     vanished: int = 0  # linked customers the CRM stopped listing, newly flagged
     gave_up: int = 0  # failed records that reached the attempt cap this run
     changed: int = 0  # customers the run changed: its rows in the change journal (crm_sync_changes)
+    linked: int = 0  # local customers linked to the CRM customer matching found (or a person chose)
+    held: int = 0  # records waiting for a person's match decision (crm_sync_matches)
+    separated: int = 0  # held records a person said are different customers (crm_link_customers)
+    unlinked: int = 0  # local customers a person unlinked from their CRM customer
     considered: int = 0  # records the run dealt with: fetched, plus those the push looked at
     reasons: list[str] = field(default_factory=list)  # first few problems, for the message
 
@@ -92,7 +96,7 @@ def run_status(counts: SyncCounts, *, phase_failed: bool, max_reject_ratio: floa
 
 
 _TITLES = {"pull": "Pull", "push": "Push", "bidirectional": "Bidirectional sync", "revert": "Revert",
-           "resolve": "Resolve", "events": "Apply CRM events"}
+           "resolve": "Resolve", "events": "Apply CRM events", "link": "Link"}
 
 
 def summary_line(operation: str, counts: SyncCounts, *, status: str, dry_run: bool = False) -> str:
@@ -114,6 +118,13 @@ def summary_line(operation: str, counts: SyncCounts, *, status: str, dry_run: bo
     if operation == "resolve":  # conflicts resolved, customers rewritten, and their push
         parts += [f"Resolved: {counts.conflicts}", f"Rewritten: {counts.updated}",
                   f"Pushed: {counts.pushed} (Failed: {counts.failed})"]
+    if operation == "link":  # a person's match decisions
+        parts += [f"Linked: {counts.linked}", f"Different customers: {counts.separated}",
+                  f"Unlinked: {counts.unlinked}"]
+    elif counts.linked:
+        parts.append(f"Linked: {counts.linked}")
+    if counts.held:
+        parts.append(f"Held for a person: {counts.held}")
     parts.append(f"Changed: {counts.changed}")  # customers the run changed: its rows in crm_sync_changes
     line = f"{title} {verb}. " + ", ".join(parts)
     return f"[dry run, nothing written] {line}" if dry_run else line
@@ -125,5 +136,5 @@ def detail_line(counts: SyncCounts) -> str:
         f"fetched={counts.fetched} created={counts.created} updated={counts.updated} "
         f"unchanged={counts.unchanged} skipped={counts.skipped} pushed={counts.pushed} "
         f"failed={counts.failed} conflicts={counts.conflicts} vanished={counts.vanished} "
-        f"gave_up={counts.gave_up} changed={counts.changed}"
+        f"gave_up={counts.gave_up} changed={counts.changed} linked={counts.linked} held={counts.held}"
     )

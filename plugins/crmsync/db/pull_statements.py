@@ -39,30 +39,34 @@ class PullStatements(StoreSession):
     # -- the pull ------------------------------------------------------------------------------
 
     def pull_page(
-        self, rows: bytes, *, also_seen: Sequence[str], synced_at: datetime, full_resync: bool, note_seen: bool = True
-    ) -> tuple[int, dict[str, SyncState]]:
+        self, rows: bytes, *, also_seen: Sequence[str], synced_at: datetime, full_resync: bool, note_seen: bool = True,
+        matching: bool = False,
+    ) -> tuple[int, int, dict[str, SyncState]]:
         """Merge what needs no decision from one pulled page, in one statement (include/sql/pull_page.sql).
 
         ``rows`` are the page's customers, one per CRM id, as :func:`encode_rows` wrote them.
         Remembers their CRM ids (and ``also_seen``) as seen by this pull (unless ``note_seen`` is
-        false: nothing will be flagged as vanished), inserts the customers
-        no local row is linked to, and returns how many it inserted and, by CRM id, the local
+        false: nothing will be flagged as vanished); with ``matching``, sets aside the customers
+        no local row is linked to that share a key value with an unlinked local customer
+        (:meth:`MatchStatements.start_matching`); inserts the other customers no local row is
+        linked to. Returns how many it inserted, how many it set aside and, by CRM id, the local
         state of the linked customers whose CRM copy changed since the last pull (every linked
         one with ``full_resync``): those that merge.plan_pull must decide.
         """
         result = self.fetch("pull_page", {
             "rows": rows, "also_seen": rows_json(list(also_seen)), "synced_at": synced_at,
             "synced_at_text": synced_at.isoformat(), "full_resync": full_resync, "note_seen": note_seen,
+            "matching": matching,
         })
         states = {}
         for row in result:
-            if row[1] is not None:
-                states[row[2]] = SyncState(
-                    id=row[1], fields=dict(zip(SYNCED_COLUMNS, row[3:13])), synced_fingerprint=row[13],
-                    crm_fingerprint=row[14], crm_custom_fingerprint=row[15], updated_at=row[16],
-                    local_fingerprint=row[17],
+            if row[2] is not None:
+                states[row[3]] = SyncState(
+                    id=row[2], fields=dict(zip(SYNCED_COLUMNS, row[4:14])), synced_fingerprint=row[14],
+                    crm_fingerprint=row[15], crm_custom_fingerprint=row[16], updated_at=row[17],
+                    local_fingerprint=row[18],
                 )
-        return result[0][0], states
+        return result[0][0], result[0][1], states
 
     def apply_pull(self, decisions: Iterable[PullDecision], *, synced_at: datetime, policy: str) -> set[int]:
         """Write the decisions taken on linked customers: one UPDATE and one conflicts INSERT at most.

@@ -7,7 +7,7 @@ import gc
 import json
 import logging
 import sys
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
@@ -17,6 +17,7 @@ from crmsync.core import guard
 from crmsync.core.errors import ConfigurationError, CrmSyncError
 from crmsync.core.field_rules import FieldRules
 from crmsync.core.guard import GuardLimits, PullPlan
+from crmsync.core.matching import DEFAULT_KEYS
 from crmsync.core.merge import ConflictPolicy, Outcome, dedupe_by_id, plan_pull
 from crmsync.core.model import CrmCustomer, RejectedRecord
 from crmsync.core.pulled import PulledPage, customer_row, row_customer
@@ -25,6 +26,7 @@ from crmsync.db import plans
 from crmsync.db.store import CustomerStore, decode_rows, encode_rows
 from crmsync.flows.common import CrmClient, note_gave_up, utcnow
 from crmsync.flows.lost_creates import link_lost_creates
+from crmsync.flows.matching import link_matches
 from crmsync.flows.memory import release_freed_memory
 from crmsync.flows.read_ahead import read_ahead
 
@@ -37,6 +39,7 @@ def run_pull(
     full_resync: bool = False,
     rules: FieldRules = FieldRules(),
     limits: GuardLimits | None = None,
+    match_keys: Sequence[str] = DEFAULT_KEYS,
     log: logging.Logger,
     now: Callable[[], datetime] = utcnow,
 ) -> PullResult:
@@ -49,14 +52,16 @@ def run_pull(
 
     Only a complete pull (every page read) then flags linked customers the CRM no longer
     lists (``metadata.crm_missing_since``), unflags those that are back, and resolves queued
-    rejections the CRM has fixed. Before committing, the pull reads its own plan from the
+    rejections the CRM has fixed, and matches the CRM customers no local row is linked to with
+    the unlinked local customers by ``match_keys`` (crmsync.core.matching: one-to-one pairs are
+    linked, ambiguous records wait for a person in crm_sync_matches). Before committing, the pull reads its own plan from the
     journal: with ``limits`` (the mass-change guard, crmsync.core.guard) a plan beyond them is rolled
     back, and kept with the listing it came from for :func:`apply_held_pull` once a person
     approves it. A pull that stops half way writes nothing; running again starts over.
     """
     with _tuned_for_bulk_work():
-        return _pull(client, store, policy=policy, full_resync=full_resync, rules=rules, limits=limits, log=log,
-                     now=now)
+        return _pull(client, store, policy=policy, full_resync=full_resync, rules=rules, limits=limits,
+                     match_keys=tuple(match_keys), log=log, now=now)
 
 
 @contextlib.contextmanager
@@ -85,20 +90,23 @@ def _tuned_for_bulk_work() -> Iterator[None]:
 
 
 def _pull(client: CrmClient, store: CustomerStore, *, policy: ConflictPolicy, full_resync: bool, rules: FieldRules,
-          limits: GuardLimits | None, log: logging.Logger, now: Callable[[], datetime]) -> PullResult:
+          limits: GuardLimits | None, match_keys: tuple[str, ...], log: logging.Logger,
+          now: Callable[[], datetime]) -> PullResult:
     pulled_at = now()
     if store.dry_run:
         store.ensure_schema()  # inside the dry run's transaction: an empty database works too
     store.journal_as("pull")
-    existing = plans.linked_count(store)
-    # Only a table with enough linked customers can meet the guard: only then is the listing kept aside.
+    # The existing customers the guard measures against: those linked, and those matching may link.
+    linked = plans.linked_count(store)
+    existing = linked + store.count_matchable(match_keys)
+    # Only a table with enough of them can meet the guard: only then is the listing kept aside.
     guarded = limits is not None and existing >= max(1, limits.min_mass_change)
     with contextlib.ExitStack() as stack:
         spool = stack.enter_context(plans.ListingSpool()) if guarded and not store.dry_run else None
         pages = read_ahead(prepared_pages(client.iter_customer_pages(), rules, spool))
         counts = _merge_listing(pages, store, policy=policy, full_resync=full_resync, rules=rules,
-                                pulled_at=pulled_at, linked_before=existing, log=log)
-        counts.changed = store.changed_count("pull")
+                                pulled_at=pulled_at, linked_before=linked, match_keys=match_keys, log=log)
+        counts.changed = store.changed_count("pull") + store.changed_count("link")
         plan = plans.pull_plan(store, existing) if guarded else None
         reasons = guard.pull_reasons(plan, limits) if plan is not None and limits is not None else []
         if reasons and store.dry_run:
@@ -106,7 +114,8 @@ def _pull(client: CrmClient, store: CustomerStore, *, policy: ConflictPolicy, fu
         elif reasons:
             store.rollback()  # nothing of this pull is written
             plans.hold(store, "pull", plan=plan.to_dict(), reasons=reasons, listing=spool, settings={
-                "policy": policy.value, "full_resync": full_resync, "pulled_at": pulled_at.isoformat()})
+                "policy": policy.value, "full_resync": full_resync, "pulled_at": pulled_at.isoformat(),
+                "match_keys": list(match_keys)})
             log.warning("Nothing written: this pull waits for approval because %s. The plan: %s",
                         "; ".join(reasons), json.dumps(plan.totals()))
             return PullResult(counts, plan, reasons, held=True)
@@ -132,12 +141,14 @@ def apply_held_pull(store: CustomerStore, *, rules: FieldRules = FieldRules(), l
     settings = held.settings
     with _tuned_for_bulk_work():
         store.journal_as("pull")
-        existing = plans.linked_count(store)
+        match_keys = tuple(settings.get("match_keys", ()))
+        linked = plans.linked_count(store)
+        existing = linked + store.count_matchable(match_keys)
         counts = _merge_listing(_staged(store), store, policy=ConflictPolicy.parse(settings["policy"]),
                                 full_resync=bool(settings["full_resync"]), rules=rules,
-                                pulled_at=datetime.fromisoformat(settings["pulled_at"]), linked_before=existing,
-                                log=log)
-        counts.changed = store.changed_count("pull")
+                                pulled_at=datetime.fromisoformat(settings["pulled_at"]), linked_before=linked,
+                                match_keys=match_keys, log=log)
+        counts.changed = store.changed_count("pull") + store.changed_count("link")
         plan = plans.pull_plan(store, existing)
     if plan.totals() != approved.totals():
         store.rollback()
@@ -163,22 +174,26 @@ class PullResult:
 
 def _merge_listing(pages: Iterator["PreparedPage"], store: CustomerStore, *, policy: ConflictPolicy,
                    full_resync: bool, rules: FieldRules, pulled_at: datetime, linked_before: int,
-                   log: logging.Logger) -> SyncCounts:
+                   match_keys: tuple[str, ...], log: logging.Logger) -> SyncCounts:
     """Merge every page into the table, flag the vanished, resolve fixed rejects; one transaction, not committed.
 
     Only a customer linked before the pull began can vanish (one the pull links is on its
     pages), so with ``linked_before`` 0 (a first pull) no CRM id is noted as seen and nothing
-    is looked for: 1 ms of each page's statement and 0.1-0.2 s at the end per 100,000 customers."""
+    is looked for: 1 ms of each page's statement and 0.1-0.2 s at the end per 100,000 customers.
+    Likewise with no unlinked local customer that has a value of ``match_keys``, nothing is set
+    aside for matching."""
     counts = SyncCounts()
     vanishing = linked_before > 0
     store.start_seen()
+    matching = store.start_matching(match_keys) > 0
     lost_creates = store.unconfirmed_creates()  # created by a run that died before storing the answer
     still_rejected: list[str] = []
     for prepared in pages:
         if lost_creates:
             link_lost_creates(prepared.customers, lost_creates, store, log)
         page_counts, rejected_keys = merge_page(prepared, store, policy=policy, full_resync=full_resync,
-                                                 rules=rules, pulled_at=pulled_at, note_seen=vanishing)
+                                                 rules=rules, pulled_at=pulled_at, note_seen=vanishing,
+                                                 matching=matching)
         still_rejected += rejected_keys
         counts = counts.merge(page_counts)
         release_freed_memory()  # what reading and merging the page freed, in every thread's arena
@@ -188,6 +203,12 @@ def _merge_listing(pages: Iterator["PreparedPage"], store: CustomerStore, *, pol
             prepared.number, page_counts.fetched, page_counts.created, page_counts.updated,
             page_counts.unchanged, page_counts.skipped, page_counts.conflicts, counts.fetched,
         )
+    if matching:
+        matched = link_matches(store, keys=match_keys, policy=policy, rules=rules, pulled_at=pulled_at, log=log)
+        counts.linked, counts.held, counts.conflicts = matched.linked, matched.held, counts.conflicts + matched.conflicts
+        counts.created += matched.created
+    else:
+        store.clear_waiting_matches()  # no unlinked local customer with a key: nothing can be ambiguous
     store.clear_create_sent(lost_creates)  # not in a complete listing: never created, send again
     counts.vanished, back = store.flag_vanished(pulled_at=pulled_at) if vanishing else (0, 0)
     store.resolve_pull_errors_after_complete_pull(still_rejected)
@@ -282,19 +303,22 @@ def _staged(store: CustomerStore) -> Iterator[PreparedPage]:
 
 def merge_page(
     prepared: PreparedPage, store: CustomerStore, *, policy: ConflictPolicy, full_resync: bool, rules: FieldRules,
-    pulled_at: datetime, note_seen: bool = True,
+    pulled_at: datetime, note_seen: bool = True, matching: bool = False,
 ) -> tuple[SyncCounts, list[str]]:
     """Merge one prepared page into the table (not committed): its counts and the keys of the
     records it rejected. Also what crm_apply_crm_events merges the customers triggers name with.
-    With ``note_seen`` false its CRM ids are not noted as seen by the pull (no vanished check follows)."""
+    With ``note_seen`` false its CRM ids are not noted as seen by the pull (no vanished check follows);
+    with ``matching``, new customers sharing a key value with an unlinked local one are set aside
+    for :func:`crmsync.flows.matching.link_matches` instead of inserted."""
     rejected = prepared.rejected
     counts = SyncCounts(fetched=prepared.fetched)
     for r in rejected:
         counts.add_reason(f"pull: {r.reason}")
     counts.skipped = len(rejected)
 
-    inserted, states = store.pull_page(prepared.rows, also_seen=[r.sumit_id for r in rejected if r.sumit_id],
-                                       synced_at=pulled_at, full_resync=full_resync, note_seen=note_seen)
+    inserted, set_aside, states = store.pull_page(
+        prepared.rows, also_seen=[r.sumit_id for r in rejected if r.sumit_id], synced_at=pulled_at,
+        full_resync=full_resync, note_seen=note_seen, matching=matching)
     # A customer new to the table was inserted whole; one whose CRM copy did not change needs
     # nothing (plan_pull's rules); the store returned the states of the rest.
     decisions = [
@@ -307,6 +331,6 @@ def merge_page(
 
     counts.created = inserted
     counts.updated = sum(1 for d in decisions if d.outcome is Outcome.UPDATED and d.local_id in updated_ids)
-    counts.unchanged = prepared.unique - counts.created - counts.updated
+    counts.unchanged = prepared.unique - counts.created - counts.updated - set_aside
     counts.conflicts = sum(1 for d in decisions if d.conflict is not None)
     return counts, rejected_keys

@@ -60,6 +60,12 @@ def run_push(
     if store.dry_run and not store.table_exists():
         log.info("Dry run: the sumit_customers table does not exist yet, so there is nothing to push.")
         return counts
+    if store.dry_run:
+        store.ensure_schema()  # inside the dry run's transaction: a table made by an older crmsync works too
+    held = store.held_local_count(ids)
+    if held:
+        log.warning("%d local customers wait for a person's match decision (crm_sync_matches, the console's Matches "
+                    "page): they may be in SUMIT already, so they are not created until a person decides.", held)
     if ids:
         unknown = store.unknown_ids(ids)
         if unknown:
@@ -113,6 +119,7 @@ def run_push(
             raise
         batch.flush()
     counts.considered = counts.pushed + counts.failed + counts.skipped
+    counts.changed = store.changed_count("push")
     return counts
 
 

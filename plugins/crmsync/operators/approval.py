@@ -27,6 +27,9 @@ class _MassChangeApprovalOperator(ApprovalOperator):
 
     kind = ""
     ui_color = "#fff2cc"
+    # dry_run must be rendered: left as its template text it would read as false, and a dry run
+    # on a fresh database would look for a plan in a table that does not exist.
+    template_fields: Sequence[str] = (*ApprovalOperator.template_fields, "dry_run", "approved_in_advance")
 
     def __init__(self, *, postgres_conn_id: str = DEFAULT_POSTGRES_CONN_ID, dry_run: bool | str = False,
                  approved_in_advance: bool | str = False, **kwargs: Any) -> None:

@@ -46,6 +46,8 @@ class ResolveConflictsOperator(_CrmSyncOperator):
         finally:
             hook.close()
         with self.locked_store(context) as store:
+            if self.nothing_here_yet(store, f"no conflict is recorded, so {list(ids)} would be refused"):
+                return SyncCounts().to_dict()
             counts = conflicts.run_resolve(store, conflict_ids=[int(i) for i in ids], keep=keep, rules=rules,
                                            not_carried=not_carried, log=self.log)
         return counts.to_dict()

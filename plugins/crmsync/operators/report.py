@@ -23,7 +23,7 @@ from crmsync.core.summary import (
     summary_line,
     too_many_rejects,
 )
-from crmsync.operators.sync import _as_bool, _CrmSyncOperator
+from crmsync.operators.sync import HELD_PLAN, _as_bool, _CrmSyncOperator
 
 
 class CrmSyncReportOperator(_CrmSyncOperator):
@@ -66,7 +66,7 @@ class CrmSyncReportOperator(_CrmSyncOperator):
         counts, problems, held_by = SyncCounts(), [], None
         for task_id in self.phase_task_ids:
             result = ti.xcom_pull(task_ids=task_id)
-            if isinstance(result, dict) and result.get("held"):
+            if isinstance(result, dict) and result.get(HELD_PLAN):
                 held_by = task_id  # wrote nothing: its plan waited for approval, applied by apply_task_id
             elif isinstance(result, dict):
                 counts = counts.merge(SyncCounts.from_dict(result))

@@ -35,6 +35,8 @@ class RevertRunOperator(_CrmSyncOperator):
     def run(self, context: Any) -> dict[str, Any]:
         target = context["params"].get(self.dag_run_id_param)
         with self.locked_store(context) as store:
+            if self.nothing_here_yet(store, f"no run is journaled, so {target!r} would be refused"):
+                return SyncCounts().to_dict()
             counts = revert.run_revert(store, dag_run_id="" if target is None else str(target), log=self.log)
         return counts.to_dict()
 

@@ -23,7 +23,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from crmsync.airflow_side import deployment
 from crmsync.airflow_side.params import unknown_conf_keys
-from crmsync.core import assets, field_rules, guard
+from crmsync.core import assets, field_rules, guard, matching
 from crmsync.core.errors import ConfigurationError, CrmSyncError, SumitPermanentError
 from crmsync.core.field_rules import FieldRules
 from crmsync.core.guard import GuardLimits
@@ -34,6 +34,8 @@ from crmsync.db.store import CustomerStore, RunRef
 from crmsync.flows import pull, push
 from crmsync.hooks.sumit import SumitHook
 
+# The pull's result when its plan waits for approval (wrote nothing), instead of counts.
+HELD_PLAN = "plan_held"
 DEFAULT_SUMIT_CONN_ID = "sumit_default"
 DEFAULT_POSTGRES_CONN_ID = "crm_postgres"
 # The outlet of every task that writes sumit_customers (crmsync.core.assets says why an alias).
@@ -97,7 +99,7 @@ class _CrmSyncOperator(BaseOperator):
     def execute(self, context: Any) -> Any:
         try:
             result = self.run(context)
-            if self.changes_customers and isinstance(result, dict) and not result.get("held"):
+            if self.changes_customers and isinstance(result, dict) and not result.get(HELD_PLAN):
                 self.announce_changes(context, result)
             return result
         except (SumitPermanentError, ConfigurationError) as exc:
@@ -151,6 +153,16 @@ class _CrmSyncOperator(BaseOperator):
 
         return field_rules.load(Variable.get(field_rules.VARIABLE, default=None))
 
+    def nothing_here_yet(self, store: CustomerStore, what: str) -> bool:
+        """A dry run on a database where crmsync never ran (no tables): says so and that there
+        is ``what`` (nothing to undo, resolve, link), instead of failing on a table that is not
+        there. A real run creates the tables first (prepare_customers_table)."""
+        if store.dry_run and not store.table_exists():
+            self.log.info("Dry run on a database where crmsync has not run yet (no sumit_customers table): %s. "
+                          "Nothing was written.", what)
+            return True
+        return False
+
     @contextmanager
     def locked_store(self, context: Any) -> Iterator[CustomerStore]:
         """A store whose session holds crmsync's writer lock until the block ends.
@@ -194,7 +206,7 @@ class SumitPullOperator(_CrmSyncOperator):
     changes_customers = True
 
     template_fields: Sequence[str] = ("dry_run", "conflict_policy", "full_resync", "skip", "max_record_attempts",
-                                      "approved_in_advance", "max_change_ratio", "min_mass_change")
+                                      "approved_in_advance", "max_change_ratio", "min_mass_change", "match_keys")
 
     def __init__(
         self,
@@ -205,9 +217,11 @@ class SumitPullOperator(_CrmSyncOperator):
         approved_in_advance: bool | str = False,
         max_change_ratio: float | str = guard.DEFAULT_MAX_CHANGE_RATIO,
         min_mass_change: int | str = guard.DEFAULT_MIN_MASS_CHANGE,
+        match_keys: Any = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        self.match_keys = match_keys  # None: the Variable, the connection's extra, or tax id then e-mail
         self.conflict_policy = conflict_policy
         self.full_resync = full_resync
         self.skip = skip  # e.g. "{{ params.retry_failed_only }}": this run only retries failed pushes
@@ -226,17 +240,29 @@ class SumitPullOperator(_CrmSyncOperator):
         else:
             limits = GuardLimits(max_change_ratio=float(self.max_change_ratio), min_mass_change=int(self.min_mass_change))
         rules = self.field_rules()
+        match_keys = self.resolved_match_keys()
         hook = SumitHook(self.sumit_conn_id)
         try:
             with self.locked_store(context) as store:
                 result = pull.run_pull(hook, store, policy=policy, full_resync=_as_bool(self.full_resync), rules=rules,
-                                       limits=limits, log=self.log)
+                                       limits=limits, match_keys=match_keys, log=self.log)
                 self.log.info("Pull finished in %d database round trips.", store.round_trips)
         finally:
             hook.close()
         if result.held:
-            return {"held": True, "reasons": result.reasons}
+            return {HELD_PLAN: True, "reasons": result.reasons}
         return result.counts.to_dict()
+
+
+    def resolved_match_keys(self) -> tuple[str, ...]:
+        """The match keys in force (crmsync.core.matching.resolve_keys), said in the log."""
+        from airflow.sdk import Variable
+
+        param = None if self.match_keys in (None, "", "None") else self.match_keys
+        extra = BaseHook.get_connection(self.sumit_conn_id).extra_dejson.get(matching.EXTRA)
+        keys, source = matching.resolve_keys(param, Variable.get(matching.VARIABLE, default=None), extra)
+        self.log.info("Customers both sides hold are matched by %s (%s).", matching.describe_keys(keys), source)
+        return keys
 
 
 class SumitPushOperator(_CrmSyncOperator):
@@ -273,7 +299,6 @@ class SumitPushOperator(_CrmSyncOperator):
                     concurrency=hook.settings.push_concurrency, log=self.log,
                     retry_queue=self.retry_queue, queue_only=_as_bool(self.queue_only), rules=rules,
                 )
-                counts.changed = store.changed_count("push")
         finally:
             hook.close()
         return counts.to_dict()

@@ -212,7 +212,9 @@ _UPPER_BOUNDS = {"read_concurrency": 16}  # pages of up to 1,000 customers held 
 
 # crmsync's own extra keys: read into SumitSettings, never sent anywhere (in particular never
 # as HTTP headers, where HttpHook puts the extra keys it does not know).
-SUMIT_EXTRA_KEYS = frozenset(f.name for f in fields(SumitSettings)) - {"base_url", "company_id", "api_key"}
+# ``match_keys`` is read by the sync (crmsync.core.matching), not by the hook: never a header either.
+SUMIT_EXTRA_KEYS = (frozenset(f.name for f in fields(SumitSettings)) - {"base_url", "company_id", "api_key"}
+                    | {"match_keys"})
 # The transport options of HTTP connections (apache-airflow-providers-http) that mean something
 # for SUMIT's JSON-over-POST API; HttpHook applies them to the requests session.
 HTTP_EXTRA_KEYS = ("proxies", "verify", "cert", "trust_env")

@@ -194,6 +194,19 @@
       const run = await startRun("crm_resolve_conflicts",
                                  { conflict_ids: [Number(section.dataset.conflictId)], keep }, question, "Resolve");
       if (run) for (const b of section.querySelectorAll("button.resolve")) b.disabled = true;
+    } else if (button.classList.contains("link-pair")) {
+      const section = button.closest("section");
+      const local = Number(button.dataset.local), crm = button.dataset.crm;
+      const run = await startRun("crm_link_customers", { links: [[local, crm]] },
+                                 "Link " + button.dataset.localName + " (local id " + local + ") and " +
+                                 button.dataset.crmName + " (CRM id " + crm + ") as one customer?", "Link");
+      if (run) for (const b of section.querySelectorAll("button")) b.disabled = true;
+    } else if (button.classList.contains("separate")) {
+      const section = button.closest("section");
+      const run = await startRun("crm_link_customers", { separate: [Number(section.dataset.matchId)] },
+                                 section.dataset.name + " is a different customer from every candidate shown? " +
+                                 "It then crosses as a new customer at the next sync.", "Different customers");
+      if (run) for (const b of section.querySelectorAll("button")) b.disabled = true;
     }
   });
 })();

@@ -1,0 +1,49 @@
+-- After the whole listing: the CRM customers set aside (crmsync_match_crm) and the unlinked
+-- local customers (crmsync_match_local), matched set based. A candidate pair shares a key's
+-- value (never a pair a person excluded); each record's candidates are those of the first key,
+-- in %(keys)s order, that finds any. A pair links when each side is the other's only
+-- candidate; every other record with a candidate is held for a person; a CRM customer left
+-- with none (its pairs excluded) is new. Written to crmsync_match_found; counts by kind.
+WITH crm_keys AS (
+    SELECT c.sumit_customer_id, k.key, k.value, o.ord
+    FROM crmsync_match_crm AS c
+    CROSS JOIN LATERAL (VALUES ('tax_id', crmsync_match_value('tax_id', c.row ->> 5)),
+                               ('email', crmsync_match_value('email', c.row ->> 2)),
+                               ('phone', crmsync_match_value('phone', c.row ->> 3))) AS k(key, value)
+    JOIN unnest(%(keys)s::text[]) WITH ORDINALITY AS o(key, ord) ON o.key = k.key
+    WHERE k.value IS NOT NULL
+), pairs AS (
+    SELECT l.customer_id, c.sumit_customer_id, c.key, c.value, c.ord
+    FROM crm_keys AS c
+    JOIN crmsync_match_local AS l ON l.value = c.value AND l.key = c.key
+    WHERE NOT EXISTS (SELECT 1 FROM crm_sync_match_exclusions AS x
+                      WHERE x.customer_id = l.customer_id AND x.sumit_customer_id = c.sumit_customer_id)
+), ranked AS (
+    SELECT p.*, min(p.ord) OVER (PARTITION BY p.sumit_customer_id) AS crm_ord,
+           min(p.ord) OVER (PARTITION BY p.customer_id) AS local_ord
+    FROM pairs AS p
+), crm_side AS (
+    SELECT sumit_customer_id, min(key) AS key, min(value) AS value, array_agg(DISTINCT customer_id) AS candidates
+    FROM ranked WHERE ord = crm_ord GROUP BY sumit_customer_id
+), local_side AS (
+    SELECT customer_id, min(key) AS key, min(value) AS value, array_agg(DISTINCT sumit_customer_id) AS candidates
+    FROM ranked WHERE ord = local_ord GROUP BY customer_id
+), links AS (
+    SELECT l.customer_id, c.sumit_customer_id, c.key, c.value
+    FROM crm_side AS c
+    JOIN local_side AS l ON c.candidates = ARRAY[l.customer_id] AND l.candidates = ARRAY[c.sumit_customer_id]
+), found AS (
+    INSERT INTO crmsync_match_found (kind, customer_id, sumit_customer_id, key, value, candidates)
+    SELECT 'link', customer_id, sumit_customer_id, key, value, NULL FROM links
+    UNION ALL
+    SELECT 'hold_crm', NULL, c.sumit_customer_id, c.key, c.value, to_jsonb(c.candidates)
+    FROM crm_side AS c WHERE c.sumit_customer_id NOT IN (SELECT sumit_customer_id FROM links)
+    UNION ALL
+    SELECT 'hold_local', l.customer_id, NULL, l.key, l.value, to_jsonb(l.candidates)
+    FROM local_side AS l WHERE l.customer_id NOT IN (SELECT customer_id FROM links)
+    UNION ALL
+    SELECT 'new', NULL, c.sumit_customer_id, NULL, NULL, NULL
+    FROM crmsync_match_crm AS c WHERE c.sumit_customer_id NOT IN (SELECT sumit_customer_id FROM pairs)
+    RETURNING kind
+)
+SELECT kind, count(*) FROM found GROUP BY kind
