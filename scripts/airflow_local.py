@@ -47,8 +47,8 @@ from crmsync.testing.airflow_env import migrate  # noqa: E402
 from crmsync.testing.postgres import LocalPostgres, free_port  # noqa: E402
 from crmsync.testing.stack import COMPANY_ID, WORKER_HOSTNAME_ENV, LocalStack  # noqa: E402
 
-DAG_IDS = ("crm_apply_crm_events", "crm_bidirectional_sync", "crm_export_changed_customers", "crm_pull_customers",
-           "crm_push_customers", "crm_resolve_conflicts", "crm_revert_run", "crm_sumit_triggers")
+DAG_IDS = ("crm_apply_crm_events", "crm_bidirectional_sync", "crm_export_changed_customers", "crm_link_customers",
+           "crm_pull_customers", "crm_push_customers", "crm_resolve_conflicts", "crm_revert_run", "crm_sumit_triggers")
 COMPONENTS = ("api-server", "scheduler", "dag-processor")  # started in this order, stopped in reverse
 START_TIMEOUT_SECONDS = 180
 STOP_TIMEOUT_SECONDS = 20

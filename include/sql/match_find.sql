@@ -2,8 +2,10 @@
 -- local customers (crmsync_match_local), matched set based. A candidate pair shares a key's
 -- value (never a pair a person excluded); each record's candidates are those of the first key,
 -- in %(keys)s order, that finds any. A pair links when each side is the other's only
--- candidate; every other record with a candidate is held for a person; a CRM customer left
--- with none (its pairs excluded) is new. Written to crmsync_match_found; counts by kind.
+-- candidate; every other record with a candidate is held for a person, unless each of its
+-- candidates is linked to another customer by this very match (it is then as if it had none,
+-- as the next run would see it); a CRM customer left with no candidate (its pairs excluded by a
+-- person, or linked to others) is new. Written to crmsync_match_found; counts by kind.
 WITH crm_keys AS (
     SELECT c.sumit_customer_id, k.key, k.value, o.ord
     FROM crmsync_match_crm AS c
@@ -31,19 +33,30 @@ WITH crm_keys AS (
 ), links AS (
     SELECT l.customer_id, c.sumit_customer_id, c.key, c.value
     FROM crm_side AS c
-    JOIN local_side AS l ON c.candidates = ARRAY[l.customer_id] AND l.candidates = ARRAY[c.sumit_customer_id]
+    JOIN local_side AS l ON l.customer_id = c.candidates[1] AND l.candidates[1] = c.sumit_customer_id  -- a hash join
+    WHERE cardinality(c.candidates) = 1 AND cardinality(l.candidates) = 1
+), crm_held AS (  -- ambiguous, unless every candidate is linked to another customer now
+    SELECT c.* FROM crm_side AS c
+    WHERE NOT EXISTS (SELECT 1 FROM links AS k WHERE k.sumit_customer_id = c.sumit_customer_id)
+      AND EXISTS (SELECT 1 FROM unnest(c.candidates) AS u(customer_id)
+                  WHERE NOT EXISTS (SELECT 1 FROM links AS k WHERE k.customer_id = u.customer_id))
+), local_held AS (
+    SELECT l.* FROM local_side AS l
+    WHERE NOT EXISTS (SELECT 1 FROM links AS k WHERE k.customer_id = l.customer_id)
+      AND EXISTS (SELECT 1 FROM unnest(l.candidates) AS u(sumit_customer_id)
+                  WHERE NOT EXISTS (SELECT 1 FROM links AS k WHERE k.sumit_customer_id = u.sumit_customer_id))
 ), found AS (
     INSERT INTO crmsync_match_found (kind, customer_id, sumit_customer_id, key, value, candidates)
     SELECT 'link', customer_id, sumit_customer_id, key, value, NULL FROM links
     UNION ALL
-    SELECT 'hold_crm', NULL, c.sumit_customer_id, c.key, c.value, to_jsonb(c.candidates)
-    FROM crm_side AS c WHERE c.sumit_customer_id NOT IN (SELECT sumit_customer_id FROM links)
+    SELECT 'hold_crm', NULL, sumit_customer_id, key, value, to_jsonb(candidates) FROM crm_held
     UNION ALL
-    SELECT 'hold_local', l.customer_id, NULL, l.key, l.value, to_jsonb(l.candidates)
-    FROM local_side AS l WHERE l.customer_id NOT IN (SELECT customer_id FROM links)
-    UNION ALL
+    SELECT 'hold_local', customer_id, NULL, key, value, to_jsonb(candidates) FROM local_held
+    UNION ALL  -- set aside, yet no candidate left: every pair excluded by a person, or linked to another now
     SELECT 'new', NULL, c.sumit_customer_id, NULL, NULL, NULL
-    FROM crmsync_match_crm AS c WHERE c.sumit_customer_id NOT IN (SELECT sumit_customer_id FROM pairs)
+    FROM crmsync_match_crm AS c
+    WHERE NOT EXISTS (SELECT 1 FROM links AS k WHERE k.sumit_customer_id = c.sumit_customer_id)
+      AND NOT EXISTS (SELECT 1 FROM crm_held AS h WHERE h.sumit_customer_id = c.sumit_customer_id)
     RETURNING kind
 )
 SELECT kind, count(*) FROM found GROUP BY kind

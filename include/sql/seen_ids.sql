@@ -13,4 +13,5 @@ CREATE TEMP TABLE IF NOT EXISTS crmsync_match_crm (sumit_customer_id text PRIMAR
     ON COMMIT PRESERVE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS crmsync_match_found (kind text NOT NULL, customer_id bigint, sumit_customer_id text,
                                                      key text, value text, candidates jsonb) ON COMMIT PRESERVE ROWS;
+CREATE INDEX IF NOT EXISTS crmsync_match_found_link ON crmsync_match_found (customer_id) WHERE kind = 'link';
 TRUNCATE crmsync_match_local, crmsync_match_crm, crmsync_match_found;

@@ -375,9 +375,11 @@ def test_link_these_two_links_a_held_pair(new_page, admin, live_airflow, api, cu
 
     page = new_page(admin)
     console = open_console(page, live_airflow, "Matches")
-    section = console.locator(f'section.match[data-match-id="{held[str(local_id)]}"]')
-    expect(section.get_by_role("heading")).to_contain_text(f"Match {t} Ltd")
+    section = console.locator(f'section.match[data-value="{email}"]')  # the group: 1 local, 2 in the CRM
+    expect(section.get_by_role("heading")).to_contain_text(email)
     expect(section.locator("table.versions")).to_contain_text("Acre")
+    expect(section.locator("table.versions")).to_contain_text(f"Match {t} Other")
+    expect(section.get_by_role("button", name=re.compile("^Different customers"))).to_have_count(3)
     screenshot(page, "console-matches.png")
     section.get_by_role("button", name=f"Link these two: local {local_id} and CRM {one}").click()
     confirm(console, f"Link Match {t} Ltd (local id {local_id}) and Match {t} Ltd (CRM id {one}) as one customer?",

@@ -31,8 +31,8 @@ def test_token_endpoint_of_the_simple_auth_manager(live_airflow):
                         headers={"Authorization": f"Bearer {token}"})
     assert dags.status_code == 200, dags.text
     assert sorted(d["dag_id"] for d in dags.json()["dags"]) == [
-        "crm_apply_crm_events", "crm_bidirectional_sync", "crm_export_changed_customers", "crm_pull_customers",
-        "crm_push_customers", "crm_resolve_conflicts", "crm_revert_run", "crm_sumit_triggers"]
+        "crm_apply_crm_events", "crm_bidirectional_sync", "crm_export_changed_customers", "crm_link_customers",
+        "crm_pull_customers", "crm_push_customers", "crm_resolve_conflicts", "crm_revert_run", "crm_sumit_triggers"]
 
 
 def test_sumit_api_pool_exists(api):

@@ -230,6 +230,28 @@ def _restore_declared_params(dagbag) -> None:
                 params.get_param(name).value = defaults.get(name, NOTSET)
 
 
+def rows(pg, query, *args):
+    with pg.connect() as conn:
+        return conn.execute(query, args).fetchall()
+
+
+def insert_local(pg, name, **values):
+    """A customer of the company's own application: a local row no sync made (no CRM id)."""
+    columns = ["name", *values]
+    with pg.connect() as conn:
+        return conn.execute(
+            f"INSERT INTO sumit_customers ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) RETURNING id",
+            [name, *values.values()],
+        ).fetchone()[0]
+
+
+def ensure_schema(pg):
+    from crmsync.db import sql
+
+    with pg.connect() as conn:
+        conn.execute(sql.load("schema"))
+
+
 CONTENT_COLUMNS = ("name", "email", "phone", "company_name", "tax_id", "address", "city", "zip_code")
 CRM_CONTENT_KEYS = ("Name", "Email", "Phone", "CompanyName", "TaxID", "Address", "City", "ZipCode")
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from conftest import (API_KEY, LIST_PATH, PUSH_PATHS, airflow_cli, assert_key_sent_only_as_credentials, assert_no_key,
-                      data_snapshot, duplicates, list_requests, lost_and_duplicated, lost_since, push_requests,
-                      set_sumit_connection)
+                      data_snapshot, duplicates, ensure_schema, insert_local, list_requests, lost_and_duplicated,
+                      lost_since, push_requests, rows, set_sumit_connection)
 
 pytestmark = pytest.mark.usefixtures("env")
 
@@ -19,11 +19,6 @@ ENGLISH = {"Name": "Galil Software", "Email": "office@galil.example", "Phone": "
            "City": "Haifa", "ZipCode": "3100001"}
 
 
-def rows(pg, query, *args):
-    with pg.connect() as conn:
-        return conn.execute(query, args).fetchall()
-
-
 def customers(pg):
     return {r[0]: r for r in rows(pg, "SELECT sumit_customer_id, id, name, email, phone, tax_id, country, city, metadata,"
                                       " updated_at FROM sumit_customers ORDER BY id")}
@@ -32,22 +27,6 @@ def customers(pg):
 def last_run(pg):
     return rows(pg, "SELECT operation, status, fetched, created, updated, unchanged, skipped, pushed, failed,"
                     " conflicts, message FROM crm_sync_runs ORDER BY id DESC LIMIT 1")[0]
-
-
-def insert_local(pg, name, **values):
-    columns = ["name", *values]
-    with pg.connect() as conn:
-        return conn.execute(
-            f"INSERT INTO sumit_customers ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) RETURNING id",
-            [name, *values.values()],
-        ).fetchone()[0]
-
-
-def ensure_schema(pg):
-    from crmsync.db import sql
-
-    with pg.connect() as conn:
-        conn.execute(sql.load("schema"))
 
 
 # -- pull -------------------------------------------------------------------------------------

@@ -6,33 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import push_requests
+from conftest import ensure_schema, insert_local, push_requests, rows
 
 pytestmark = pytest.mark.usefixtures("env")
 
 SYNC, PULL, LINK = "crm_bidirectional_sync", "crm_pull_customers", "crm_link_customers"
 CREATE_PATHS = ("/accounting/customers/create/",)
-
-
-def rows(pg, query, *args):
-    with pg.connect() as conn:
-        return conn.execute(query, args).fetchall()
-
-
-def ensure_schema(pg):
-    from crmsync.db import sql
-
-    with pg.connect() as conn:
-        conn.execute(sql.load("schema"))
-
-
-def insert_local(pg, name, **values):
-    columns = ["name", *values]
-    with pg.connect() as conn:
-        return conn.execute(
-            f"INSERT INTO sumit_customers ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) RETURNING id",
-            [name, *values.values()],
-        ).fetchone()[0]
 
 
 def local(pg, local_id):
@@ -243,7 +222,8 @@ def test_the_database_and_python_spell_a_key_alike(pg):
     ensure_schema(pg)
     cases = [(key, value) for key in ("tax_id", "email", "phone") for value in (
         "51-234567-8", " 51 234 567\t8 ", "Dana@Example.com ", "\n dana@example.COM", "050-1234567", "+972501234567",
-        "00972 50 123 4567", "972-3-5551234", "(03) 555-1234", "", " ", "-", "+", "a b-c", "עברית@דוגמה.co.il")]
+        "00972 50 123 4567", "972-3-5551234", "(03) 555-1234", "", " ", "-", "+", "a b-c", "עברית@דוגמה.co.il",
+        "vivid@v.v", "\x0bv-1\x0c", "\u00a0nbsp@x.il\u00a0", "٣٤٥")]
     with pg.connect() as conn:
         database = [conn.execute("SELECT crmsync_match_value(%s, %s)", case).fetchone()[0] for case in cases]
     assert database == [normalize(*case) for case in cases]

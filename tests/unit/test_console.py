@@ -31,6 +31,10 @@ def test_outcomes_in_the_guides_words():
         "Resolved 2 conflicts: 1 rewritten, pushed 1 customer, 0 failed (1 skipped)"
     assert outcome_text("crm_apply_crm_events", "success", row(fetched=3, created=1, updated=1, vanished=1)) == \
         "Applied SUMIT's triggers: read 3 customers, 1 new, 1 updated (1 missing in the CRM)"
+    assert outcome_text(SYNC_DAG, "success", row(fetched=7, created=1, linked=2, held=3, pushed=5, failed=0)) == \
+        "Pulled 7 customers: 1 new, 0 updated; pushed 5 customers, 0 failed (2 linked, 3 waiting for a match decision)"
+    assert outcome_text("crm_link_customers", "success", row(linked=1, changed=1, pushed=1, failed=0)) == \
+        "Linked 1 customer, changed 1; pushed 1 customer, 0 failed"
     assert outcome_text(PUSH_DAG, "queued", None) == "Waiting for a worker ..."
     assert outcome_text(PUSH_DAG, "running", None) == "Running ..."
     assert "failed before it could count" in outcome_text(PULL_DAG, "failed", None)

@@ -460,6 +460,14 @@ def test_process_logs_each_request_without_the_key_and_stops_cleanly_on_sigterm(
     assert sandbox.process.returncode == 0
 
 
+def test_process_takes_a_key_that_starts_with_a_dash():
+    """Random test keys start with "-" one time in 64: never read as a flag."""
+    key = "-" + KEY
+    with run_sandbox_process(company_id=1000, api_key=key, seed_demo=2) as sandbox:
+        answer = api(sandbox.url, LIST_PATH, credentials={"CompanyID": 1000, "APIKey": key})[1]
+        assert len(answer["Customers"]) == 2  # the key was taken as given
+
+
 def test_process_that_cannot_start_reports_its_stderr(tmp_path):
     seed = tmp_path / "customers.json"
     seed.write_text('{"not": "a list"}', encoding="utf-8")

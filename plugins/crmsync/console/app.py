@@ -159,12 +159,27 @@ def conflicts(request: Request, _user: ReaderDep) -> HTMLResponse:
 @app.get("/matches", response_class=HTMLResponse)
 def matches(request: Request, _user: ReaderDep) -> HTMLResponse:
     with queries_or_setup() as queries:
-        rows, total = queries.matches(page_size=100)
+        rows, total = queries.matches(page_size=200)
+    return page(request, "matches.html", "matches", groups=match_groups(rows), total=total, fields=MATCH_FIELDS)
+
+
+def match_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The held records grouped by the value that made them ambiguous: each group's local and
+    CRM customers side by side (the held ones and their candidates), and its held records' ids."""
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
-        held, candidates = row["held"], row["candidates"] or []
-        # side by side: the local customer(s) on the left, the CRM's on the right
-        row["pairs"] = [(held, c) if row["side"] == "local" else (c, held) for c in candidates]
-    return page(request, "matches.html", "matches", matches=rows, total=total, fields=MATCH_FIELDS)
+        group = groups.setdefault((row["match_key"], row["match_value"]), {
+            "key": row["match_key"], "value": row["match_value"], "local": {}, "crm": {}, "held": [],
+            "held_at": row["held_at"]})
+        mine, theirs = ("local", "crm") if row["side"] == "local" else ("crm", "local")
+        ident = "customer_id" if mine == "local" else "sumit_customer_id"
+        group[mine][str(row["held"][ident])] = row["held"]
+        for candidate in row["candidates"] or []:
+            other = "customer_id" if theirs == "local" else "sumit_customer_id"
+            group[theirs].setdefault(str(candidate[other]), candidate)
+        group["held"].append({"id": row["id"], "side": row["side"], "ident": row["held"][ident],
+                              "name": row["held"].get("name")})
+    return list(groups.values())
 
 
 @app.get("/mass-changes", response_class=HTMLResponse)
@@ -247,7 +262,7 @@ def run_status(request: Request, dag_id: str, dag_run_id: str, _user: ReaderDep)
     with open_queries() as queries:
         row = queries.run(dag_id, dag_run_id) if queries.tables_exist() else None
     counts = {k: row[k] for k in ("fetched", "created", "updated", "pushed", "failed", "skipped", "conflicts",
-                                  "vanished", "gave_up", "changed", "status")} if row else None
+                                  "vanished", "gave_up", "changed", "linked", "held", "status")} if row else None
     return JSONResponse({"state": state, "finished": state in FINISHED, "outcome": outcome_text(dag_id, state, row),
                          "counts": counts})
 

@@ -39,8 +39,9 @@ DEFAULT_KEYS = ("tax_id", "email")
 VARIABLE = "crmsync_match_keys"  # an Airflow Variable: the default for every run
 EXTRA = "match_keys"  # the sumit connection's extra: the default for runs on that connection
 
-_SPACES_AND_DASHES = re.compile(r"[\s-]")
-_NOT_DIGITS = re.compile(r"\D")
+_SPACES = " \t\n\r\f\v"  # ASCII whitespace, as PostgreSQL's twin strips it
+_SPACES_AND_DASHES = str.maketrans("", "", _SPACES + "-")
+_NOT_DIGITS = re.compile(r"[^0-9]")
 
 
 def normalize(key: str, value: str | None) -> str | None:
@@ -48,9 +49,9 @@ def normalize(key: str, value: str | None) -> str | None:
     if value is None:
         return None
     if key == "tax_id":
-        result = _SPACES_AND_DASHES.sub("", value)
+        result = value.translate(_SPACES_AND_DASHES)
     elif key == "email":
-        result = value.strip().lower()
+        result = value.strip(_SPACES).lower()
     elif key == "phone":
         digits = _NOT_DIGITS.sub("", value)
         result = re.sub(r"^(00)?972", "0", digits)

@@ -47,7 +47,12 @@ class MatchStatements(StoreSession):
     def start_matching(self, keys: Sequence[str]) -> int:
         """Note the unlinked local customers' values of ``keys`` for this pull's matching; how
         many customers have one (0: nothing to match, nothing set aside)."""
-        return self.fetch("match_start", {"keys": list(keys)})[0][0] if keys else 0
+        if not keys:
+            return 0
+        found = self.fetch("match_start", {"keys": list(keys)})[0][0]
+        if found:
+            self.fetch("ANALYZE crmsync_match_local", raw=True)  # a temporary table: never analyzed otherwise
+        return found
 
     def count_matchable(self, keys: Sequence[str]) -> int:
         """Unlinked local customers with a value of ``keys``: those matching may link."""
@@ -59,7 +64,10 @@ class MatchStatements(StoreSession):
         """Match what the pull set aside: how many pairs link (``link``), records are held
         (``hold_crm``, ``hold_local``) and set-aside customers are new after all (``new``)."""
         self.fetch("ANALYZE crmsync_match_crm", raw=True)
-        return dict(self.fetch("match_find", {"keys": list(keys)}))
+        with self.hash_joins():  # its steps are aggregates, each estimated at one row
+            found = dict(self.fetch("match_find", {"keys": list(keys)}))
+        self.fetch("ANALYZE crmsync_match_found", raw=True)
+        return found
 
     def matched_pairs(self, chunk_size: int = 2000) -> Iterator[list[MatchedPair]]:
         """The linked pairs, chunk by chunk in local id order."""

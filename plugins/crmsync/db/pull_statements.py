@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-import psycopg
 
 from crmsync.core.merge import PullDecision, SyncState
 from crmsync.core.model import SYNCED_COLUMNS, RejectedRecord
@@ -112,14 +111,8 @@ class PullStatements(StoreSession):
     def flag_vanished(self, *, pulled_at: datetime) -> tuple[int, int]:
         """After a complete pull: (newly flagged as missing from the CRM, unflagged as back)."""
         self.fetch("analyze_seen_ids")
-        # A hash join, always: the pull's own inserts are not in sumit_customers' statistics yet
-        # (one transaction), and a nested loop over 100,000 rows each way never ends.
-        self.fetch("SELECT set_config('enable_nestloop', 'off', true)", raw=True)
-        try:
+        with self.hash_joins():  # the pull's own inserts are not in sumit_customers' statistics yet
             flagged, unflagged = self.fetch("flag_vanished", {"pulled_at_text": pulled_at.isoformat()})[0]
-        finally:
-            if self.conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
-                self.fetch("SELECT set_config('enable_nestloop', 'on', true)", raw=True)
         return flagged, unflagged
 
     def record_rejected(self, rejected: Iterable[RejectedRecord]) -> tuple[list[str], list[GaveUp]]:

@@ -13,9 +13,10 @@ close, so a dry run reports exactly what a real run would write, and writes noth
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -142,6 +143,18 @@ class StoreSession:
                 self.fetch(query, {"run": value}, raw=True)
         else:
             self.fetch(query, {"run": value}, raw=True)
+
+    @contextlib.contextmanager
+    def hash_joins(self) -> Iterator[None]:
+        """Plan the statements of the block with hash joins, never nested loops: for statements
+        over rows this transaction wrote (not in any statistics yet) or over the results of
+        aggregates (estimated at one row), where a nested loop over 100,000 rows each way never ends."""
+        self.fetch("SELECT set_config('enable_nestloop', 'off', true)", raw=True)
+        try:
+            yield
+        finally:
+            if self.conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+                self.fetch("SELECT set_config('enable_nestloop', 'on', true)", raw=True)
 
     def changed_count(self, direction: str) -> int:
         """Customers this run changed in ``direction`` so far (its journal rows, committed or not)."""

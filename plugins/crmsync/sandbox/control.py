@@ -167,14 +167,15 @@ class RunningSandbox:
 
 
 def cli_arguments(options: dict[str, Any]) -> list[str]:
-    """``{"company_id": 1000, "verbose": True}`` -> ``["--company-id", "1000", "--verbose"]``."""
+    """``{"company_id": 1000, "verbose": True}`` -> ``["--company-id=1000", "--verbose"]``: a value joined
+    to its flag, so one that starts with a dash (an API key may) is never read as a flag."""
     arguments: list[str] = []
     for name, value in options.items():
         flag = "--" + name.replace("_", "-")
         if value is True:
             arguments.append(flag)
         elif value is not None and value is not False:
-            arguments += [flag, str(value)]
+            arguments.append(f"{flag}={value}")
     return arguments
 
 

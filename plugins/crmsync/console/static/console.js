@@ -202,11 +202,10 @@
                                  button.dataset.crmName + " (CRM id " + crm + ") as one customer?", "Link");
       if (run) for (const b of section.querySelectorAll("button")) b.disabled = true;
     } else if (button.classList.contains("separate")) {
-      const section = button.closest("section");
-      const run = await startRun("crm_link_customers", { separate: [Number(section.dataset.matchId)] },
-                                 section.dataset.name + " is a different customer from every candidate shown? " +
+      const run = await startRun("crm_link_customers", { separate: [Number(button.dataset.matchId)] },
+                                 button.dataset.name + " is a different customer from every candidate shown? " +
                                  "It then crosses as a new customer at the next sync.", "Different customers");
-      if (run) for (const b of section.querySelectorAll("button")) b.disabled = true;
+      if (run) button.disabled = true;
     }
   });
 })();
