@@ -243,3 +243,22 @@ def xcom_text(dag_id: str) -> str:
     with create_session() as session:
         values = session.scalars(select(XComModel.value).where(XComModel.dag_id == dag_id)).all()
     return json.dumps([str(v) for v in values])
+
+
+def test_a_new_customer_that_may_be_a_local_one_is_held_for_the_next_pull(pg, sandbox, run_dag):
+    """A trigger sees one customer, never all its candidates: one that shares a key with an
+    unlinked local customer is not inserted (no twin); the next full pull links the pair."""
+    seed(sandbox, run_dag, count=1)
+    local_id = rows(pg, "INSERT INTO sumit_customers (name, email) VALUES ('Local Dana', 'dana@example.co.il')"
+                        " RETURNING id")[0][0]
+    new_id = str(sandbox.control.add_customers([{"Name": "Dana", "Email": "Dana@Example.co.il", "City": "Acre"}])[0])
+    receive(pg, (new_id, "create"))
+
+    assert run_dag("crm_apply_crm_events") == "success"
+    assert customer(pg, new_id) is None  # not inserted
+    assert [(r[0], r[2]) for r in inbox_rows(pg)] == [(new_id, "held")]
+    assert "next full pull" in inbox_rows(pg)[0][5]
+
+    assert run_dag("crm_pull_customers") == "success"
+    assert rows(pg, "SELECT sumit_customer_id, city FROM sumit_customers WHERE id = %s", local_id) == [(new_id, "Acre")]
+    assert rows(pg, "SELECT count(*) FROM sumit_customers WHERE sumit_customer_id = %s", new_id) == [(1,)]

@@ -60,6 +60,10 @@ class MatchStatements(StoreSession):
             return 0
         return self.fetch("count_matchable", {key: key in keys for key in ("tax_id", "email", "phone")})[0][0]
 
+    def set_aside_ids(self) -> set[str]:
+        """The CRM ids this transaction's page merges set aside for matching."""
+        return {row[0] for row in self.fetch("SELECT sumit_customer_id FROM crmsync_match_crm", raw=True)}
+
     def find_matches(self, keys: Sequence[str]) -> dict[str, int]:
         """Match what the pull set aside: how many pairs link (``link``), records are held
         (``hold_crm``, ``hold_local``) and set-aside customers are new after all (``new``)."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +30,7 @@ from crmsync.core import guard
 from crmsync.core.errors import SumitAuthError, SumitError
 from crmsync.core.field_rules import FieldRules
 from crmsync.core.guard import GuardLimits
+from crmsync.core.matching import DEFAULT_KEYS
 from crmsync.core.merge import ConflictPolicy
 from crmsync.core.pulled import PulledPage
 from crmsync.core.summary import SyncCounts
@@ -39,6 +40,10 @@ from crmsync.db.inbox import APPLIED, HELD, IGNORED, REJECTED, Closing, PendingT
 from crmsync.db.store import CustomerStore, ErrorRow
 from crmsync.flows.common import PROGRESS_EVERY_SECONDS, utcnow
 from crmsync.flows.pull import merge_page, prepared_pages
+
+# Why a trigger's customer was not inserted (crm_inbox.reason, status held).
+MATCH_HELD = ("shares a tax id, e-mail or phone with a local customer not linked to SUMIT: left to the next full "
+              "pull, which matches it with every candidate (crm_bidirectional_sync or crm_pull_customers)")
 
 BATCH_SIZE = 500  # triggers per transaction
 
@@ -64,10 +69,16 @@ def run_apply_events(
     max_events: int = 10_000,
     concurrency: int = 4,
     limits: GuardLimits | None = None,
+    match_keys: Sequence[str] = DEFAULT_KEYS,
     log: logging.Logger,
     now: Callable[[], datetime] = utcnow,
 ) -> SyncCounts:
-    """Apply up to ``max_events`` pending triggers, oldest first, batch by batch; the counts."""
+    """Apply up to ``max_events`` pending triggers, oldest first, batch by batch; the counts.
+
+    A customer a trigger names that no local row is linked to, and that shares a value of
+    ``match_keys`` with an unlinked local customer, is not inserted: its trigger is held, and the
+    next full pull matches it against the whole listing (a trigger sees one customer, never all
+    its candidates, so it cannot tell a pair from a guess)."""
     store.journal_as("pull")
     counts, after_id, applied, started = SyncCounts(), 0, 0, time.monotonic()
     last_progress, held = started, []
@@ -80,7 +91,7 @@ def run_apply_events(
             after_id = batch[-1].id
             if not held:
                 batch_counts = _apply_batch(batch, client, store, pool, customers_folder=customers_folder,
-                                            policy=policy, rules=rules, log=log, now=now)
+                                            policy=policy, rules=rules, match_keys=match_keys, log=log, now=now)
                 held = _mass_change(store, existing, limits)
                 if held:
                     store.rollback()  # nothing of this batch is written; the batches before it are
@@ -125,10 +136,11 @@ def _mass_change(store: CustomerStore, existing: int, limits: GuardLimits | None
 
 
 def _apply_batch(batch: list[PendingTrigger], client: TriggerClient, store: CustomerStore, pool: ThreadPoolExecutor, *,
-                 customers_folder: str | None, policy: ConflictPolicy, rules: FieldRules, log: logging.Logger,
-                 now: Callable[[], datetime]) -> SyncCounts:
+                 customers_folder: str | None, policy: ConflictPolicy, rules: FieldRules, match_keys: Sequence[str],
+                 log: logging.Logger, now: Callable[[], datetime]) -> SyncCounts:
     """One batch in the store's open transaction (not committed)."""
     store.start_seen()  # the page merge notes what it saw (nothing here flags the unseen): emptied per batch
+    matching = store.start_matching(match_keys) > 0
     at = now()
     closings: list[Closing] = []
     ours = []
@@ -149,12 +161,19 @@ def _apply_batch(batch: list[PendingTrigger], client: TriggerClient, store: Cust
         page = PulledPage(number=0, customers=[c for r in found for c in r.page.customers],
                           rejected=[x for r in found for x in r.page.rejected])
         prepared = next(prepared_pages(iter([page]), rules))
-        counts, _ = merge_page(prepared, store, policy=policy, full_resync=False, rules=rules, pulled_at=at)
+        counts, _ = merge_page(prepared, store, policy=policy, full_resync=False, rules=rules, pulled_at=at,
+                               matching=matching)
         read_ids = [c.sumit_id for c in prepared.customers]
         inbox.unflag_back(store, read_ids)
         store.resolve_errors("pull", read_ids)  # a record queued as invalid that SUMIT has fixed
     counts.vanished = inbox.flag_missing(store, gone, at=at)
-    closings += [Closing(r.trigger, APPLIED) for r in reads if r.error is None]
+    set_aside = store.set_aside_ids() if matching else set()
+    if set_aside:
+        counts.held += len(set_aside)
+        log.info("%d customers SUMIT's triggers named share a tax id, e-mail or phone with an unlinked local customer: "
+                 "not inserted, left to the next full pull's matching.", len(set_aside))
+    closings += [Closing(r.trigger, HELD, MATCH_HELD) if r.trigger.entity_id in set_aside else Closing(r.trigger, APPLIED)
+                 for r in reads if r.error is None]
     closings += _give_up_or_wait(failed, store, counts, log)
     closed = inbox.close(store, closings)
     if len(closed) < len(closings):

@@ -54,6 +54,7 @@ class ApplyCrmEventsOperator(_CrmSyncOperator):
                     max_events=int(self.max_events), concurrency=hook.settings.push_concurrency, log=self.log,
                     limits=guard.GuardLimits(max_change_ratio=float(self.max_change_ratio),
                                              min_mass_change=int(self.min_mass_change)),
+                    match_keys=self.resolved_match_keys(),
                 )
         finally:
             hook.close()

@@ -163,6 +163,17 @@ class _CrmSyncOperator(BaseOperator):
             return True
         return False
 
+    def resolved_match_keys(self, param: Any = None) -> tuple[str, ...]:
+        """The match keys in force (crmsync.core.matching.resolve_keys: the run's param when given,
+        the Variable, the connection's extra, the default), said in the log."""
+        from airflow.sdk import Variable
+
+        param = None if param in (None, "", "None") else param
+        extra = BaseHook.get_connection(self.sumit_conn_id).extra_dejson.get(matching.EXTRA)
+        keys, source = matching.resolve_keys(param, Variable.get(matching.VARIABLE, default=None), extra)
+        self.log.info("Customers both sides hold are matched by %s (%s).", matching.describe_keys(keys), source)
+        return keys
+
     @contextmanager
     def locked_store(self, context: Any) -> Iterator[CustomerStore]:
         """A store whose session holds crmsync's writer lock until the block ends.
@@ -240,7 +251,7 @@ class SumitPullOperator(_CrmSyncOperator):
         else:
             limits = GuardLimits(max_change_ratio=float(self.max_change_ratio), min_mass_change=int(self.min_mass_change))
         rules = self.field_rules()
-        match_keys = self.resolved_match_keys()
+        match_keys = self.resolved_match_keys(self.match_keys)
         hook = SumitHook(self.sumit_conn_id)
         try:
             with self.locked_store(context) as store:
@@ -253,16 +264,6 @@ class SumitPullOperator(_CrmSyncOperator):
             return {HELD_PLAN: True, "reasons": result.reasons}
         return result.counts.to_dict()
 
-
-    def resolved_match_keys(self) -> tuple[str, ...]:
-        """The match keys in force (crmsync.core.matching.resolve_keys), said in the log."""
-        from airflow.sdk import Variable
-
-        param = None if self.match_keys in (None, "", "None") else self.match_keys
-        extra = BaseHook.get_connection(self.sumit_conn_id).extra_dejson.get(matching.EXTRA)
-        keys, source = matching.resolve_keys(param, Variable.get(matching.VARIABLE, default=None), extra)
-        self.log.info("Customers both sides hold are matched by %s (%s).", matching.describe_keys(keys), source)
-        return keys
 
 
 class SumitPushOperator(_CrmSyncOperator):
