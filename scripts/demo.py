@@ -40,6 +40,15 @@ def main() -> int:
         pg, sandbox = stack.pg, stack.sandbox
         print(f"  PostgreSQL on 127.0.0.1:{pg.port}, {len(LOCAL_ONLY)} local-only customers")
         print(f"  SUMIT sandbox at {sandbox.url}, {CRM_CUSTOMERS} CRM customers")
+        # Adoption: a customer both sides hold already, spelled apart (e-mail in capitals, no city
+        # locally): the sync links it instead of creating a twin.
+        crm = sandbox.control.customers()
+        emails = [str(c.get("Email") or "").lower() for c in crm]
+        known = next(c for c, e in zip(crm, emails) if e and emails.count(e) == 1)
+        with pg.connect() as conn:
+            conn.execute("INSERT INTO sumit_customers (name, email) VALUES (%s, %s)",
+                         (known["Name"], known["Email"].upper()))
+        print(f"  1 local customer SUMIT holds too ({known['Email'].upper()}): linked, not duplicated")
         env = stack.airflow_env(home, CRMSYNC_TASK_RETRIES="0")
         print("  preparing a throwaway Airflow metadata database ...", flush=True)
         migrate(env)
@@ -54,16 +63,16 @@ def main() -> int:
         with pg.connect() as conn:
             run = conn.execute(
                 "SELECT operation, status, fetched, created, updated, unchanged, skipped, pushed, failed,"
-                " conflicts, changed, message FROM crm_sync_runs ORDER BY id DESC LIMIT 1").fetchone()
+                " conflicts, changed, linked, held, message FROM crm_sync_runs ORDER BY id DESC LIMIT 1").fetchone()
             total = conn.execute("SELECT count(*), count(sumit_customer_id) FROM sumit_customers").fetchone()
             hebrew = conn.execute(
                 "SELECT id, name, city, tax_id FROM sumit_customers WHERE name ~ '[א-ת]' ORDER BY id LIMIT 3").fetchall()
         print("\nRun summary (crm_sync_runs):")
         if run:
             keys = ["operation", "status", "fetched", "created", "updated", "unchanged", "skipped", "pushed",
-                    "failed", "conflicts", "changed"]
-            print("  " + json.dumps(dict(zip(keys, run[:11])), ensure_ascii=False))
-            print("  " + run[11].split("; ")[0])
+                    "failed", "conflicts", "changed", "linked", "held"]
+            print("  " + json.dumps(dict(zip(keys, run[:13])), ensure_ascii=False))
+            print("  " + run[13].split("; ")[0])
         else:
             print("  no run row was written; see the output above")
         print(f"sumit_customers: {total[0]} rows, {total[1]} linked to SUMIT; sandbox holds {len(sandbox.control.customers())}")
