@@ -55,8 +55,7 @@ class PullStatements(StoreSession):
         result = self.fetch("pull_page", {
             "rows": rows, "also_seen": rows_json(list(also_seen)), "synced_at": synced_at,
             "synced_at_text": synced_at.isoformat(), "full_resync": full_resync, "note_seen": note_seen,
-            "matching": matching,
-        })
+        }, switch=("matching", matching))
         states = {}
         for row in result:
             if row[2] is not None:

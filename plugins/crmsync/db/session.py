@@ -116,11 +116,16 @@ class StoreSession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def fetch(self, name_or_sql: str, params: Any = None, *, raw: bool = False) -> list[tuple]:
+    def fetch(self, name_or_sql: str, params: Any = None, *, raw: bool = False,
+              switch: tuple[str, bool] | None = None) -> list[tuple]:
         """Run one statement (an include/sql name, or SQL with ``raw``) in the store's transaction;
-        its rows. The store's own methods and the modules beside it (plans, revert_store,
-        conflict_store) use it; nothing is committed here."""
-        query = name_or_sql if raw else sql.load(name_or_sql)
+        its rows. ``switch`` (name, on) picks the statement's parts for that switch
+        (crmsync.db.sql.load_switched). The store's own methods and the modules beside it (plans,
+        revert_store, conflict_store) use it; nothing is committed here."""
+        if raw:
+            query = name_or_sql
+        else:
+            query = sql.load_switched(name_or_sql, *switch) if switch else sql.load(name_or_sql)
         with self.conn.cursor() as cur:
             # A page statement is planned afresh each time (0.3 ms): psycopg would otherwise
             # prepare it after five pages, and a plan made while the table was still empty

@@ -12,6 +12,7 @@ Where the files are read from, the first that applies:
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -41,3 +42,27 @@ def load(name: str) -> str:
             f"crmsync SQL file {path} is missing: the installed package lacks crmsync/_sql and there is no "
             "checkout's include/sql; reinstall crmsync (pip install .) or set CRMSYNC_SQL_DIR to include/sql"
         ) from None
+
+
+@lru_cache(maxsize=None)
+def load_switched(name: str, switch: str, on: bool) -> str:
+    """Statement ``name`` with the parts that depend on ``switch`` chosen, so that a part a run
+    does not need is not even planned: a line ending in ``-- when <switch>`` is kept only when
+    ``on``, one ending in ``-- unless <switch>`` only when not, and the lines from
+    ``-- when <switch>: begin`` to ``-- when <switch>: end`` are a block kept only when ``on``."""
+    kept, in_block = [], False
+    for line in load(name).splitlines():
+        marker = line.rstrip()
+        if marker.endswith(f"-- when {switch}: begin"):
+            in_block = True
+        elif marker.endswith(f"-- when {switch}: end"):
+            in_block = False
+        elif in_block and not on:
+            continue
+        elif re.search(rf"-- when {re.escape(switch)}$", marker) and not on:
+            continue
+        elif re.search(rf"-- unless {re.escape(switch)}$", marker) and on:
+            continue
+        else:
+            kept.append(line)
+    return "\n".join(kept) + "\n"
