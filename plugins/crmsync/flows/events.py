@@ -168,8 +168,7 @@ def _apply_batch(batch: list[PendingTrigger], client: TriggerClient, store: Cust
         store.resolve_errors("pull", read_ids)  # a record queued as invalid that SUMIT has fixed
     counts.vanished = inbox.flag_missing(store, gone, at=at)
     set_aside = store.set_aside_ids() if matching else set()
-    if set_aside:
-        counts.held += len(set_aside)
+    if set_aside:  # not "held for a person" (crm_sync_runs.held): the next full pull decides them
         log.info("%d customers SUMIT's triggers named share a tax id, e-mail or phone with an unlinked local customer: "
                  "not inserted, left to the next full pull's matching.", len(set_aside))
     closings += [Closing(r.trigger, HELD, MATCH_HELD) if r.trigger.entity_id in set_aside else Closing(r.trigger, APPLIED)
