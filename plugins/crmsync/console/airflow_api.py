@@ -19,6 +19,7 @@ import httpx
 
 AIRFLOW_URL_ENV = "CRMSYNC_CONSOLE_AIRFLOW_URL"
 TIMEOUT_SECONDS = 30.0
+BAD_GATEWAY = 502
 
 
 @dataclass
@@ -56,12 +57,20 @@ def _call(method: str, path: str, token: str, *, json: Any = None, referer: str 
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     if referer:
         headers["Referer"] = referer  # Airflow records a run with a Referer as triggered from the UI
-    with httpx.Client(timeout=TIMEOUT_SECONDS) as client:
-        response = client.request(method, airflow_url() + path, headers=headers, json=json)
+    url = airflow_url()
+    try:
+        with httpx.Client(timeout=TIMEOUT_SECONDS) as client:
+            response = client.request(method, url + path, headers=headers, json=json)
+    except httpx.HTTPError as exc:  # the console's own api-server unreachable: a 502 in words, not a 500
+        return ApiAnswer(BAD_GATEWAY, {"detail": f"Airflow's REST API at {url} did not answer ({type(exc).__name__}); "
+                                                 f"set {AIRFLOW_URL_ENV} to the api-server's own address"})
     try:
         body = response.json()
     except ValueError:
         body = response.text
+    if response.status_code >= 500:  # Airflow's own failure, passed on as a gateway's
+        return ApiAnswer(BAD_GATEWAY, {"detail": f"Airflow's REST API failed ({response.status_code}): "
+                                                 f"{ApiAnswer(response.status_code, body).detail()}"})
     return ApiAnswer(response.status_code, body)
 
 

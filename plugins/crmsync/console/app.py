@@ -13,17 +13,22 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from crmsync.console import airflow_api, db, webhooks
+from crmsync.console.inputs import (API_PREFIX, MAX_DAYS, MAX_ID, MAX_ID_TEXT, MAX_PAGE, MAX_SEARCH_LENGTH, NO_NUL,
+                                    check_conf, clean_errors, refusals, whole_number)
 from crmsync.console.charts import runs_chart
-from crmsync.console.outcome import ACTION_DAGS, DAG_IDS, FINISHED, PUSH_DAG, airflow_run_url, outcome_text
+from crmsync.console.limits import MAX_API_BODY_BYTES, ApiBodyLimit
+from crmsync.console.outcome import (ACTION_DAGS, DAG_IDS, FINISHED, PUSH_DAG, STATE_KEYS, airflow_run_url,
+                                     outcome_text)
 from crmsync.console.pages import HERE, airflow_root, customers_page_values, render, render_customers
 from crmsync.console.queries import ConsoleQueries, CustomerQuery
 from crmsync.console.security import ReaderDep, require_trigger, same_origin, user_token
@@ -31,7 +36,36 @@ from crmsync.console.security import ReaderDep, require_trigger, same_origin, us
 log = logging.getLogger(__name__)
 MAX_IDS = 1000  # customers or records one console action may name
 
+# What every route may answer besides its own success (for the OpenAPI description the suite
+# fuzzes: tests/integration/test_fuzz_http.py): pages answer in HTML, /api/... in JSON.
+_HTML = {"content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+class Detail(BaseModel):
+    detail: str
+
+
+def _json(description: str, model: type[BaseModel] = Detail) -> dict[str, Any]:
+    return {"description": description, "model": model}
+
+
+PAGE_ANSWERS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "A refused parameter, named on the page", **_HTML},
+    401: {"description": "Not logged in to Airflow", **_HTML},
+    403: {"description": "The user may not read the crmsync DAGs", **_HTML},
+    # ... or Airflow's own JSON 404 for a path the api-server does not route to the console (a line break in it)
+    404: {"description": "Nothing with this id",
+          "content": {**_HTML["content"], "application/json": {"schema": Detail.model_json_schema()}}},
+}
+API_ANSWERS: dict[int | str, dict[str, Any]] = {
+    400: _json("Refused: the reason in words"), 401: _json("Not logged in to Airflow"),
+    403: _json("Not allowed, or a call from another site"), 404: _json("Not a crmsync DAG, or no such run"),
+    413: _json(f"The body is over {MAX_API_BODY_BYTES:,} bytes"), 415: _json("The body is not application/json"),
+    502: _json("Airflow's REST API did not answer (the api-server's own address: CRMSYNC_CONSOLE_AIRFLOW_URL)"),
+}
+
 app = FastAPI(title="crmsync console", docs_url=None, redoc_url=None, openapi_url=None)
+app.add_middleware(ApiBodyLimit)  # a body over 256 KB to /api/... gets a 413 before it is read
 app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 app.include_router(webhooks.router)  # SUMIT's triggers in: the one route that takes no Airflow login (its token)
 
@@ -86,12 +120,27 @@ def _tables_missing(request: Request, exc: TablesMissing) -> HTMLResponse:
 ERROR_TITLES = {401: "Log in to Airflow", 403: "Not allowed", 404: "Not found"}
 
 
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith(f"{_root(request)}{API_PREFIX}") or request.method != "GET"
+
+
 @app.exception_handler(HTTPException)
 def _http_error(request: Request, exc: HTTPException) -> Response:
-    if request.url.path.startswith(f"{_root(request)}/api/") or request.method != "GET":
+    if _wants_json(request):
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
     title = ERROR_TITLES.get(exc.status_code, "Not possible")
     return page(request, "message.html", "", title=title, message=str(exc.detail), status_code=exc.status_code)
+
+
+@app.exception_handler(RequestValidationError)
+def _refused(request: Request, exc: RequestValidationError) -> Response:
+    """A parameter out of range, a text with a NUL, a body that is not the model: 422 JSON
+    naming each parameter for /api/..., a 400 page naming them for a page. Nothing ran."""
+    errors = exc.errors()
+    if _wants_json(request):
+        return JSONResponse({"detail": clean_errors(errors)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    return page(request, "message.html", "", title="Not possible", status_code=status.HTTP_400_BAD_REQUEST,
+                message="This page cannot be shown for these values: " + "; ".join(refusals(errors)) + ".")
 
 
 # -- pages --------------------------------------------------------------------------------------------
@@ -101,9 +150,17 @@ def home(request: Request, _user: ReaderDep) -> RedirectResponse:
     return RedirectResponse(f"{_root(request)}/customers", status_code=status.HTTP_303_SEE_OTHER)
 
 
-@app.get("/customers", response_class=HTMLResponse)
-def customers(request: Request, _user: ReaderDep, q: str | None = None, state: str | None = None,
-              page_number: Annotated[str, Query(alias="page")] = "1") -> HTMLResponse:
+SearchText = Annotated[str, Query(max_length=MAX_SEARCH_LENGTH, pattern=NO_NUL)]
+StateName = Literal[("", *STATE_KEYS)]  # "" is the form's "every state"
+PageNumber = Annotated[int, Query(alias="page", ge=1, le=MAX_PAGE)]
+LocalId = Annotated[int, Path(ge=1, le=MAX_ID)]
+DagIdPart = Annotated[str, Path(min_length=1, max_length=MAX_ID_TEXT, pattern=NO_NUL)]
+RunIdPart = Annotated[str, Path(min_length=1, max_length=MAX_ID_TEXT, pattern=NO_NUL)]
+
+
+@app.get("/customers", response_class=HTMLResponse, responses=PAGE_ANSWERS)
+def customers(request: Request, _user: ReaderDep, q: SearchText = "", state: StateName = "",
+              page_number: PageNumber = 1) -> HTMLResponse:
     try:
         query = CustomerQuery.parse(q, state, page_number)
     except ValueError as exc:
@@ -113,8 +170,8 @@ def customers(request: Request, _user: ReaderDep, q: str | None = None, state: s
     return HTMLResponse(render_customers(values, _root(request)), headers={"Cache-Control": "no-store"})
 
 
-@app.get("/customers/{customer_id}", response_class=HTMLResponse)
-def customer(request: Request, customer_id: int, _user: ReaderDep) -> HTMLResponse:
+@app.get("/customers/{customer_id}", response_class=HTMLResponse, responses=PAGE_ANSWERS)
+def customer(request: Request, customer_id: LocalId, _user: ReaderDep) -> HTMLResponse:
     with queries_or_setup() as queries:
         row = queries.customer(customer_id)
         if row is None:
@@ -123,9 +180,8 @@ def customer(request: Request, customer_id: int, _user: ReaderDep) -> HTMLRespon
     return page(request, "customer.html", "customers", customer=row, history=history)
 
 
-@app.get("/runs", response_class=HTMLResponse)
-def runs(request: Request, _user: ReaderDep, days: int = 28) -> HTMLResponse:
-    days = min(max(days, 1), 366)
+@app.get("/runs", response_class=HTMLResponse, responses=PAGE_ANSWERS)
+def runs(request: Request, _user: ReaderDep, days: Annotated[int, Query(ge=1, le=MAX_DAYS)] = 28) -> HTMLResponse:
     with queries_or_setup() as queries:
         rows = queries.runs(days)
         queue = queries.retry_queue_series(days)
@@ -134,19 +190,18 @@ def runs(request: Request, _user: ReaderDep, days: int = 28) -> HTMLResponse:
                 run_url=lambda r: airflow_run_url(_airflow_root(request), r["dag_id"], r["dag_run_id"]))
 
 
-@app.get("/errors", response_class=HTMLResponse)
-def errors(request: Request, _user: ReaderDep, show: str = "queued") -> HTMLResponse:
+@app.get("/errors", response_class=HTMLResponse, responses=PAGE_ANSWERS)
+def errors(request: Request, _user: ReaderDep,
+           show: Literal["queued", "pending", "gave_up", "ignored"] = "queued") -> HTMLResponse:
     statuses = {"queued": ("pending", "gave_up"), "pending": ("pending",), "gave_up": ("gave_up",),
-                "ignored": ("ignored",)}.get(show)
-    if statuses is None:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "show must be queued, pending, gave_up or ignored")
+                "ignored": ("ignored",)}[show]
     with queries_or_setup() as queries:
         rows = queries.errors(statuses, page_size=200)
         counts = queries.error_counts()
     return page(request, "errors.html", "errors", errors=rows, counts=counts, show=show)
 
 
-@app.get("/conflicts", response_class=HTMLResponse)
+@app.get("/conflicts", response_class=HTMLResponse, responses=PAGE_ANSWERS)
 def conflicts(request: Request, _user: ReaderDep) -> HTMLResponse:
     with queries_or_setup() as queries:
         rows, total = queries.conflicts(page_size=100)
@@ -156,7 +211,7 @@ def conflicts(request: Request, _user: ReaderDep) -> HTMLResponse:
     return page(request, "conflicts.html", "conflicts", conflicts=rows, total=total)
 
 
-@app.get("/matches", response_class=HTMLResponse)
+@app.get("/matches", response_class=HTMLResponse, responses=PAGE_ANSWERS)
 def matches(request: Request, _user: ReaderDep) -> HTMLResponse:
     with queries_or_setup() as queries:
         rows, total = queries.matches(page_size=200)
@@ -182,7 +237,7 @@ def match_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(groups.values())
 
 
-@app.get("/mass-changes", response_class=HTMLResponse)
+@app.get("/mass-changes", response_class=HTMLResponse, responses=PAGE_ANSWERS)
 def mass_changes(request: Request, _user: ReaderDep) -> HTMLResponse:
     with queries_or_setup() as queries:
         plans = queries.plans()
@@ -191,8 +246,8 @@ def mass_changes(request: Request, _user: ReaderDep) -> HTMLResponse:
     return page(request, "plans.html", "plans", plans=plans)
 
 
-@app.get("/run/{dag_id}/{dag_run_id}", response_class=HTMLResponse)
-def run_tab(request: Request, dag_id: str, dag_run_id: str, _user: ReaderDep) -> HTMLResponse:
+@app.get("/run/{dag_id}/{dag_run_id}", response_class=HTMLResponse, responses=PAGE_ANSWERS)
+def run_tab(request: Request, dag_id: DagIdPart, dag_run_id: RunIdPart, _user: ReaderDep) -> HTMLResponse:
     if dag_id not in DAG_IDS:
         return page(request, "message.html", "", title="Not a crmsync DAG",
                     message=f"{dag_id} is not one of crmsync's DAGs: this tab has nothing to show for it.")
@@ -210,48 +265,79 @@ MATCH_FIELDS = (("name", "Name"), ("email", "E-mail"), ("tax_id", "Tax id"), ("p
 # -- actions ------------------------------------------------------------------------------------------
 
 class TriggerBody(BaseModel):
-    dag_id: str
-    conf: dict[str, Any] = Field(default_factory=dict)
+    model_config = ConfigDict(strict=True)  # `"unpause": 0` is not a yes/no: refused, not read as false
+
+    dag_id: Literal[ACTION_DAGS]  # type: ignore[valid-type]  # the DAGs the console starts
+    conf: Annotated[dict[str, Any], AfterValidator(check_conf)] = Field(default_factory=dict)
     unpause: bool = False
-    note: str | None = Field(default=None, max_length=1000)
+    note: str | None = Field(default=None, max_length=1000, pattern=NO_NUL)
 
 
 class IgnoreBody(BaseModel):
-    error_ids: list[int] = Field(min_length=1, max_length=MAX_IDS)
+    model_config = ConfigDict(strict=True)
+
+    error_ids: list[Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(whole_number)]] = Field(
+        min_length=1, max_length=MAX_IDS)
 
 
-@app.post("/api/trigger", dependencies=[Depends(same_origin)])
+class Started(BaseModel):
+    dag_id: str
+    dag_run_id: str
+    airflow_url: str
+    tab_url: str
+
+
+class Paused(BaseModel):
+    paused: bool
+    detail: str
+
+
+class RunStatus(BaseModel):
+    state: str | None
+    finished: bool
+    outcome: str
+    counts: dict[str, Any] | None
+
+
+class Ignored(BaseModel):
+    ignored: list[int]
+
+
+@app.post("/api/trigger", dependencies=[Depends(same_origin)], status_code=201,
+          responses={**API_ANSWERS, 201: _json("The run was made", Started),
+                     409: _json("The DAG is paused: send unpause=true to unpause it and start the run", Paused)})
 def trigger(request: Request, body: TriggerBody, user: ReaderDep) -> JSONResponse:
     """Start a run of a crmsync DAG with ``conf``, as ``POST /api/v2/dags/{dag_id}/dagRuns`` would."""
-    if body.dag_id not in ACTION_DAGS:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST,
-                            f"The console starts only {', '.join(ACTION_DAGS)}; not {body.dag_id!r}.")
     require_trigger(user, body.dag_id)
     token = user_token(request)
     dag = airflow_api.dag(body.dag_id, token)
     if not dag.ok:
         return JSONResponse({"detail": f"Airflow does not know {body.dag_id}: {dag.detail()}"}, status_code=dag.status)
-    if dag.body.get("is_paused"):
-        if not body.unpause:
-            return JSONResponse({"paused": True, "detail": f"{body.dag_id} is paused in Airflow: its runs would wait. "
-                                 "Unpause it (its schedule starts too) and start the run?"}, status_code=409)
-        answer = airflow_api.unpause(body.dag_id, token)
-        if not answer.ok:
-            return JSONResponse({"detail": f"Airflow refused to unpause {body.dag_id}: {answer.detail()}"},
-                                status_code=answer.status)
+    paused = bool(dag.body.get("is_paused"))
+    if paused and not body.unpause:
+        return JSONResponse({"paused": True, "detail": f"{body.dag_id} is paused in Airflow: its runs would wait. "
+                             "Unpause it (its schedule starts too) and start the run?"}, status_code=409)
+    # The run first (it waits while the DAG is paused), the unpause only once Airflow took it:
+    # a run Airflow refuses (a param that fails validation) leaves the DAG as it was.
     answer = airflow_api.trigger(body.dag_id, body.conf, token, note=body.note,
                                  referer=str(request.url_for("customers")))
     if not answer.ok:
         return JSONResponse({"detail": f"Airflow refused the run: {answer.detail()}"}, status_code=answer.status)
     run_id = answer.body["dag_run_id"]
+    if paused:
+        unpaused = airflow_api.unpause(body.dag_id, token)
+        if not unpaused.ok:
+            return JSONResponse({"detail": f"The run {run_id} was made, but Airflow refused to unpause {body.dag_id} "
+                                           f"(it waits until someone does): {unpaused.detail()}"},
+                                status_code=unpaused.status)
     log.info("crmsync console: %s started %s %s", user.get_name(), body.dag_id, run_id)
     return JSONResponse({"dag_id": body.dag_id, "dag_run_id": run_id,
                          "airflow_url": airflow_run_url(_airflow_root(request), body.dag_id, run_id),
                          "tab_url": f"{_root(request)}/run/{quote(body.dag_id, safe='')}/{quote(run_id, safe='')}"}, status_code=201)
 
 
-@app.get("/api/runs/{dag_id}/{dag_run_id}")
-def run_status(request: Request, dag_id: str, dag_run_id: str, _user: ReaderDep) -> JSONResponse:
+@app.get("/api/runs/{dag_id}/{dag_run_id}", responses={**API_ANSWERS, 200: _json("The run's state and outcome", RunStatus)})
+def run_status(request: Request, dag_id: DagIdPart, dag_run_id: RunIdPart, _user: ReaderDep) -> JSONResponse:
     """A run's state in Airflow and its outcome in the guide's words, for the console's notifications."""
     if dag_id not in DAG_IDS:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{dag_id} is not a crmsync DAG")
@@ -267,7 +353,8 @@ def run_status(request: Request, dag_id: str, dag_run_id: str, _user: ReaderDep)
                          "counts": counts})
 
 
-@app.post("/api/errors/ignore", dependencies=[Depends(same_origin)])
+@app.post("/api/errors/ignore", dependencies=[Depends(same_origin)],
+          responses={**API_ANSWERS, 200: _json("The records now ignored", Ignored)})
 def ignore_errors(body: IgnoreBody, user: ReaderDep) -> JSONResponse:
     """Stop retrying these records (they stay in crm_sync_errors, marked ignored)."""
     require_trigger(user, PUSH_DAG)

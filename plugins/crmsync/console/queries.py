@@ -11,13 +11,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from crmsync.console.inputs import MAX_BIGINT, MAX_PAGE, MAX_SEARCH_LENGTH
 from crmsync.console.outcome import STATE_KEYS
 from crmsync.db import sql
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-MAX_SEARCH_LENGTH = 200
-MAX_BIGINT = 2**63 - 1
 _NUMBER = re.compile(r"[0-9 ()+\-./]+")
 
 
@@ -33,6 +32,8 @@ class CustomerQuery:
     @classmethod
     def parse(cls, search: str | None, state: str | None, page: Any = 1, page_size: Any = PAGE_SIZE) -> "CustomerQuery":
         search = (search or "").strip()[:MAX_SEARCH_LENGTH] or None
+        if search is not None and "\x00" in search:
+            raise ValueError("q: must not contain a NUL character")
         state = (state or "").strip() or None
         if state is not None and state not in STATE_KEYS:
             raise ValueError(f"unknown sync state {state!r}; choose one of: {', '.join(STATE_KEYS)}")
@@ -40,8 +41,8 @@ class CustomerQuery:
             page, page_size = int(page), int(page_size)
         except (TypeError, ValueError):
             raise ValueError("page and page_size must be whole numbers") from None
-        if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise ValueError(f"page must be 1 or more and page_size between 1 and {MAX_PAGE_SIZE}")
+        if not 1 <= page <= MAX_PAGE or not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page must be between 1 and {MAX_PAGE:,} and page_size between 1 and {MAX_PAGE_SIZE}")
         return cls(search, state, page, page_size)
 
     def kind(self) -> str | None:

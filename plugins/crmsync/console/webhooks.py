@@ -23,6 +23,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from crmsync.airflow_side import webhook_settings
@@ -119,7 +120,43 @@ async def _body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("/webhooks/sumit/{token}", include_in_schema=False)
+class Received(BaseModel):
+    stored: int
+    collapsed: int
+    run_requested: bool
+
+
+class Refusal(BaseModel):
+    detail: str
+
+
+def _answer(description: str, model: type[BaseModel] = Refusal) -> dict[str, Any]:
+    return {"description": description, "model": model}
+
+
+# The body as SUMIT sends it (read by crmsync.core.triggers.parse_body, not by a model: the
+# description is for readers and the suite's fuzzer).
+_TRIGGER = {"oneOf": [
+    # EntityID is required and an id; Type and Folder are read when they are text or a number and
+    # ignored otherwise (an unknown Type is a "change"): SUMIT's shapes vary, a trigger is never lost over them.
+    {"type": "object", "properties": {"EntityID": {"type": ["integer", "string"]}, "Type": {}, "Folder": {}},
+     "required": ["EntityID"]},
+    {"type": "array", "minItems": 3, "maxItems": 4},
+    {"type": "array", "items": {"type": "object"}, "minItems": 1, "maxItems": 1000},
+]}
+RECEIVER_DESCRIPTION = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": _TRIGGER},
+    "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {"json": {"type": "string"}},
+                                                     "required": ["json"]}},
+}}}
+
+
+@router.post("/webhooks/sumit/{token}", status_code=status.HTTP_202_ACCEPTED, openapi_extra=RECEIVER_DESCRIPTION,
+             responses={202: _answer("Stored; a run of crm_apply_crm_events asked for", Received),
+                        400: _answer("Not a trigger crmsync can read: recorded as rejected, not applied"),
+                        404: _answer("A wrong token, or the receiver is off"),
+                        413: _answer("A body over 1,000,000 bytes"),
+                        503: _answer("The customers database is out of reach: SUMIT should send it again")})
 async def receive_trigger(request: Request, token: str) -> JSONResponse:
     _hide_path(request)
     settings = await run_in_threadpool(SETTINGS.get)

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 from crmsync.core.errors import InvalidRecord
 from crmsync.core.mapping import clean_id
+from crmsync.core.text import storable
 
 MAX_BODY_BYTES = 1_000_000  # a trigger names one entity: a body this big is not one
 MAX_EVENTS_PER_BODY = 1000  # a list of triggers in one body (accepted, never seen from SUMIT)
@@ -87,7 +88,7 @@ def _from_object(trigger: dict[str, Any]) -> TriggerEvent:
 
 
 def _from_array(trigger: list[Any]) -> TriggerEvent:
-    if len(trigger) < 3:
+    if not 3 <= len(trigger) <= 4:
         raise MalformedTrigger(f"a positional trigger has {len(trigger)} items; SUMIT sends "
                                "[FolderID, EntityID, Action, Properties]")
     return TriggerEvent(_entity_id(trigger[1]), _action(trigger[2]), _folder(trigger[0]), "array")
@@ -113,8 +114,8 @@ def _action(value: Any) -> str:
 
 
 def _folder(value: Any) -> str | None:
-    if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
-        return str(value).strip()[:200]
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return storable(str(value)).strip()[:200] or None  # no NUL or lone surrogate: PostgreSQL holds it
     return None
 
 
@@ -124,7 +125,7 @@ def _looks_like_form(text: str) -> bool:
 
 def excerpt(body: bytes) -> str:
     """The start of a refused body, as text a person can read (never more than EXCERPT_CHARS)."""
-    return body[:EXCERPT_CHARS * 4].decode("utf-8", errors="replace")[:EXCERPT_CHARS]
+    return storable(body[:EXCERPT_CHARS * 4].decode("utf-8", errors="replace"))[:EXCERPT_CHARS]
 
 
 def receiver_url(public_base_url: str, token: str) -> str:
