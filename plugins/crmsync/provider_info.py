@@ -5,7 +5,7 @@ Since Airflow 3.2 the form is declared here, as data (``conn-fields`` and
 ``ui-field-behaviour``), rather than by the hook's ``get_connection_form_widgets`` /
 ``get_ui_field_behaviour`` classmethods, which 3.2 deprecated and which Airflow does not even
 call when the provider info declares the form. The UI stores each field under its plain name
-in the connection's ``extra`` (``{"api_profile": "rest", ...}``), the same keys the README
+in the connection's ``extra`` (``{"api_profile": "rest", ...}``), the same keys docs/connections.md
 documents and crmsync.settings reads; keys the form does not offer (``max_attempts``,
 ``backoff_*``, ...) are still typed into the Extra JSON.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from crmsync import __version__
 from crmsync.sumit.connection import DEFAULT_BASE_URL, PROFILES
 
 SUMIT_HOOK = "crmsync.hooks.sumit.SumitHook"
@@ -62,7 +63,7 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "crmsync",
         "name": "crmsync (SUMIT CRM)",
         "description": "Sync customers between PostgreSQL and SUMIT CRM: the `sumit` connection type and SumitHook.",
-        "versions": ["1.0.0"],
+        "versions": [__version__],  # the installed distribution's, from its metadata
         "hooks": [{"integration-name": "SUMIT CRM", "python-modules": ["crmsync.hooks.sumit"]}],
         "connection-types": [
             {

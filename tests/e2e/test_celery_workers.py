@@ -235,7 +235,7 @@ def test_a_worker_killed_mid_pull_is_replaced_by_the_other(celery_airflow, celer
 
 
 def test_a_push_and_a_sync_on_two_workers_take_turns_on_the_writer_lock(celery_airflow, celery_api, reliability):
-    """A user pushes two new customers while the sync pulls (the README's "a manual push while
+    """A user pushes two new customers while the sync pulls (docs/concurrency.md's "a manual push while
     the 03:00 sync runs"), on the other worker: the push waits for the sync's lock, naming it;
     no two writing tasks of the runs hold it at once; both succeed; each customer is in SUMIT once."""
     live, api = celery_airflow, celery_api

@@ -79,13 +79,15 @@ def test_airflow_containers_install_the_requirements_and_the_crmsync_distributio
     for name in AIRFLOW_SERVICES - {"airflow-init"}:
         service = compose["services"][name]
         start = " ".join(_words(service["entrypoint"])).replace("$$", "$")  # docker-compose 1.x re-escapes $
-        assert "pip install" in start and "/opt/airflow/crmsync-src/requirements.txt" in start, name
-        assert "--no-deps /tmp/crmsync-build" in start and 'exec /entrypoint "$@"' in start, name
+        # the package with its declared dependencies, within the repository's pins: no requirements.txt
+        # (the suite's tools), no --no-deps, no plugins folder or PYTHONPATH: what a deployment does
+        assert '-c /opt/airflow/crmsync-src/constraints.txt "/tmp/crmsync-build[celery]"' in start, name
+        assert "--no-deps" not in start and "requirements.txt" not in start and 'exec /entrypoint "$@"' in start, name
         mounted = {volume.split(":")[1] if isinstance(volume, str) else volume["target"] for volume in service["volumes"]}
-        assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include",
-                "/opt/airflow/crmsync-src/pyproject.toml", "/opt/airflow/crmsync-src/plugins",
-                "/opt/airflow/crmsync-src/requirements.txt"} <= mounted, name
-        assert service["environment"]["CRMSYNC_SQL_DIR"] == "/opt/airflow/include/sql"
+        assert {"/opt/airflow/dags", "/opt/airflow/crmsync-src/pyproject.toml", "/opt/airflow/crmsync-src/plugins",
+                "/opt/airflow/crmsync-src/include", "/opt/airflow/crmsync-src/constraints.txt"} <= mounted, name
+        assert "/opt/airflow/plugins" not in mounted and "/opt/airflow/include" not in mounted, name
+        assert not {"PYTHONPATH", "CRMSYNC_SQL_DIR"} & set(service["environment"]), name
 
 
 def _words(command) -> list[str]:

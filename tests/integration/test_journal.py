@@ -62,7 +62,7 @@ def test_a_pull_journals_exactly_the_changed_fields_and_a_rerun_nothing(pg, sand
     assert changed == 0 and journal_rows(pg, third_run) == []
     assert rows(pg, "SELECT count(*) FROM crm_sync_created WHERE dag_run_id = %s", third_run)[0][0] == 0
 
-    # The README's query: the customer's whole story, oldest first.
+    # The query of docs/data-safety.md ("The change journal"): the customer's whole story, oldest first.
     history = rows(pg, HISTORY, a1)
     assert [h[1] for h in history] == ["pull", "pull"] and history[1][3]["email"] == "dana@new.co.il"
 

@@ -38,7 +38,7 @@ SAMPLES = ['חברת אלפא בע"מ', "ג׳רבי ושות׳", "מוסך ״ה�
 HOSTILE_TEXT = ["", "   ", "\x00", "a\x00b", " padded ", "\ud83d", "cut \ud83d", "\udc00x", "\t\n"]
 
 
-# The wire names, as /work/shared/sumit-api.md and the README give them (not as the adapters do).
+# The wire names, as /work/shared/sumit-api.md and docs/api-profiles.md give them (not as the adapters do).
 GUIDE_KEYS = {"CustomerID", "Name", "Email", "Phone", "CompanyName", "TaxID", "Address", "City", "State", "Country",
               "ZipCode", "ExternalIdentifier"}  # the last: the local id a guide create carries (idempotency key)
 REST_LISTING_KEYS = {"ID", "Folder", "Customers_FullName", "Customers_EmailAddress", "Customers_Phone",

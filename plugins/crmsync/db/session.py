@@ -23,7 +23,9 @@ from typing import Any, Self
 import msgspec
 import psycopg
 
+import crmsync
 from crmsync.core.errors import ConfigurationError
+from crmsync.db import schema_version
 from crmsync.db import sql
 
 
@@ -168,13 +170,18 @@ class StoreSession:
     # -- schema -------------------------------------------------------------------------------
 
     def ensure_schema(self) -> None:
-        """Create or upgrade every crmsync table and function; safe to run at any time."""
+        """Create or upgrade every crmsync table and function, and record the schema version they
+        are at (crm_sync_schema); safe to run at any time. Refuses tables a newer crmsync upgraded."""
         encoding = self.fetch("SHOW server_encoding", raw=True)[0][0]
         if encoding.upper() not in ("UTF8", "UTF-8"):
             raise ConfigurationError(
                 f"The customers database uses encoding {encoding}; crmsync needs UTF8 (Hebrew text, fingerprints)."
             )
+        self.fetch("SELECT pg_advisory_xact_lock(hashtext('crmsync.schema'))", raw=True)  # schema.sql's own lock
+        found = schema_version.current(self)
+        schema_version.refuse_newer(found, crmsync.__version__)
         self.fetch("schema")
+        schema_version.record(self, found, crmsync.__version__)
         self.commit()
 
     def table_exists(self) -> bool:

@@ -1,5 +1,8 @@
-"""The crmsync console as an Airflow plugin: Airflow's plugin manager loads this file from the
-plugins folder (Airflow 3.1+: ``fastapi_apps`` and ``external_views``).
+"""The crmsync console as an Airflow plugin (Airflow 3.1+: ``fastapi_apps`` and ``external_views``).
+
+Airflow finds it through the ``airflow.plugins`` entry point of the installed crmsync
+distribution (pyproject.toml): installing the wheel is all a deployment does, no file is
+copied into a plugins folder (and none may be: the same plugin twice is an import error).
 
 - ``/crmsync``: the console's FastAPI app, mounted on the api-server (crmsync/console/app.py);
   it authenticates every call itself (Airflow does not, for a plugin's app).
