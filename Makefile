@@ -49,6 +49,10 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	# setuptools leaves a copy of the metadata beside the package; Airflow puts plugins/ on
+	# sys.path, where it would be a second crmsync distribution (its airflow.plugins entry point
+	# loaded twice: "Plugin 'crmsync_console' already registered"). The installed dist-info is the one.
+	rm -rf plugins/crmsync.egg-info
 	touch $(STAMP)
 
 clean:

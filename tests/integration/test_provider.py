@@ -25,6 +25,9 @@ def providers():
 
 def test_crmsync_is_an_airflow_provider_declaring_the_sumit_connection_type(providers):
     info = providers.providers["crmsync"]
+    from importlib.metadata import version
+
+    assert info.version == version("crmsync") and info.data["versions"] == [version("crmsync")]  # from the metadata
     [connection_type] = info.data["connection-types"]
     assert connection_type["connection-type"] == "sumit"
     assert connection_type["hook-class-name"] == "crmsync.hooks.sumit.SumitHook"
@@ -141,3 +144,21 @@ def test_the_test_button_says_the_key_is_wrong_without_showing_it(api_client, sa
     assert result["status"] is False
     assert "refused the credentials" in result["message"] and "API key" in result["message"]
     assert wrong_key not in result["message"] and API_KEY not in result["message"]
+
+
+def test_the_console_plugin_comes_from_the_entry_point_once_with_no_import_error():
+    """The checkout as `make airflow` and the suite run it (plugins/ on sys.path, the editable
+    install's entry points): Airflow loads crmsync_console once, from the installed
+    distribution's `airflow.plugins` entry point, and records no plugin import error (a second
+    copy of the metadata beside the package would load it twice: the Makefile removes it)."""
+    import subprocess
+    import sys
+
+    code = ("from airflow import plugins_manager as pm; import json; plugins, errors = pm._get_plugins(); "
+            "print(json.dumps({'plugins': [[p.name, str(p.source)] for p in plugins], 'errors': errors}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["errors"] == {}
+    [(name, source)] = [p for p in found["plugins"] if p[0] == "crmsync_console"]
+    assert "crmsync.console.plugin:CrmSyncConsolePlugin" in source and "airflow.plugins" in source
