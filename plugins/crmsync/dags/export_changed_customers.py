@@ -4,7 +4,7 @@ Scheduled on the ``sumit_customers`` asset's events: it runs after any crmsync t
 changed customers (a pull, a push, the triggers' apply, a revert, a resolve), never after one
 that changed nothing. It schedules on the alias the writing tasks declare,
 ``AssetAlias("crmsync_customers_changed")``, which needs no database address in this file; a
-DAG of yours may name the asset itself instead (README, "Assets out"). Each asset event names the run and task that
+DAG of yours may name the asset itself instead (docs/near-real-time.md, "The `sumit_customers` asset out"). Each asset event names the run and task that
 changed the table and their counts (``created``, ``updated``, ``vanished``, ``changed``); this
 DAG writes the customers each of those runs changed, as they are now, to a CSV file in
 ``CRMSYNC_EXPORT_DIR`` (default ``$AIRFLOW_HOME/crmsync_exports``). Put a dbt build or your
