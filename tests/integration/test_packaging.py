@@ -6,10 +6,16 @@ The wheel is built from a copy of the project: setuptools builds in the tree and
 files in build/ from one build to the next, so a wheel built in the checkout could hold what
 the current pyproject.toml no longer ships. It is installed (no dependencies) into a throwaway
 venv, whose Python then runs from outside the checkout with PYTHONPATH and CRMSYNC_SQL_DIR unset.
+
+The declared dependencies (pyproject.toml, ranges) and this repository's pins (requirements.txt,
+constraints.txt) agree: every package the code imports is declared, and every declared package
+is pinned within its range (test_declared_dependencies_cover_the_imports_and_the_pins_satisfy_them).
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -21,6 +27,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "plugins" / "crmsync"
@@ -155,3 +163,157 @@ def test_the_checkout_reads_include_sql_and_names_every_statement():
     assert not (PACKAGE / "_sql").exists()
     assert sql.sql_dir() == SQL
     assert sql.names() == sorted(sql_on_disk())
+
+
+# -- declared dependencies, imports and pins ----------------------------------------------------------
+
+TESTING = PACKAGE / "testing"  # crmsync.testing: the suite's and the local stack's, may use the `test` extra
+PIN_FILES = ("requirements.txt", "constraints.txt")
+
+
+def imported_modules() -> dict[str, set[Path]]:
+    """Every absolute import in plugins/crmsync (AST, so imports inside functions and ``try`` count
+    too), as the dotted module name -> the files importing it; the standard library and crmsync
+    itself left out. ``from a.b import c`` counts as ``a.b``."""
+    found: dict[str, set[Path]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:  # relative imports are crmsync's own
+                continue
+            for name in names:
+                top = name.partition(".")[0]
+                if top not in sys.stdlib_module_names and top != "crmsync":
+                    found.setdefault(name, set()).add(path)
+    return found
+
+
+def _module_owners() -> dict[str, set[str]]:
+    """Dotted module or package name -> the installed distributions whose files hold it (from their
+    RECORDs): finer than ``packages_distributions()`` where one top-level package is shared
+    (``airflow``: Airflow's core, its task SDK and every provider)."""
+    owners: dict[str, set[str]] = {}
+    for dist in importlib.metadata.distributions():
+        for file in dist.files or ():
+            parts = file.parts
+            if not parts or parts[0] in ("..", "") or file.suffix != ".py":
+                continue
+            dotted = parts[:-1] if parts[-1] == "__init__.py" else (*parts[:-1], parts[-1][:-3])
+            owners.setdefault(".".join(dotted), set()).add(canonicalize_name(dist.metadata["Name"]))
+    return owners
+
+
+def distributions_providing(module: str, top_level: dict[str, list[str]], owners: dict[str, set[str]]) -> set[str]:
+    """The distributions that can provide ``module``: ``packages_distributions()`` for its top-level
+    name; where several distributions share that name, the ones holding the module itself (its
+    longest dotted prefix that some distribution's files hold)."""
+    top = module.partition(".")[0]
+    candidates = {canonicalize_name(name) for name in top_level.get(top, ())}
+    if len(candidates) > 1:
+        parts = module.split(".")
+        for end in range(len(parts), 0, -1):
+            holders = owners.get(".".join(parts[:end]), set()) & candidates
+            if holders:
+                return holders
+    return candidates
+
+
+def _meta_requirements(declared: set[str]) -> set[str]:
+    """What a declared distribution that holds no module of its own (a meta-package: apache-airflow
+    is apache-airflow-core plus apache-airflow-task-sdk) requires unconditionally: declaring it
+    declares them."""
+    implied: set[str] = set()
+    for name in declared:
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        if any(file.suffix == ".py" for file in dist.files or ()):
+            continue
+        for line in dist.requires or ():
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                implied.add(canonicalize_name(requirement.name))
+    return implied
+
+
+def declared_requirements() -> dict[str, list[Requirement]]:
+    """pyproject.toml's requirements: ``"dependencies"`` and each extra by name."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return {"dependencies": [Requirement(line) for line in project["dependencies"]],
+            **{extra: [Requirement(line) for line in lines]
+               for extra, lines in project.get("optional-dependencies", {}).items()}}
+
+
+def pinned_versions() -> dict[str, dict[str, str]]:
+    """Normalized name -> {file: version} for every ``name==version`` line of the pin files."""
+    pins: dict[str, dict[str, str]] = {}
+    for filename in PIN_FILES:
+        for number, raw in enumerate((ROOT / filename).read_text(encoding="utf-8").splitlines(), 1):
+            line = raw.split("#", 1)[0].strip()
+            if not line or line.startswith("-"):  # comments, -r/-c/--index-url lines
+                continue
+            requirement = Requirement(line)
+            exact = [spec.version for spec in requirement.specifier if spec.operator in ("==", "===")]
+            assert len(exact) == 1 and "*" not in exact[0], f"{filename}:{number}: not an exact pin: {raw!r}"
+            pins.setdefault(canonicalize_name(requirement.name), {})[filename] = exact[0]
+    return pins
+
+
+def test_declared_dependencies_cover_the_imports_and_the_pins_satisfy_them():
+    """(a) Every third-party module plugins/crmsync imports comes from a distribution declared in
+    ``[project].dependencies`` (modules only crmsync.testing imports: or from the ``test`` extra);
+    (b) every declared distribution (dependencies and every extra) is pinned in requirements.txt or
+    constraints.txt, at a version its specifier allows."""
+    declared = declared_requirements()
+    assert "test" in declared, "pyproject.toml has no `test` extra"
+    runtime = {canonicalize_name(r.name) for r in declared["dependencies"]}
+    runtime |= _meta_requirements(runtime)
+    for_testing = runtime | {canonicalize_name(r.name) for r in declared["test"]}
+    for_testing |= _meta_requirements(for_testing)
+
+    # (a) imports -> declared distributions
+    imports = imported_modules()
+    assert {"airflow.sdk", "msgspec", "psycopg"} <= set(imports), "the import scan found too little"
+    top_level, owners = importlib.metadata.packages_distributions(), _module_owners()
+    undeclared: dict[tuple[str, str], dict[str, set[str]]] = {}  # (distributions, where) -> modules, files
+    unknown = []
+    for module, files in sorted(imports.items()):
+        providers = distributions_providing(module, top_level, owners)
+        if not providers:
+            unknown.append(f"{module} (imported by {sorted(str(f.relative_to(ROOT)) for f in files)})")
+            continue
+        only_testing = all(TESTING in f.parents for f in files)
+        if not providers & (for_testing if only_testing else runtime):
+            where = "[project] dependencies nor the test extra" if only_testing else "[project] dependencies"
+            entry = undeclared.setdefault((" or ".join(sorted(providers)), where), {"modules": set(), "files": set()})
+            entry["modules"].add(module)
+            entry["files"] |= {str(f.relative_to(ROOT)) for f in files}
+    assert not unknown, f"no installed distribution provides {unknown}"
+    assert not undeclared, "pyproject.toml does not declare what the code imports:\n" + "\n".join(
+        f"  {providers}: not in {where} (imports {sorted(entry['modules'])} in {sorted(entry['files'])})"
+        for (providers, where), entry in undeclared.items())
+
+    # (b) declared distributions -> pins
+    pins = pinned_versions()
+    disagreeing = {name: files for name, files in pins.items() if len(set(files.values())) > 1}
+    assert not disagreeing, f"requirements.txt and constraints.txt pin different versions: {disagreeing}"
+    unpinned, outside = [], []
+    for group, requirements in declared.items():
+        for requirement in requirements:
+            if requirement.marker is not None and not requirement.marker.evaluate({"extra": group}):
+                continue  # not for this Python or platform
+            pinned = pins.get(canonicalize_name(requirement.name))
+            if pinned is None:
+                unpinned.append(f"{requirement} ({group})")
+                continue
+            version = next(iter(pinned.values()))
+            if not requirement.specifier.contains(version, prereleases=True):
+                outside.append(f"{requirement} ({group}): pinned {version} in {' and '.join(sorted(pinned))}")
+    assert not unpinned, f"declared in pyproject.toml but pinned in neither {PIN_FILES}: {unpinned}"
+    assert not outside, "the pins lie outside the declared ranges:\n" + "\n".join(outside)
