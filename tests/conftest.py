@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ("pytester",)  # tests/unit/test_e2e_guard.py runs pytest on a project of its own
+
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 if str(PLUGINS) not in sys.path:
     sys.path.insert(0, str(PLUGINS))
@@ -85,6 +87,44 @@ def pytest_runtest_logreport(report):
     if report.when == "teardown":  # every test has one, carrying every row it recorded
         RELIABILITY.extend(value for name, value in report.user_properties if name == RELIABILITY_PROPERTY)
         MEASURED.extend(value for name, value in report.user_properties if name == MEASURED_PROPERTY)
+    _note_e2e_skip(report)
+
+
+# -- a skipped end-to-end test fails the run --------------------------------------------------------
+# The end-to-end tests are the only proof that crmsync works in a live Airflow and a browser: a run
+# that skipped one (Chromium missing, a fixture's pytest.skip, a module skipped whole) has not
+# proven what `make test` promises, so it fails, naming the tests and the reasons. A run that
+# collected no end-to-end test (`pytest tests/unit`) or deselected them (-k, -m) skipped none.
+# The reports reach the process that prints the summary: under pytest-xdist, the controller
+# (test reports, and the collection reports of modules skipped whole, which workers send on).
+
+E2E_SKIPPED: dict[str, str] = {}  # node id: the reason it was skipped
+
+
+def _note_e2e_skip(report) -> None:
+    e2e = report.nodeid.startswith(E2E_TESTS) or report.nodeid == E2E_TESTS.rstrip("/")
+    if report.skipped and e2e and not hasattr(report, "wasxfail"):  # an xfail is reported as skipped too
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, (tuple, list)) and len(longrepr) == 3 else str(longrepr)
+        E2E_SKIPPED.setdefault(report.nodeid, reason.removeprefix("Skipped: "))
+
+
+def pytest_collectreport(report):
+    _note_e2e_skip(report)  # a module skipped whole (pytest.skip(allow_module_level=True), importorskip)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the controller sees every report and decides
+    if E2E_SKIPPED and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def e2e_skipped_lines() -> list[str]:
+    return [f"{len(E2E_SKIPPED)} end-to-end test(s) skipped, so this run fails: they prove crmsync in a live "
+            "Airflow and a browser, and a run without them proves less than `make test` promises. Skipped:"] + [
+        f"  {nodeid}: {reason}" for nodeid, reason in E2E_SKIPPED.items()]
 
 
 def reliability_table(records: list[dict]) -> list[str]:
@@ -103,6 +143,10 @@ def reliability_table(records: list[dict]) -> list[str]:
 
 
 def pytest_terminal_summary(terminalreporter):
+    if E2E_SKIPPED and not hasattr(terminalreporter.config, "workerinput"):
+        terminalreporter.section("end-to-end tests skipped: the run fails", red=True, bold=True)
+        for line in e2e_skipped_lines():
+            terminalreporter.write_line(line, red=True)
     if MEASURED:
         terminalreporter.section("measured")
         for line in MEASURED:

@@ -6,8 +6,8 @@ started it), the customers table, and the SUMIT sandbox (its log of received req
 Without a login nothing is shown or started; a viewer may read but not act; a call with the
 login cookie from another origin is refused; a hostile customer name stays text.
 
-The screenshots the README shows are made here: artifacts/console-*.png, copied to
-docs/images/.
+The screenshots docs/console.md shows (and README.md the Customers one) are made here:
+artifacts/console-*.png, copied to docs/images/.
 """
 
 from __future__ import annotations
@@ -157,12 +157,22 @@ def run_of(box) -> str:
     return box.get_by_role("link").first.inner_text().strip()
 
 
-def screenshot(page, name: str) -> None:
-    """artifacts/<name>, copied to docs/images/ for the README."""
+SCREENSHOT_MIN_BYTES = 10_000  # a 1440x1000 page of the console; an empty or cut PNG is far smaller
+
+
+def screenshot(page, name: str) -> Path:
+    """artifacts/<name>, written by this call, copied to docs/images/ for docs/console.md and the
+    README. The file an earlier run left is removed first: only this run's screenshot can pass."""
     ARTIFACTS.mkdir(exist_ok=True)
     DOC_IMAGES.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name))
-    shutil.copyfile(ARTIFACTS / name, DOC_IMAGES / name)
+    shot = ARTIFACTS / name
+    shot.unlink(missing_ok=True)
+    page.screenshot(path=str(shot))
+    size = shot.stat().st_size if shot.is_file() else 0
+    assert size > SCREENSHOT_MIN_BYTES, f"{shot}: the screenshot was not written ({size} bytes)"
+    shutil.copyfile(shot, DOC_IMAGES / name)
+    assert (DOC_IMAGES / name).read_bytes() == shot.read_bytes(), f"docs/images/{name} is not this run's screenshot"
+    return shot
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -585,11 +595,12 @@ def test_a_hostile_customer_name_stays_text(new_page, admin, live_airflow, api, 
     assert run_ids(api, PUSH_DAG) == before
 
 
-# -- 8. the README's screenshots -----------------------------------------------------------------------
+# -- 8. the screenshots of docs/console.md --------------------------------------------------------------
 
-def test_screenshots_for_the_readme(new_page, admin, live_airflow, api, customers_table, linked):
+def test_screenshots_for_the_docs(new_page, admin, live_airflow, api, customers_table, linked):
     """Runs, and Mass changes with a pull waiting for approval (two CRM edits, over limits set
     low for this run; approved after the screenshot). The tests above made the others."""
+    started = time.time()
     control = live_airflow.sandbox.control
     control.add_customers([crm_record(linked[key], City="Tel Aviv") for key in ("mass 1", "mass 2")])
     api.unpause(PULL_DAG)
@@ -622,5 +633,7 @@ def test_screenshots_for_the_readme(new_page, admin, live_airflow, api, customer
     for key in ("mass 1", "mass 2"):
         assert rows(customers_table, "SELECT city FROM sumit_customers WHERE id = %s",
                     linked[key]["local_id"]) == [("Tel Aviv",)]
-    for name in ("console-runs.png", "console-mass-changes.png"):
-        assert (DOC_IMAGES / name).stat().st_size > 10_000, name
+    for name in ("console-runs.png", "console-mass-changes.png"):  # written by this test, not a run before it
+        shot = ARTIFACTS / name
+        assert shot.stat().st_mtime >= started and shot.stat().st_size > SCREENSHOT_MIN_BYTES, name
+        assert (DOC_IMAGES / name).read_bytes() == shot.read_bytes(), name

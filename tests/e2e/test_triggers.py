@@ -27,6 +27,9 @@ TRIGGERS_DAG = "crm_sumit_triggers"
 BURST = 1000
 BASE_CUSTOMERS = 6000
 LATENCY_GOAL_SECONDS = 15
+# The burst (docs/near-real-time.md: 2 to 5 runs, all applied 1-4 s after the last post): ten times that fails.
+BURST_RUNS_BOUND = 10
+BURST_APPLIED_AFTER_LAST_POST_BOUND_SECONDS = 40
 
 
 @pytest.fixture(scope="module")
@@ -157,8 +160,10 @@ def test_a_burst_of_1000_edits_is_applied_by_a_few_runs_none_lost(subscribed, ap
     wait_for_runs_to_finish(api, APPLY_DAG)
     burst_runs = runs(api, APPLY_DAG)[runs_before:]
     measured(f"SUMIT's triggers: 1,000 edits in a burst delivered in {delivered:.1f} s, all applied after "
-             f"{applied:.1f} s by {len(burst_runs)} runs of {APPLY_DAG}")
-    assert 1 <= len(burst_runs) <= 10 and all(r["state"] == "success" for r in burst_runs)
+             f"{applied:.1f} s ({applied - delivered:.1f} s after the last post) by {len(burst_runs)} runs of "
+             f"{APPLY_DAG}")
+    assert applied - delivered <= BURST_APPLIED_AFTER_LAST_POST_BOUND_SECONDS, (delivered, applied)
+    assert 1 <= len(burst_runs) <= BURST_RUNS_BOUND and all(r["state"] == "success" for r in burst_runs)
     assert sql(pg, "SELECT count(*) FROM crm_inbox WHERE status = 'held'") == [(0,)]
     wrong = sql(pg, "SELECT count(*) FROM sumit_customers s WHERE s.name LIKE 'Burst %%' AND s.city <> "
                     "'Bat Yam ' || split_part(split_part(s.name, ' ', 2), ' ', 1)")

@@ -69,7 +69,8 @@ def test_every_sync_state_comes_from_real_runs(pg, sandbox, run_dag, queries):
         assert all(r["sync_state"] == state for r in rows)
     [row] = [r for r in listed(queries, state="push_failed")[0] if r["id"] == failed]
     assert row["push_error"]["status"] == "pending" and row["push_error"]["attempts"] == 1
-    assert "Refused One" in row["push_error"]["error"] or row["push_error"]["error"]
+    assert row["push_error"]["error"].startswith("SUMIT rejected the request on ")  # SUMIT's answer, kept whole
+    assert "Rejected by sandbox rule: customer name 'Refused One' is refused" in row["push_error"]["error"]
 
     # "Ignore" takes the record out of the queue: the customer is then just changed locally.
     [error_id] = ids_of(pg, "SELECT id FROM crm_sync_errors WHERE customer_id = %s AND status = 'pending'", failed)
@@ -159,10 +160,15 @@ def test_the_runs_page_shows_sumits_triggers_and_escapes_what_a_refused_one_held
         inbox.receive(conn, [TriggerEvent("7", "update", "customers", "object"),
                              TriggerEvent("8", "delete", "customers", "array")])
         inbox.reject(conn, "the trigger names no EntityID", HOSTILE)
+        # The oldest waiting trigger came 90 minutes ago; an older refused one is not waiting.
+        conn.execute("UPDATE crm_inbox SET first_received_at = now() - interval '90 minutes' WHERE entity_id = '7'")
+        conn.execute("UPDATE crm_inbox SET first_received_at = now() - interval '3 hours' WHERE status = 'rejected'")
     summary = queries.inbox()
     assert (summary["pending"], summary["applied"], summary["rejected"]) == (2, 0, 1)
-    assert summary["oldest_seconds"] >= 0 and [r["excerpt"] for r in summary["refused"]] == [HOSTILE]
+    assert 5400 <= summary["oldest_seconds"] <= 5400 + 60, summary["oldest_seconds"]
+    assert [r["excerpt"] for r in summary["refused"]] == [HOSTILE]
     html = render("runs.html", tab="runs", runs=[], chart=runs_chart([], []), days=28, inbox=summary,
                   run_url=lambda r: "#")
     assert "No trigger from SUMIT" not in html and "2 waiting" in html and "1 refused" in html and "the trigger names no EntityID" in html
+    assert f"(the oldest for {summary['oldest_seconds']:,} s)" in html
     assert HOSTILE not in html and "&lt;img src=x onerror=alert(1)&gt;" in html

@@ -221,6 +221,9 @@ def test_subscribe_show_and_unsubscribe_through_the_dag_without_the_token_anywhe
                         ("http://airflow.example:8080/crmsync/webhooks/sumit/***", "Delete", "All customers")]
     assert run_dag("crm_sumit_triggers") == "success"  # show
     assert xcom_text("crm_sumit_triggers").count("/webhooks/sumit/***") == 4  # subscribe and show, two each
+    # Every column of every row, scanned while the table holds the subscriptions (unsubscribe empties it).
+    subscribed = rows(pg, "SELECT row_to_json(s)::text FROM crm_sumit_subscriptions s")
+    assert len(subscribed) == 2 and token not in json.dumps(subscribed), subscribed
     assert run_dag("crm_sumit_triggers", {"action": "unsubscribe"}) == "success"
     assert sandbox.control.triggers()["subscriptions"] == []
     assert rows(pg, "SELECT count(*) FROM crm_sumit_subscriptions") == [(0,)]

@@ -330,21 +330,28 @@ def test_a_writer_that_cannot_get_the_lock_in_time_fails_naming_the_holder(pg, s
                                                                           monkeypatch, reliability):
     ensure_schema(pg)  # so the report can write the failed run's row
     sandbox.control.add_customers(make_customers(3))
+    # Local customers, so a loss could show: one of the company's own, one SUMIT holds too (its
+    # e-mail: a run that wrote would link or change it), one synced before.
+    insert_local(pg, "Local Only Ltd", email="local-only@example.co.il", city="Haifa")
+    insert_local(pg, "Customer 001 Local", email="c1@example.co.il", phone="03-1111111")
+    insert_local(pg, "Synced Before Ltd", email="synced@example.co.il", sumit_customer_id="777001")
     before = data_snapshot(pg, sandbox)
+    assert len(before["sumit_customers"]) == 3
     monkeypatch.setenv("CRMSYNC_LOCK_TIMEOUT_SECONDS", "1")
     with pg.connect(autocommit=True) as holder:
         holder.execute("SELECT set_config('application_name', 'crmsync nightly import', false),"
                        " pg_advisory_lock(%s, %s)", LOCK_KEY)
         started = time.monotonic()
-        assert run_dag("crm_pull_customers") == "failed"
-        assert time.monotonic() - started >= 1
+        state = run_dag("crm_pull_customers")
+        waited = time.monotonic() - started
 
     message = last_run(pg)[10]
     after = data_snapshot(pg, sandbox)
     reliability("lock held too long by another writer", outcome="failed naming the holder; nothing sent or written",
                 lost=lost_since(before, after), duplicated=duplicates(pg, sandbox))
+    assert (state, waited >= 1) == ("failed", True)
     assert after == before
     assert "prepare_customers_table: Gave up after 1.0 s waiting for the crmsync lock held by" in message
     assert "'crmsync nightly import'" in message and "CRMSYNC_LOCK_TIMEOUT_SECONDS" in message
     assert sandbox.control.requests() == []  # nothing was read, nothing written
-    assert local_count(pg) == 0
+    assert local_count(pg) == 3

@@ -11,12 +11,13 @@ the http provider's HttpHook, decide whether crmsync trusts it.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 
 import pytest
 import requests
 
-from conftest import API_KEY, COMPANY_ID, set_sumit_connection
+from conftest import API_KEY, COMPANY_ID, assert_no_key, set_sumit_connection
 from crmsync.core.errors import ConfigurationError, SumitAuthError, SumitPermanentError, SumitTransientError
 from crmsync.hooks.sumit import SumitHook
 from crmsync.sandbox import SandboxServer
@@ -156,7 +157,8 @@ def last_run(pg):
                             ).fetchone()
 
 
-def test_a_pull_dag_over_https_with_the_ca_file(pg, env, profile, https_sandbox, tls, run_dag, capfd):
+def test_a_pull_dag_over_https_with_the_ca_file(pg, env, profile, https_sandbox, tls, run_dag, capfd, caplog):
+    caplog.set_level(logging.DEBUG)
     https_sandbox.control.reset([{"Name": f"Customer {i}"} for i in range(120)])
     https_sandbox.control.set_faults(fail_next={"count": 1, "status": 503, "retry_after": 0})
     set_sumit_connection(https_sandbox.url, verify=str(tls.ca_cert), read_concurrency=1)  # calls counted below
@@ -164,7 +166,13 @@ def test_a_pull_dag_over_https_with_the_ca_file(pg, env, profile, https_sandbox,
     assert last_run(pg)[:3] == ("success", 120, 120)
     statuses = [r["status"] for r in https_sandbox.control.requests()]
     assert statuses[0] == 503 and statuses[1:] == [200] * (120 // 50 + 1)  # retried, then pages of 50
-    assert API_KEY not in capfd.readouterr().out + https_sandbox.stderr()
+    # Everything the run wrote, wherever it went: stdout, stderr, log records, the sandbox's own output.
+    out, err = capfd.readouterr()
+    everything = {"stdout": out, "stderr": err, "log records": caplog.text,
+                  "the sandbox's stderr": https_sandbox.stderr()}
+    assert "Counts: fetched=120 created=120" in out + err + caplog.text  # the run's output was captured
+    for where, text in everything.items():
+        assert_no_key(text, where)
 
 
 def test_a_pull_dag_refuses_an_unknown_certificate_and_says_so(pg, guide_env, https_sandbox, run_dag):
