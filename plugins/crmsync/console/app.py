@@ -66,6 +66,7 @@ API_ANSWERS: dict[int | str, dict[str, Any]] = {
 
 app = FastAPI(title="crmsync console", docs_url=None, redoc_url=None, openapi_url=None)
 app.add_middleware(ApiBodyLimit)  # a body over 256 KB to /api/... gets a 413 before it is read
+app.add_middleware(webhooks.HideToken)  # outermost: the receiver's token out of the path before routing or a log
 app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 app.include_router(webhooks.router)  # SUMIT's triggers in: the one route that takes no Airflow login (its token)
 

@@ -3,8 +3,9 @@
 SUMIT cannot log in to Airflow, and documents no signature: the secret token in the URL is
 the receiver's only credential (connection ``crmsync_webhook``, crmsync.airflow_side.webhook_settings). It
 is compared in constant time and never logged: the request's path is rewritten to
-``.../sumit/***`` before Airflow's access log reads it, and the token is registered with
-Airflow's secrets masker. A wrong token gets 404 and nothing is read or stored.
+``.../sumit/***`` (``HideToken``, before the console app routes it, whatever the method) so
+Airflow's access log never reads it, and the token is registered with Airflow's secrets
+masker. A wrong token gets 404, whatever the method, and nothing is read or stored.
 
 A body over 1 MB is refused (413) unread past that size. A readable body's triggers are
 stored in crm_inbox and committed before the answer (202); one the receiver cannot read is
@@ -91,14 +92,37 @@ def _mask(secret: str) -> None:
     mask_secret(secret)
 
 
-def _hide_path(request: Request) -> None:
-    """The token out of the request's path before Airflow's access log (which runs after the
-    answer, with this same scope) writes it."""
-    path = request.scope.get("path", "")
-    head, sep, _ = path.rpartition("/webhooks/sumit/")
-    if sep:
-        request.scope["path"] = f"{head}{sep}***"
-        request.scope["raw_path"] = request.scope["path"].encode()
+RECEIVER_PATH = "/webhooks/sumit/"
+TOKEN_SCOPE_KEY = "crmsync.webhook_token"
+
+
+class HideToken:
+    """ASGI middleware on the console app: the token out of the request's path before anything
+    routes or logs it, for every method and every path under the receiver's (a GET, a path with
+    a segment more). The token moves to the scope (``TOKEN_SCOPE_KEY``), the path reads
+    ``.../webhooks/sumit/***``; Airflow's access log, which runs after the answer with this same
+    scope, writes that."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            path = scope.get("path", "")
+            head, sep, token = path.partition(RECEIVER_PATH)
+            if sep:
+                scope[TOKEN_SCOPE_KEY] = token
+                scope["path"] = f"{head}{sep}***"
+                scope["raw_path"] = scope["path"].encode()
+        await self.app(scope, receive, send)
+
+
+def _token(request: Request) -> str:
+    return request.scope.get(TOKEN_SCOPE_KEY, "")
+
+
+def _right_token(settings: WebhookSettings | None, token: str) -> bool:
+    return settings is not None and hmac.compare_digest(token.encode(), settings.token.encode())
 
 
 def _not_found() -> HTTPException:
@@ -151,16 +175,16 @@ RECEIVER_DESCRIPTION = {"requestBody": {"required": True, "content": {
 }}}
 
 
-@router.post("/webhooks/sumit/{token}", status_code=status.HTTP_202_ACCEPTED, openapi_extra=RECEIVER_DESCRIPTION,
+@router.post(RECEIVER_PATH + "{token}", status_code=status.HTTP_202_ACCEPTED, openapi_extra=RECEIVER_DESCRIPTION,
              responses={202: _answer("Stored; a run of crm_apply_crm_events asked for", Received),
                         400: _answer("Not a trigger crmsync can read: recorded as rejected, not applied"),
                         404: _answer("A wrong token, or the receiver is off"),
                         413: _answer("A body over 1,000,000 bytes"),
                         503: _answer("The customers database is out of reach: SUMIT should send it again")})
 async def receive_trigger(request: Request, token: str) -> JSONResponse:
-    _hide_path(request)
+    # `token` is "***" (HideToken); the real one is in the scope
     settings = await run_in_threadpool(SETTINGS.get)
-    if settings is None or not hmac.compare_digest(token.encode(), settings.token.encode()):
+    if not _right_token(settings, _token(request)):
         raise _not_found()
     body = await _body(request)
     try:
@@ -179,6 +203,17 @@ async def receive_trigger(request: Request, token: str) -> JSONResponse:
     run_id = await run_in_threadpool(request_apply_run)
     return JSONResponse({"stored": new, "collapsed": collapsed, "run_requested": run_id is not None},
                         status_code=status.HTTP_202_ACCEPTED)
+
+
+@router.api_route(RECEIVER_PATH + "{token}", methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                  include_in_schema=False)
+async def other_methods(request: Request, token: str) -> JSONResponse:
+    """A wrong token is a 404 whatever the method; the right one with another method than POST a 405."""
+    settings = await run_in_threadpool(SETTINGS.get)
+    if not _right_token(settings, _token(request)):
+        raise _not_found()
+    return JSONResponse({"detail": "Method Not Allowed"}, status_code=status.HTTP_405_METHOD_NOT_ALLOWED,
+                        headers={"Allow": "POST"})
 
 
 def _store(events: list[Any]) -> tuple[int, int]:
