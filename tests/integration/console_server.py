@@ -138,10 +138,12 @@ class ConsoleServer:
     # -- something to read -----------------------------------------------------------------------
     def seed(self) -> None:
         """crmsync's tables with a few customers and retry-queue records (once; again after a
-        test of another module dropped them)."""
+        test of another module dropped or replaced them)."""
         with self.pg.connect() as conn:
             present = conn.execute("SELECT to_regclass('crm_sync_errors') IS NOT NULL").fetchone()[0]
-            if present and conn.execute("SELECT count(*) FROM sumit_customers").fetchone()[0]:
+            # this module's customers, not just any (another test on this worker may have left its own)
+            if present and conn.execute("SELECT count(*) FROM sumit_customers WHERE name = %s",
+                                        [CUSTOMERS[0][0]]).fetchone()[0]:
                 return
         ensure_schema(self.pg)
         ids = [insert_local(self.pg, name, email=email, phone=phone) for name, email, phone in CUSTOMERS]
