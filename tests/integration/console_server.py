@@ -51,7 +51,8 @@ class ConsoleServer:
 
         self._setenv("AIRFLOW_CONN_CRM_POSTGRES", json.dumps(self.pg.airflow_conn()))
         self._setenv("AIRFLOW_CONN_CRMSYNC_WEBHOOK", json.dumps({"conn_type": "generic", "password": self.webhook_token}))
-        self._setenv("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(64))  # signs the logins below
+        # One secret for the whole process (Airflow caches what signs and checks tokens): long enough for HS512
+        os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(64))
         self._setenv("CRMSYNC_CONSOLE_AIRFLOW_URL", self.url)  # the console's calls to Airflow come back here
         webhooks.SETTINGS.forget()
         DagBundlesManager().sync_bundles_to_db()

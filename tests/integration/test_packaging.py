@@ -168,6 +168,8 @@ def test_the_checkout_reads_include_sql_and_names_every_statement():
 # -- declared dependencies, imports and pins ----------------------------------------------------------
 
 TESTING = PACKAGE / "testing"  # crmsync.testing: the suite's and the local stack's, may use the `test` extra
+# a module that speaks to an optional integration, and the extra that brings it
+OPTIONAL = {PACKAGE / "airflow_side" / "lineage.py": "openlineage"}
 PIN_FILES = ("requirements.txt", "constraints.txt")
 
 
@@ -289,7 +291,14 @@ def test_declared_dependencies_cover_the_imports_and_the_pins_satisfy_them():
             unknown.append(f"{module} (imported by {sorted(str(f.relative_to(ROOT)) for f in files)})")
             continue
         only_testing = all(TESTING in f.parents for f in files)
-        if not providers & (for_testing if only_testing else runtime):
+        optional = {OPTIONAL.get(f) for f in files}
+        if len(optional) == 1 and None not in optional:  # only the integration's own module imports it
+            [extra] = optional
+            allowed = runtime | {canonicalize_name(r.name) for r in declared[extra]}
+            allowed |= _meta_requirements(allowed)
+        else:
+            allowed = for_testing if only_testing else runtime
+        if not providers & allowed:
             where = "[project] dependencies nor the test extra" if only_testing else "[project] dependencies"
             entry = undeclared.setdefault((" or ".join(sorted(providers)), where), {"modules": set(), "files": set()})
             entry["modules"].add(module)

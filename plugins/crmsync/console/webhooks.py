@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from crmsync.airflow_side import webhook_settings
+from crmsync.airflow_side import metrics, webhook_settings
 from crmsync.airflow_side.webhook_settings import WebhookSettings
 from crmsync.console import db
 from crmsync.core.errors import ConfigurationError
@@ -185,21 +185,32 @@ async def receive_trigger(request: Request, token: str) -> JSONResponse:
     # `token` is "***" (HideToken); the real one is in the scope
     settings = await run_in_threadpool(SETTINGS.get)
     if not _right_token(settings, _token(request)):
+        metrics.receiver("refused", reason="token")
         raise _not_found()
-    body = await _body(request)
+    metrics.receiver("received")
+    try:
+        body = await _body(request)
+    except HTTPException:
+        metrics.receiver("refused", reason="too_large")
+        raise
     try:
         events = parse_body(body, request.headers.get("content-type"))
     except MalformedTrigger as exc:
         await run_in_threadpool(_store_rejected, str(exc), excerpt(body))
+        metrics.receiver("refused", reason="malformed")
         log.warning("crmsync: refused a SUMIT trigger: %s", exc)
         return JSONResponse({"detail": f"Not a trigger crmsync can read: {exc}. It was recorded, not applied."},
                             status_code=status.HTTP_400_BAD_REQUEST)
     try:
-        new, collapsed = await run_in_threadpool(_store, events)
+        new, collapsed, pending = await run_in_threadpool(_store, events)
     except Exception as exc:  # the customers database: SUMIT should try again later
+        metrics.receiver("refused", reason="database")
         log.error("crmsync: could not store a SUMIT trigger: %s", exc)
         return JSONResponse({"detail": "The trigger could not be stored; try again later."},
                             status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+    metrics.receiver("stored", new)
+    metrics.receiver("collapsed", collapsed)
+    metrics.receiver_inbox(pending)
     run_id = await run_in_threadpool(request_apply_run)
     return JSONResponse({"stored": new, "collapsed": collapsed, "run_requested": run_id is not None},
                         status_code=status.HTTP_202_ACCEPTED)
@@ -216,10 +227,12 @@ async def other_methods(request: Request, token: str) -> JSONResponse:
                         headers={"Allow": "POST"})
 
 
-def _store(events: list[Any]) -> tuple[int, int]:
+def _store(events: list[Any]) -> tuple[int, int, int]:
+    """Store the triggers: (new rows, collapsed into pending ones, the inbox's pending depth)."""
     conn = db.connect()
     try:
-        return inbox.receive(conn, events)
+        new, collapsed = inbox.receive(conn, events)
+        return new, collapsed, inbox.pending_depth(conn)
     finally:
         conn.close()
 

@@ -58,6 +58,13 @@ def receive(conn: Any, events: Sequence[TriggerEvent]) -> tuple[int, int]:
     return inserted, len(events) - inserted
 
 
+def pending_depth(conn: Any) -> int:
+    """Triggers stored and not applied yet (the receiver's gauge)."""
+    with conn.cursor() as cur:
+        cur.execute(sql.load("inbox_pending_depth"))
+        return int(cur.fetchone()[0])
+
+
 def reject(conn: Any, reason: str, excerpt: str) -> None:
     """Keep a refused body's reason and start, for a person; commit."""
     with conn.cursor() as cur:

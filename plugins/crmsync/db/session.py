@@ -96,6 +96,7 @@ class StoreSession:
         self.dry_run = dry_run
         self.max_attempts = max_attempts  # failures of one record before it is given up
         self.round_trips = 0  # statements sent, for the logs and the benchmark
+        self.phase_seconds: dict[str, float] = {}  # time in each phase of the job (read, merge), for its metrics
 
     # -- transactions -----------------------------------------------------------------------
 
@@ -186,6 +187,16 @@ class StoreSession:
 
     def table_exists(self) -> bool:
         return self.fetch("SELECT to_regclass('sumit_customers') IS NOT NULL", raw=True)[0][0]
+
+    def table_facts(self) -> dict[str, Any]:
+        """The table's database, columns (name, type) and row count (lineage); empty without the table."""
+        if not self.table_exists():
+            return {}
+        database, columns, rows = self.fetch("lineage_table")[0]
+        return {"database": database, "columns": [tuple(c) for c in columns or ()], "rows": int(rows)}
+
+    def add_phase_time(self, phase: str, seconds: float) -> None:
+        self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + seconds
 
     def record_errors(self, errors: Iterable[ErrorRow]) -> list[GaveUp]:
         """Queue failed records (one more attempt if already pending); returns those given up."""

@@ -7,6 +7,7 @@ import gc
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -188,7 +189,11 @@ def _merge_listing(pages: Iterator["PreparedPage"], store: CustomerStore, *, pol
     matching = store.start_matching(match_keys) > 0
     lost_creates = store.unconfirmed_creates()  # created by a run that died before storing the answer
     still_rejected: list[str] = []
+    clock = time.perf_counter
+    waited_from = clock()
     for prepared in pages:
+        merge_from = clock()
+        store.add_phase_time("read", merge_from - waited_from)  # SUMIT's page, read ahead and prepared
         if lost_creates:
             link_lost_creates(prepared.customers, lost_creates, store, log)
         page_counts, rejected_keys = merge_page(prepared, store, policy=policy, full_resync=full_resync,
@@ -197,6 +202,8 @@ def _merge_listing(pages: Iterator["PreparedPage"], store: CustomerStore, *, pol
         still_rejected += rejected_keys
         counts = counts.merge(page_counts)
         release_freed_memory()  # what reading and merging the page freed, in every thread's arena
+        waited_from = clock()
+        store.add_phase_time("merge", waited_from - merge_from)
         log.info(
             "Page %d: %d records (created %d, updated %d, unchanged %d, skipped %d, conflicts %d); "
             "%d fetched so far",

@@ -76,6 +76,7 @@ class SumitHook(HttpHook):
     def __init__(self, sumit_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(method="POST", http_conn_id=sumit_conn_id, **kwargs)
         self.sumit_conn_id = sumit_conn_id
+        self.retries = 0  # tries repeated after a transient fault (the task's metrics)
 
     # -- configuration -------------------------------------------------------------------
 
@@ -153,6 +154,12 @@ class SumitHook(HttpHook):
         """Sends each POST through the session's adapter, with what Session.post would merge per request merged once."""
         return Poster(self._session, self.settings.base_url)
 
+    def observed(self) -> dict[str, int]:
+        """What this hook's calls met: requests sent, SUMIT's 429s, tries repeated (for metrics)."""
+        budget = self.__dict__.get("budget")
+        return {"sumit_requests": budget.requests if budget else 0,
+                "rate_limited": budget.rate_limited if budget else 0, "retries": self.retries}
+
     def close(self) -> None:
         summary = self.__dict__["budget"].summary() if "budget" in self.__dict__ else None
         if summary:
@@ -191,6 +198,7 @@ class SumitHook(HttpHook):
             return _backoff(settings)(state)
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
+            self.retries += 1  # for the task's metrics (a count under the GIL: close enough, never a decision)
             error = state.outcome.exception() if state.outcome else None
             # A 429 is the budget's to report, once per change of its limit, not once per request.
             level = logging.DEBUG if getattr(error, "http_status", None) == 429 else logging.WARNING

@@ -129,6 +129,8 @@ class ApproveMassPushOperator(_MassChangeApprovalOperator):
 class ApplyApprovedPlanOperator(_CrmSyncOperator):
     """Apply the pull plan a person approved, exactly as computed (see flows.pull.apply_held_pull)."""
 
+    lineage_reads, lineage_writes = ("sumit",), ("table",)  # the listing SUMIT sent, kept with the plan
+
     changes_customers = True
     operation = "pull"
 

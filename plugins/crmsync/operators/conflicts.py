@@ -14,13 +14,14 @@ from typing import Any
 from crmsync.core.summary import SyncCounts
 from crmsync.db import conflict_store
 from crmsync.flows import conflicts
-from crmsync.hooks.sumit import SumitHook
 from crmsync.operators.sync import _as_bool, _CrmSyncOperator, SumitPushOperator
 
 
 class ResolveConflictsOperator(_CrmSyncOperator):
     """Keep side ``keep`` of the named conflicts (one transaction, under the writer lock,
     journaled as direction ``resolve``); mark them resolved."""
+
+    lineage_reads, lineage_writes = ("table",), ("table",)
 
     changes_customers = True
     operation = "resolve"
@@ -38,7 +39,7 @@ class ResolveConflictsOperator(_CrmSyncOperator):
         ids = params.get(self.conflict_ids_param) or []
         keep = str(params.get(self.keep_param) or "")
         rules = self.field_rules()  # the CRM's side is what a pull takes of it under the rules in force
-        hook = SumitHook(self.sumit_conn_id)
+        hook = self.sumit_hook()
         try:
             # Columns the API profile does not carry hold placeholders in the CRM's version: reads
             # the connection only, calls nothing.

@@ -17,7 +17,6 @@ from crmsync.core.merge import ConflictPolicy
 from crmsync.core.triggers import TRIGGER_TYPES, hide_token
 from crmsync.db import inbox
 from crmsync.flows import events
-from crmsync.hooks.sumit import SumitHook
 from crmsync.operators.sync import _CrmSyncOperator, check_conf_keys
 from crmsync.sumit.redact import redact
 
@@ -25,6 +24,8 @@ from crmsync.sumit.redact import redact
 class ApplyCrmEventsOperator(_CrmSyncOperator):
     """Apply the pending triggers in crm_inbox: read each named customer fresh from SUMIT and
     merge it as the pull does, under the writer lock, batch by batch (crmsync.flows.events)."""
+
+    lineage_reads, lineage_writes = ("sumit",), ("table",)
 
     changes_customers = True
     operation = "events"
@@ -44,7 +45,7 @@ class ApplyCrmEventsOperator(_CrmSyncOperator):
         check_conf_keys(context)
         policy = ConflictPolicy.parse(self.conflict_policy)
         rules = self.field_rules()
-        hook = SumitHook(self.sumit_conn_id)
+        hook = self.sumit_hook()
         try:
             with self.locked_store(context) as store:
                 if not store.fetch("SELECT to_regclass('crm_inbox') IS NOT NULL", raw=True)[0][0]:
@@ -65,6 +66,8 @@ class SumitTriggersOperator(_CrmSyncOperator):
     """Subscribe the receiver's URL to SUMIT's triggers of the customers folder, unsubscribe it,
     or show what is subscribed (SUMIT has no call that lists them: crm_sumit_subscriptions
     records what this task subscribed). The URL's token never reaches a log, XCom or table."""
+
+    operation = "triggers"
 
     template_fields: Sequence[str] = ("action", "trigger_types", "view")
 
@@ -107,7 +110,7 @@ class SumitTriggersOperator(_CrmSyncOperator):
 
     def _change(self, context: Any, store: Any, action: str, url: str, token: str) -> None:
         types = _trigger_types(self.trigger_types)
-        hook = SumitHook(self.sumit_conn_id)
+        hook = self.sumit_hook()
         try:
             folder = hook.settings.customers_folder or ""
             if action == "subscribe":

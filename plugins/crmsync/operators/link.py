@@ -19,6 +19,8 @@ class LinkCustomersOperator(_CrmSyncOperator):
     writer lock, journaled as direction ``link``); refuse them all, writing nothing, when one is
     wrong. Returns the counts; the ids the push then updates go to XCom (key ``to_push``)."""
 
+    lineage_reads, lineage_writes = ("table",), ("table",)
+
     changes_customers = True
     operation = "link"
 

@@ -9,6 +9,7 @@ from typing import Any
 from airflow.sdk import TriggerRule
 from airflow.sdk.exceptions import AirflowFailException
 
+from crmsync.airflow_side import metrics
 from crmsync.airflow_side.notifiers import SUMMARY_XCOM_KEY
 from crmsync.core.summary import (
     DEFAULT_MAX_REJECT_RATIO,
@@ -114,6 +115,13 @@ class CrmSyncReportOperator(_CrmSyncOperator):
             ti.xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
             raise AirflowFailException(message)
         return summary
+
+    def _send_metrics(self, context: Any, seconds: float, failed: bool) -> None:
+        """The run's outcome, once (its counts were counted by the tasks that made them):
+        ``crmsync.run.<status>`` with the DAG and the operation as tags."""
+        summary = self._counts or {}
+        status = summary.get("status") or (FAILED if failed else "unknown")
+        metrics.run_finished(status=status, tags={"dag_id": context["dag"].dag_id, "operation": self.operation})
 
     def _write_run(self, context: Any, counts: SyncCounts, status: str, message: str) -> None:
         dag_run = context.get("dag_run")

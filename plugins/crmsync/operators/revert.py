@@ -21,6 +21,8 @@ class RevertRunOperator(_CrmSyncOperator):
     """Restore the local values one run changed, for customers nobody changed since (one
     transaction, under the writer lock, journaled as direction ``revert``)."""
 
+    lineage_reads, lineage_writes = ("table",), ("table",)  # the journal, then the customers
+
     changes_customers = True
     operation = "revert"
 

@@ -12,6 +12,7 @@ writes to the same rows; the report task writes only its own run row and takes n
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -21,7 +22,7 @@ import psycopg
 from airflow.sdk import Asset, AssetAlias, BaseHook, BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from crmsync.airflow_side import deployment
+from crmsync.airflow_side import deployment, lineage, metrics
 from crmsync.airflow_side.params import unknown_conf_keys
 from crmsync.core import assets, field_rules, guard, matching
 from crmsync.core.errors import ConfigurationError, CrmSyncError, SumitPermanentError
@@ -75,7 +76,10 @@ class _CrmSyncOperator(BaseOperator):
 
     ui_color = "#d8ecf3"
     changes_customers = False  # True: the counts it returns may announce a change of the table
-    operation = "pull"  # the word the asset event's extra uses for what it did
+    operation = "pull"  # the word the asset event's extra and the metrics use for what it did
+    # What it reads and writes, for OpenLineage: "sumit" (SUMIT's customers), "table" (sumit_customers)
+    lineage_reads: tuple[str, ...] = ()
+    lineage_writes: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -97,10 +101,17 @@ class _CrmSyncOperator(BaseOperator):
         self.lock_timeout = lock_timeout  # seconds; None: CRMSYNC_LOCK_TIMEOUT_SECONDS when the task runs
 
     def execute(self, context: Any) -> Any:
+        self._hooks: list[SumitHook] = []
+        self._stores: list[CustomerStore] = []
+        self._counts: dict[str, Any] | None = None
+        started, failed = time.monotonic(), True
         try:
             result = self.run(context)
+            if isinstance(result, dict) and not result.get(HELD_PLAN):
+                self._counts = result
             if self.changes_customers and isinstance(result, dict) and not result.get(HELD_PLAN):
                 self.announce_changes(context, result)
+            failed = False
             return result
         except (SumitPermanentError, ConfigurationError) as exc:
             self._report_error(context, str(exc))
@@ -112,9 +123,71 @@ class _CrmSyncOperator(BaseOperator):
             message = f"The customers database (connection {self.postgres_conn_id!r}) is unreachable: {exc}".strip()
             self._report_error(context, message)
             raise AirflowException(message) from None
+        finally:
+            self._send_metrics(context, time.monotonic() - started, failed)
 
     def run(self, context: Any) -> Any:
         raise NotImplementedError
+
+    def sumit_hook(self) -> SumitHook:
+        """A SumitHook for this task (what its calls met goes into the task's metrics)."""
+        hook = SumitHook(self.sumit_conn_id)
+        self._hooks.append(hook)
+        return hook
+
+    # -- what the task tells the tools data teams watch -------------------------------------------
+    def _send_metrics(self, context: Any, seconds: float, failed: bool) -> None:
+        observed: dict[str, int] = {}
+        for hook in self._hooks:
+            for name, value in hook.observed().items():
+                observed[name] = observed.get(name, 0) + value
+        phases: dict[str, float] = {}
+        for store in self._stores:
+            for name, value in store.phase_seconds.items():
+                phases[name] = phases.get(name, 0.0) + value
+        if self.operation == "push" and self._hooks and not failed:
+            phases.setdefault("push", seconds)
+        profile = self._hooks[0].settings.api_profile if self._hooks and "settings" in self._hooks[0].__dict__ else ""
+        tags = {"dag_id": context["dag"].dag_id, "task_id": self.task_id, "operation": self.operation,
+                "api_profile": profile or self._api_profile()}
+        metrics.task_finished(operation=self.operation, tags=tags, counts=self._counts, seconds=seconds,
+                              phases=phases, sumit=observed, failed=failed)
+
+    def _api_profile(self) -> str:
+        try:
+            return str(BaseHook.get_connection(self.sumit_conn_id).extra_dejson.get("api_profile") or "guide")
+        except Exception:  # no sumit connection: a task that never calls SUMIT
+            return "none"
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """What this task read and wrote, for Airflow's openlineage provider (crmsync.airflow_side.lineage)."""
+        return self._lineage()
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        return self._lineage()
+
+    def _lineage(self) -> Any:
+        if not (self.lineage_reads or self.lineage_writes):  # no data read or written (schema, report)
+            return lineage.nothing()
+        sumit: dict[str, Any] = {}
+        if "sumit" in self.lineage_reads + self.lineage_writes:
+            conn = BaseHook.get_connection(self.sumit_conn_id)
+            sumit = {"host": conn.host, "extra": conn.extra_dejson}
+        table: dict[str, Any] = {}
+        if "table" in self.lineage_reads + self.lineage_writes:
+            conn = BaseHook.get_connection(self.postgres_conn_id)
+            table = {"host": conn.host, "port": conn.port, "database": conn.schema}
+            try:
+                from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+                with CustomerStore(PostgresHook(postgres_conn_id=self.postgres_conn_id).get_conn(),
+                                   RunRef("lineage", "lineage"), dry_run=True) as store:
+                    table.update(store.table_facts())
+            except Exception as exc:  # lineage never fails a task: the datasets go without their facets
+                self.log.warning("crmsync: the table's schema and row count are not in the lineage event: %s", exc)
+        return lineage.operator_lineage(reads=self.lineage_reads, writes=self.lineage_writes, sumit=sumit, table=table,
+                                        counts=self._counts if hasattr(self, "_counts") else None,
+                                        operation=self.operation, dry_run=_as_bool(self.dry_run))
 
     def announce_changes(self, context: Any, counts: dict[str, Any]) -> None:
         """An event for the ``sumit_customers`` asset with these counts, if they changed anything."""
@@ -143,8 +216,11 @@ class _CrmSyncOperator(BaseOperator):
         context["ti"].xcom_push(key="error", value=message)
 
     def open_store(self, context: Any) -> CustomerStore:
-        return open_customer_store(self.postgres_conn_id, context, dry_run=_as_bool(self.dry_run),
-                                   max_attempts=int(self.max_record_attempts))
+        store = open_customer_store(self.postgres_conn_id, context, dry_run=_as_bool(self.dry_run),
+                                    max_attempts=int(self.max_record_attempts))
+        if hasattr(self, "_stores"):
+            self._stores.append(store)
+        return store
 
     def field_rules(self) -> FieldRules:
         """The field rules in force (Airflow Variable ``crmsync_field_rules``, else the rules file),
@@ -192,6 +268,8 @@ class _CrmSyncOperator(BaseOperator):
 class PrepareCustomersTableOperator(_CrmSyncOperator):
     """Create or upgrade the sumit_customers table and crmsync's bookkeeping tables."""
 
+    operation = "prepare"
+
     template_fields: Sequence[str] = ("dry_run",)
 
     def run(self, context: Any) -> dict[str, Any]:
@@ -213,6 +291,8 @@ class SumitPullOperator(_CrmSyncOperator):
     """Pull every SUMIT customer into sumit_customers (three-way merge, batched per page, one
     transaction), unless the plan is a mass change (crmsync.core.guard): then nothing is written and
     the plan waits in crm_sync_plans for the approval task."""
+
+    lineage_reads, lineage_writes = ("sumit",), ("table",)
 
     changes_customers = True
 
@@ -252,7 +332,7 @@ class SumitPullOperator(_CrmSyncOperator):
             limits = GuardLimits(max_change_ratio=float(self.max_change_ratio), min_mass_change=int(self.min_mass_change))
         rules = self.field_rules()
         match_keys = self.resolved_match_keys(self.match_keys)
-        hook = SumitHook(self.sumit_conn_id)
+        hook = self.sumit_hook()
         try:
             with self.locked_store(context) as store:
                 result = pull.run_pull(hook, store, policy=policy, full_resync=_as_bool(self.full_resync), rules=rules,
@@ -268,6 +348,8 @@ class SumitPullOperator(_CrmSyncOperator):
 
 class SumitPushOperator(_CrmSyncOperator):
     """Push local customers to SUMIT: the given ids, or (only_changed) those edited since their last sync."""
+
+    lineage_reads, lineage_writes = ("table",), ("sumit",)
 
     changes_customers = True  # a create links the SUMIT id it answered
     operation = "push"
@@ -292,7 +374,7 @@ class SumitPushOperator(_CrmSyncOperator):
     def run(self, context: Any) -> dict[str, Any]:
         ids = list(self.customer_ids) if self.customer_ids else None  # empty means all
         rules = self.field_rules()
-        hook = SumitHook(self.sumit_conn_id)
+        hook = self.sumit_hook()
         try:
             with self.locked_store(context) as store:
                 counts = push.run_push(
