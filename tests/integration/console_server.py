@@ -154,7 +154,3 @@ class ConsoleServer:
                 conn.execute("INSERT INTO crm_sync_errors (dag_id, dag_run_id, phase, customer_id, error, record_key) "
                              "VALUES ('crm_push_customers', 'seed', 'push', %s, 'SUMIT refused: <b>bad</b>', %s)",
                              [customer_id, str(customer_id)])
-
-
-def writes(server: ConsoleServer) -> tuple:
-    return server.writes()

@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import secrets
-import socket
 import threading
 import time
 from urllib.parse import unquote, urlencode
@@ -17,18 +16,13 @@ import httpx
 import pytest
 import uvicorn
 
+from console_server import free_port
 from test_dags import rows
 
 pytestmark = pytest.mark.usefixtures("rest_env")
 TOKEN = secrets.token_urlsafe(32)
 ANSWER_MEDIAN_BOUND_MS = 160  # the receiver's answer (docs/near-real-time.md: 16 ms median, 25 ms at the 95th)
 ANSWER_P95_BOUND_MS = 250
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class AccessLog(logging.Handler):

@@ -23,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from crmsync.console import airflow_api, db, webhooks
+from crmsync.console.answers import Detail, answer
 from crmsync.console.inputs import (API_PREFIX, MAX_DAYS, MAX_ID, MAX_ID_TEXT, MAX_PAGE, MAX_SEARCH_LENGTH, NO_NUL,
                                     check_conf, clean_errors, refusals, whole_number)
 from crmsync.console.charts import runs_chart
@@ -41,14 +42,6 @@ MAX_IDS = 1000  # customers or records one console action may name
 _HTML = {"content": {"text/html": {"schema": {"type": "string"}}}}
 
 
-class Detail(BaseModel):
-    detail: str
-
-
-def _json(description: str, model: type[BaseModel] = Detail) -> dict[str, Any]:
-    return {"description": description, "model": model}
-
-
 PAGE_ANSWERS: dict[int | str, dict[str, Any]] = {
     400: {"description": "A refused parameter, named on the page", **_HTML},
     401: {"description": "Not logged in to Airflow", **_HTML},
@@ -58,10 +51,10 @@ PAGE_ANSWERS: dict[int | str, dict[str, Any]] = {
           "content": {**_HTML["content"], "application/json": {"schema": Detail.model_json_schema()}}},
 }
 API_ANSWERS: dict[int | str, dict[str, Any]] = {
-    400: _json("Refused: the reason in words"), 401: _json("Not logged in to Airflow"),
-    403: _json("Not allowed, or a call from another site"), 404: _json("Not a crmsync DAG, or no such run"),
-    413: _json(f"The body is over {MAX_API_BODY_BYTES:,} bytes"), 415: _json("The body is not application/json"),
-    502: _json("Airflow's REST API did not answer (the api-server's own address: CRMSYNC_CONSOLE_AIRFLOW_URL)"),
+    400: answer("Refused: the reason in words"), 401: answer("Not logged in to Airflow"),
+    403: answer("Not allowed, or a call from another site"), 404: answer("Not a crmsync DAG, or no such run"),
+    413: answer(f"The body is over {MAX_API_BODY_BYTES:,} bytes"), 415: answer("The body is not application/json"),
+    502: answer("Airflow's REST API did not answer (the api-server's own address: CRMSYNC_CONSOLE_AIRFLOW_URL)"),
 }
 
 app = FastAPI(title="crmsync console", docs_url=None, redoc_url=None, openapi_url=None)
@@ -121,13 +114,13 @@ def _tables_missing(request: Request, exc: TablesMissing) -> HTMLResponse:
 ERROR_TITLES = {401: "Log in to Airflow", 403: "Not allowed", 404: "Not found"}
 
 
-def _wants_json(request: Request) -> bool:
+def _wantsanswer(request: Request) -> bool:
     return request.url.path.startswith(f"{_root(request)}{API_PREFIX}") or request.method != "GET"
 
 
 @app.exception_handler(HTTPException)
 def _http_error(request: Request, exc: HTTPException) -> Response:
-    if _wants_json(request):
+    if _wantsanswer(request):
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
     title = ERROR_TITLES.get(exc.status_code, "Not possible")
     return page(request, "message.html", "", title=title, message=str(exc.detail), status_code=exc.status_code)
@@ -138,7 +131,7 @@ def _refused(request: Request, exc: RequestValidationError) -> Response:
     """A parameter out of range, a text with a NUL, a body that is not the model: 422 JSON
     naming each parameter for /api/..., a 400 page naming them for a page. Nothing ran."""
     errors = exc.errors()
-    if _wants_json(request):
+    if _wantsanswer(request):
         return JSONResponse({"detail": clean_errors(errors)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
     return page(request, "message.html", "", title="Not possible", status_code=status.HTTP_400_BAD_REQUEST,
                 message="This page cannot be shown for these values: " + "; ".join(refusals(errors)) + ".")
@@ -305,8 +298,8 @@ class Ignored(BaseModel):
 
 
 @app.post("/api/trigger", dependencies=[Depends(same_origin)], status_code=201,
-          responses={**API_ANSWERS, 201: _json("The run was made", Started),
-                     409: _json("The DAG is paused: send unpause=true to unpause it and start the run", Paused)})
+          responses={**API_ANSWERS, 201: answer("The run was made", Started),
+                     409: answer("The DAG is paused: send unpause=true to unpause it and start the run", Paused)})
 def trigger(request: Request, body: TriggerBody, user: ReaderDep) -> JSONResponse:
     """Start a run of a crmsync DAG with ``conf``, as ``POST /api/v2/dags/{dag_id}/dagRuns`` would."""
     require_trigger(user, body.dag_id)
@@ -337,7 +330,7 @@ def trigger(request: Request, body: TriggerBody, user: ReaderDep) -> JSONRespons
                          "tab_url": f"{_root(request)}/run/{quote(body.dag_id, safe='')}/{quote(run_id, safe='')}"}, status_code=201)
 
 
-@app.get("/api/runs/{dag_id}/{dag_run_id}", responses={**API_ANSWERS, 200: _json("The run's state and outcome", RunStatus)})
+@app.get("/api/runs/{dag_id}/{dag_run_id}", responses={**API_ANSWERS, 200: answer("The run's state and outcome", RunStatus)})
 def run_status(request: Request, dag_id: DagIdPart, dag_run_id: RunIdPart, _user: ReaderDep) -> JSONResponse:
     """A run's state in Airflow and its outcome in the guide's words, for the console's notifications."""
     if dag_id not in DAG_IDS:
@@ -355,7 +348,7 @@ def run_status(request: Request, dag_id: DagIdPart, dag_run_id: RunIdPart, _user
 
 
 @app.post("/api/errors/ignore", dependencies=[Depends(same_origin)],
-          responses={**API_ANSWERS, 200: _json("The records now ignored", Ignored)})
+          responses={**API_ANSWERS, 200: answer("The records now ignored", Ignored)})
 def ignore_errors(body: IgnoreBody, user: ReaderDep) -> JSONResponse:
     """Stop retrying these records (they stay in crm_sync_errors, marked ignored)."""
     require_trigger(user, PUSH_DAG)

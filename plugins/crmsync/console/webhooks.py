@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from crmsync.airflow_side import metrics, webhook_settings
 from crmsync.airflow_side.webhook_settings import WebhookSettings
 from crmsync.console import db
+from crmsync.console.answers import answer
 from crmsync.core.errors import ConfigurationError
 from crmsync.core.triggers import MAX_BODY_BYTES, MalformedTrigger, excerpt, parse_body
 from crmsync.db import inbox
@@ -150,13 +151,6 @@ class Received(BaseModel):
     run_requested: bool
 
 
-class Refusal(BaseModel):
-    detail: str
-
-
-def _answer(description: str, model: type[BaseModel] = Refusal) -> dict[str, Any]:
-    return {"description": description, "model": model}
-
 
 # The body as SUMIT sends it (read by crmsync.core.triggers.parse_body, not by a model: the
 # description is for readers and the suite's fuzzer).
@@ -176,11 +170,11 @@ RECEIVER_DESCRIPTION = {"requestBody": {"required": True, "content": {
 
 
 @router.post(RECEIVER_PATH + "{token}", status_code=status.HTTP_202_ACCEPTED, openapi_extra=RECEIVER_DESCRIPTION,
-             responses={202: _answer("Stored; a run of crm_apply_crm_events asked for", Received),
-                        400: _answer("Not a trigger crmsync can read: recorded as rejected, not applied"),
-                        404: _answer("A wrong token, or the receiver is off"),
-                        413: _answer("A body over 1,000,000 bytes"),
-                        503: _answer("The customers database is out of reach: SUMIT should send it again")})
+             responses={202: answer("Stored; a run of crm_apply_crm_events asked for", Received),
+                        400: answer("Not a trigger crmsync can read: recorded as rejected, not applied"),
+                        404: answer("A wrong token, or the receiver is off"),
+                        413: answer("A body over 1,000,000 bytes"),
+                        503: answer("The customers database is out of reach: SUMIT should send it again")})
 async def receive_trigger(request: Request, token: str) -> JSONResponse:
     # `token` is "***" (HideToken); the real one is in the scope
     settings = await run_in_threadpool(SETTINGS.get)
