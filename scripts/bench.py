@@ -4,7 +4,8 @@ For each size (default 10,000 and 100,000 CRM customers; ``--million`` adds 1,00
 sandbox is seeded with that many sample customers and these scenarios run:
 
 1. full pull into an empty table;
-2. re-pull when nothing changed;
+2. re-pull when nothing changed, then after 1% of the customers changed in the CRM (their phone
+   edited there), and the line comparing both with the full pull;
 3. bidirectional run when nothing changed (must push nothing);
 4. bidirectional run after 1% of the rows changed locally (must push exactly those);
 5. push of 10,000 changed customers with 20 ms of sandbox latency per call (once);
@@ -70,6 +71,8 @@ RATE_LIMITED_PUSHES = 200
 LISTING_LATENCY_MS = 250  # scenario 8: per listing call
 ADOPTION_GOAL = 1.3  # scenario 9: the first pull that links half of the table, at most this many full pulls
 FLOOR_GOAL = 2.0  # the full pull, at most this many times the database floor (scripts/bench_floor.py)
+REPULL_GOAL = 0.5  # the re-pull with nothing changed, at most this many times the full pull
+REPULL_CHANGED_GOAL = 1.1  # the re-pull after 1% changed in the CRM, at most this many times that
 
 
 # -- the worker: one scenario in a fresh process -----------------------------------------------
@@ -186,15 +189,22 @@ def breakdown(spec: dict[str, Any]) -> dict[str, Any]:
     hook = SumitHook("sumit_default")  # the driver runs this worker with read_concurrency 1: one step after another
     try:
         http, with_json = pages(decode=False), pages(decode=True)
-        encoded, started = 0.0, time.perf_counter()
+        encoded = hashed = 0.0
+        started = time.perf_counter()
         for page in hook.iter_customer_pages():
             before = time.perf_counter()
-            encode_rows(page.rows)
-            encoded += time.perf_counter() - before
-        listed = time.perf_counter() - started - encoded
+            page.hash_records(hook.record_salt)
+            mapping = time.perf_counter()
+            rows = page.rows  # the records mapped when first asked for
+            before_encoding = time.perf_counter()
+            encode_rows(rows)
+            encoded += time.perf_counter() - before_encoding
+            hashed += mapping - before
+        listed = time.perf_counter() - started - encoded - hashed
     finally:
         hook.close()
-    return {"http": http, "json": with_json - http, "mapping": max(0.0, listed - with_json), "encoding": encoded}
+    return {"http": http, "json": with_json - http, "hashing": hashed, "mapping": max(0.0, listed - with_json),
+            "encoding": encoded}
 
 
 def _peak_rss_mb() -> float:
@@ -302,6 +312,7 @@ class Bench:
                                  self.run_worker("breakdown", "pull", "bench", size=size, page_size=self.args.page_size,
                                                  connection={"read_concurrency": 1}))
         self.scenario(size, 2, "re-pull, nothing changed", "pull")
+        self.repull_changed(size)
         if self.args.pull_only:
             return
         self.scenario(size, 3, "bidirectional, nothing changed", "bidirectional", expect_pushed=0)
@@ -320,6 +331,25 @@ class Bench:
             print("\n".join(self.console_lines), flush=True)
         self.latency_bound_pull(size)
         self.adoption(size)
+
+    def repull_changed(self, size: int) -> None:
+        """2b. a re-pull after 1% of the customers changed in the CRM (someone edited their phone
+        there), and the line comparing the re-pulls with the full pull."""
+        changed = [{"CustomerID": sumit_id, "Phone": f"+97254{number:07d}"} for sumit_id, number in self.sql(
+            "bench", f"SELECT sumit_customer_id, id FROM sumit_customers WHERE id % {CHANGED_SHARE} = 0")]
+        for start in range(0, len(changed), 10_000):
+            self.sandbox.control.edit(changed[start:start + 10_000])
+        self.scenario(size, 2, f"re-pull, 1% changed in the CRM ({len(changed):,})", "pull")
+        mine = [r["ours"] for r in self.rows if r["size"] == size]  # 1., 2., and this one
+        full, same, edited = mine[0], mine[-2], mine[-1]
+        if edited["rows_written"] < len(changed):
+            raise RuntimeError(f"re-pull after 1% changed: wrote {edited['rows_written']}, expected {len(changed)}")
+        self.repull_lines.append(
+            f"Re-pull at {size:,}: nothing changed {same['seconds']:.2f} s, {same['seconds'] / full['seconds']:.2f}x the "
+            f"full pull's {full['seconds']:.2f} s (goal: at most {REPULL_GOAL}x); 1% changed in the CRM "
+            f"{edited['seconds']:.2f} s, {edited['seconds'] / same['seconds']:.2f}x the re-pull with nothing changed "
+            f"(goal: at most {REPULL_CHANGED_GOAL}x).")
+        print(self.repull_lines[-1], flush=True)
 
     def latency_bound_push(self, size: int) -> None:
         """5. (once, at the first size with enough customers) push_count changed customers with
@@ -431,6 +461,7 @@ class Bench:
     console_lines: list[str] = []
     over_bounds: list[str] = []  # figures over their bound: the bench prints everything, then fails
     floor_lines: list[str] = []
+    repull_lines: list[str] = []
     sizes: list[int] = []
     breakdown_of: tuple[int, dict[str, Any], dict[str, Any]] | None = None
 
@@ -439,9 +470,10 @@ class Bench:
             return ""
         size, ours, parts = self.breakdown_of
         lines = [f"Where the {size:,}-customer full pull's {ours['seconds']:.2f} s go (the steps are timed alone; "
-                 "in the run they overlap, the first four in the read-ahead thread):",
+                 "in the run they overlap, the first five in the read-ahead thread):",
                  f"- SUMIT sandbox answering + HTTP transfer: {parts['http']:.2f} s",
                  f"- JSON decoding: {parts['json']:.2f} s",
+                 f"- hashing each record as sent (what a re-pull compares): {parts['hashing']:.2f} s",
                  f"- mapping records to rows, with their fingerprints: {parts['mapping']:.2f} s",
                  f"- encoding the rows for PostgreSQL: {parts['encoding']:.2f} s",
                  f"- PostgreSQL (CPU time of the run's server process): {ours['db_cpu']:.2f} s",
@@ -545,6 +577,7 @@ def main(argv: list[str] | None = None) -> int:
     table = HEADER + "\n" + "\n".join(_format_row(r) for r in bench.rows)
     print("\n" + bench.breakdown_lines(), flush=True)
     table += "".join("\n\n" + line for line in bench.floor_lines)
+    table += "".join("\n\n" + line for line in bench.repull_lines)
     table += "\n\n" + bench.breakdown_lines() + (f"\n\n{bench.rate_limit_line}" if bench.rate_limit_line else "")
     table += f"\n\n{bench.latency_line}" if bench.latency_line else ""
     table += f"\n\n{bench.adoption_line}" if bench.adoption_line else ""

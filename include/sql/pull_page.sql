@@ -19,6 +19,11 @@
 -- The final SELECT reads the snapshot from before the insert, so it never returns a new row; it
 -- looks up only the page's customers the insert left alone (none, on a first pull: no index
 -- probe for the thousand rows it just inserted, a fifth of the statement's time).
+--   5. when known (linked customers may be on the page: a re-pull): records the hash of each page's record
+--      (position 17, crmsync.core.fingerprint.record_hashes) on the linked customers whose CRM copy
+--      is unchanged but whose hash differs (the first re-pull after an upgrade, or a field
+--      crmsync does not map changed in SUMIT), so the next pull skips them without mapping
+--      (pull_unknown_records.sql). Those that changed get theirs with update_pulled.sql.
 -- The parts marked "when matching" are left out of a pull with nothing to match (crmsync.db.sql.
 -- load_switched): not planned at all, they cost a first pull of 100,000 a tenth of a second.
 WITH page AS (
@@ -28,13 +33,24 @@ WITH page AS (
            (r->11) || jsonb_build_object('last_synced_at', %(synced_at_text)s::text) AS metadata,
            r->>12 AS fingerprint, r->>13 AS custom_fingerprint,
            r AS raw,  -- when matching
-           coalesce(r->16->>'row_fingerprint', r->>12) AS row_fingerprint
+           coalesce(r->16->>'row_fingerprint', r->>12) AS row_fingerprint,
+           (r->>17)::uuid AS record_hash
     FROM jsonb_array_elements(convert_from(%(rows)b, 'UTF8')::jsonb) AS r  -- the page's UTF-8 bytes as sent
 ), seen AS (
     INSERT INTO crmsync_seen
     SELECT sumit_customer_id FROM page WHERE %(note_seen)s
     UNION ALL
     SELECT json_array_elements_text(%(also_seen)s::json) WHERE %(note_seen)s
+-- when known: begin
+), rehashed AS (
+    UPDATE sumit_customers AS c SET crm_record_hash = v.record_hash
+    FROM page AS v
+    WHERE c.sumit_customer_id = v.sumit_customer_id
+      AND v.record_hash IS NOT NULL
+      AND c.crm_record_hash IS DISTINCT FROM v.record_hash
+      AND c.crm_fingerprint = v.fingerprint
+      AND c.crm_custom_fingerprint IS NOT DISTINCT FROM v.custom_fingerprint
+-- when known: end
 -- when matching: begin
 ), hits AS (
     SELECT DISTINCT v.sumit_customer_id
@@ -53,10 +69,11 @@ WITH page AS (
 ), inserted AS (
     INSERT INTO sumit_customers AS c (
         sumit_customer_id, name, email, phone, company_name, tax_id, address, city, state, country,
-        zip_code, metadata, synced_fingerprint, crm_fingerprint, crm_custom_fingerprint, synced_at)
+        zip_code, metadata, synced_fingerprint, crm_fingerprint, crm_custom_fingerprint, synced_at,
+        crm_record_hash)
     SELECT v.sumit_customer_id, v.name, v.email, v.phone, v.company_name, v.tax_id, v.address,
            v.city, v.state, v.country, v.zip_code, v.metadata, v.row_fingerprint, v.fingerprint,
-           v.custom_fingerprint, %(synced_at)s
+           v.custom_fingerprint, %(synced_at)s, v.record_hash
     FROM page AS v
     WHERE v.sumit_customer_id NOT IN (SELECT h.sumit_customer_id FROM hits AS h)  -- when matching
     ON CONFLICT (sumit_customer_id) DO NOTHING

@@ -50,7 +50,11 @@ ALTER TABLE sumit_customers
     ADD COLUMN IF NOT EXISTS synced_at timestamptz,
     -- Set (and committed) just before a create is sent, cleared when SUMIT's answer is stored:
     -- a create whose answer was lost (a killed worker) is looked up before being sent again.
-    ADD COLUMN IF NOT EXISTS create_sent_at timestamptz;
+    ADD COLUMN IF NOT EXISTS create_sent_at timestamptz,
+    -- The hash of the CRM record as the last pull read it (crmsync.core.fingerprint.record_hashes),
+    -- written with crm_fingerprint: a re-pull reading the same record does not map it again.
+    -- Cleared by crmsync_touch_updated_at when the CRM fingerprints change without it.
+    ADD COLUMN IF NOT EXISTS crm_record_hash uuid;
 
 CREATE UNIQUE INDEX IF NOT EXISTS sumit_customers_sumit_customer_id_key
     ON sumit_customers (sumit_customer_id);
@@ -96,6 +100,13 @@ BEGIN
         OLD.metadata - 'last_synced_at' - 'crm_missing_since')
     THEN
         NEW.updated_at := clock_timestamp();
+    END IF;
+    -- A record hash vouches for the CRM fingerprints it was written with, and no others.
+    IF NEW.crm_record_hash IS NOT DISTINCT FROM OLD.crm_record_hash
+       AND (NEW.crm_fingerprint, NEW.crm_custom_fingerprint, NEW.sumit_customer_id)
+           IS DISTINCT FROM (OLD.crm_fingerprint, OLD.crm_custom_fingerprint, OLD.sumit_customer_id)
+    THEN
+        NEW.crm_record_hash := NULL;
     END IF;
     RETURN NEW;
 END
@@ -398,6 +409,9 @@ CREATE TABLE IF NOT EXISTS crm_sync_listing (
     rejected   jsonb NOT NULL,  -- [[reason, CRM id, excerpt], ...]
     PRIMARY KEY (dag_id, dag_run_id, page)
 );
+-- The CRM ids of the page's records the pull found unchanged (the same record hash) and did
+-- not map: not in rows, but seen.
+ALTER TABLE crm_sync_listing ADD COLUMN IF NOT EXISTS unchanged jsonb NOT NULL DEFAULT '[]'::jsonb;
 
 -- Matching (adopting two populated systems): before the pull inserts and before the push
 -- creates, unlinked local customers are matched with CRM customers no local row is linked to,

@@ -19,12 +19,14 @@ UPDATE sumit_customers AS c SET
     synced_fingerprint     = CASE WHEN v.mark_agreed THEN v.agreed_fingerprint ELSE c.synced_fingerprint END,
     synced_at              = CASE WHEN v.mark_agreed THEN %(synced_at)s ELSE c.synced_at END,
     crm_fingerprint        = v.fingerprint,
-    crm_custom_fingerprint = v.custom_fingerprint
+    crm_custom_fingerprint = v.custom_fingerprint,
+    crm_record_hash        = v.record_hash
 FROM jsonb_to_recordset(%(rows)s::jsonb)
      AS v(id bigint, replace_fields boolean, merge_custom boolean, mark_agreed boolean, name text,
           email text, phone text, company_name text, tax_id text, address text, city text,
           state text, country text, zip_code text, custom jsonb, fingerprint text,
-          agreed_fingerprint text, custom_fingerprint text, expected_fingerprint text)
+          agreed_fingerprint text, custom_fingerprint text, expected_fingerprint text,
+          record_hash uuid)
 WHERE c.id = v.id
   AND crmsync_local_fingerprint(c) = v.expected_fingerprint
 RETURNING c.id

@@ -149,6 +149,7 @@ class FieldRules:
         result = CrmCustomer(sumit_id=customer.sumit_id, fields=row, custom=custom, changed_at=customer.changed_at,
                              external_id=customer.external_id, not_carried=customer.not_carried)
         result.fingerprints = (fields_fingerprint(view), custom_fingerprint(custom))
+        result.record_hash = customer.record_hash
         if row is not view:
             result.row_fingerprint = fields_fingerprint(row)
         if view is not customer.fields:

@@ -63,3 +63,35 @@ def customer_fingerprints(customer: CrmCustomer) -> tuple[str, str]:
     if known is None:
         known = customer.fingerprints = (fields_fingerprint(customer.fields), custom_fingerprint(customer.custom))
     return known
+
+
+# Part of every record hash: bumped when a change to crmsync's own decoding means a record
+# read again must be mapped again even though SUMIT sent the same bytes.
+MAPPING_VERSION = "1"
+_RECORD_ENCODER = msgspec.json.Encoder()  # keys in the order SUMIT sent them: another order is another record
+
+
+def record_hashes(records: Sequence[Any], salt: str) -> list[str]:
+    """The hash of each wire record as SUMIT sent it, with ``salt`` (what decides how a record is
+    mapped: MAPPING_VERSION, the API profile, the field rules). Equal hashes mean the record maps
+    to the same row as last time, so a re-pull need not map it (crmsync.flows.pull). A record
+    left unparsed (msgspec.Raw: its JSON as sent) is hashed as it is, 0.5 µs; a parsed one as
+    its JSON written again, 1.5 µs. 32 hex digits, which PostgreSQL reads as the uuid the table
+    keeps."""
+    base = hashlib.md5(salt.encode("utf-8"), usedforsecurity=False)
+    encode = _RECORD_ENCODER.encode
+    hashes = []
+    for record in records:
+        if type(record) is msgspec.Raw:
+            h = base.copy()
+            h.update(record)
+            hashes.append(h.hexdigest())
+            continue
+        try:
+            data = encode(record)
+        except (msgspec.MsgspecError, TypeError, ValueError, OverflowError):  # ValueError: a lone surrogate
+            data = json.dumps(record, default=str).encode("ascii")  # every character escaped
+        h = base.copy()
+        h.update(data)
+        hashes.append(h.hexdigest())
+    return hashes

@@ -63,6 +63,9 @@ class CrmCustomer:
     row_fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
     # The fingerprint of the fields as the CRM sent them, when field rules hid some (None: the same).
     original_fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
+    # The hash of the record SUMIT sent (crmsync.core.fingerprint.record_hashes), when the pull
+    # computed it: stored with the fingerprints, so the next pull can skip the same record.
+    record_hash: str | None = field(default=None, init=False, repr=False, compare=False)
 
 
 def pulled_extras(customer: CrmCustomer) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
@@ -66,15 +67,17 @@ def close(store: CustomerStore, kind: str, status: str) -> None:
     store.fetch("plan_delete_listing", run)
 
 
-def listing_pages(store: CustomerStore) -> Iterator[tuple[int, int, str, list[RejectedRecord]]]:
-    """A held pull's listing, page by page: (page, records fetched, encoded rows, rejected)."""
+def listing_pages(store: CustomerStore) -> Iterator[tuple[int, int, str, list[RejectedRecord], list[str]]]:
+    """A held pull's listing, page by page: (page, records fetched, encoded rows, rejected, the
+    CRM ids of the records found unchanged and not mapped)."""
     page = -1
     while True:
         rows = store.fetch("plan_listing_page", {**store.run_params(), "after": page})
         if not rows:
             return
-        page, fetched, encoded, rejected = rows[0]
-        yield page, fetched, encoded, [RejectedRecord(reason=r, sumit_id=i, excerpt=e) for r, i, e in rejected]
+        page, fetched, encoded, rejected, unchanged = rows[0]
+        yield (page, fetched, encoded, [RejectedRecord(reason=r, sumit_id=i, excerpt=e) for r, i, e in rejected],
+               unchanged)
 
 
 class ListingSpool:
@@ -84,21 +87,28 @@ class ListingSpool:
 
     def __init__(self) -> None:
         self._file: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self._lock = threading.Lock()  # the read-ahead thread and the pull's own add pages
 
-    def add(self, page: int, fetched: int, rows: bytes, rejected: Sequence[RejectedRecord]) -> None:
+    def add(self, page: int, fetched: int, rows: bytes, rejected: Sequence[RejectedRecord],
+            unchanged: Sequence[str] = ()) -> None:
         excerpt = json.dumps([[r.reason, r.sumit_id, r.excerpt] for r in rejected], ensure_ascii=False, default=str)
+        same = json.dumps(list(unchanged), ensure_ascii=False)
         # JSON text has no raw tab or newline: one line per page, tab-separated.
-        self._file.write(f"{page}\t{fetched}\t{excerpt}\t{rows.decode('utf-8')}\n")
+        line = f"{page}\t{fetched}\t{excerpt}\t{same}\t{rows.decode('utf-8')}\n"
+        with self._lock:
+            self._file.write(line)
 
     def copy_into(self, store: CustomerStore) -> None:
         run = store.run_params()
         self._file.flush()
         self._file.seek(0)
         with store.conn.cursor() as cur:
-            with cur.copy("COPY crm_sync_listing (dag_id, dag_run_id, page, fetched, rejected, rows) FROM STDIN") as copy:
+            with cur.copy("COPY crm_sync_listing (dag_id, dag_run_id, page, fetched, rejected, unchanged, rows) "
+                          "FROM STDIN") as copy:
                 for line in self._file:
-                    page, fetched, rejected, rows = line.rstrip("\n").split("\t", 3)
-                    copy.write_row((run["dag_id"], run["dag_run_id"], int(page), int(fetched), rejected, rows))
+                    page, fetched, rejected, unchanged, rows = line.rstrip("\n").split("\t", 4)
+                    copy.write_row((run["dag_id"], run["dag_run_id"], int(page), int(fetched), rejected, unchanged,
+                                    rows))
         store.round_trips += 1
 
     def close(self) -> None:

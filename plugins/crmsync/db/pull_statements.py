@@ -39,7 +39,7 @@ class PullStatements(StoreSession):
 
     def pull_page(
         self, rows: bytes, *, also_seen: Sequence[str], synced_at: datetime, full_resync: bool, note_seen: bool = True,
-        matching: bool = False,
+        matching: bool = False, known: bool = False,
     ) -> tuple[int, int, dict[str, SyncState]]:
         """Merge what needs no decision from one pulled page, in one statement (include/sql/pull_page.sql).
 
@@ -48,14 +48,15 @@ class PullStatements(StoreSession):
         false: nothing will be flagged as vanished); with ``matching``, sets aside the customers
         no local row is linked to that share a key value with an unlinked local customer
         (:meth:`MatchStatements.start_matching`); inserts the other customers no local row is
-        linked to. Returns how many it inserted, how many it set aside and, by CRM id, the local
+        linked to; with ``known`` (linked customers may be on the page), records the record hash of
+        those whose CRM copy is unchanged. Returns how many it inserted, how many it set aside and, by CRM id, the local
         state of the linked customers whose CRM copy changed since the last pull (every linked
         one with ``full_resync``): those that merge.plan_pull must decide.
         """
         result = self.fetch("pull_page", {
             "rows": rows, "also_seen": rows_json(list(also_seen)), "synced_at": synced_at,
             "synced_at_text": synced_at.isoformat(), "full_resync": full_resync, "note_seen": note_seen,
-        }, switch=("matching", matching))
+        }, switch=("matching", matching, "known", known))
         states = {}
         for row in result:
             if row[2] is not None:
@@ -81,7 +82,7 @@ class PullStatements(StoreSession):
                     "mark_agreed": d.mark_agreed, **c.fields, "custom": c.custom,
                     "fingerprint": d.fingerprint, "agreed_fingerprint": d.agreed_fingerprint,
                     "custom_fingerprint": d.custom_fingerprint,
-                    "expected_fingerprint": d.expected_fingerprint,
+                    "expected_fingerprint": d.expected_fingerprint, "record_hash": c.record_hash,
                 })
             if d.conflict is not None:
                 conflicts.append({
@@ -97,6 +98,14 @@ class PullStatements(StoreSession):
             names = ["customer_id", "sumit_customer_id", "winner", "local_values", "crm_values"]
             self.fetch("insert_conflicts", {**as_columns(conflicts, names), **self.run_params(), "policy": policy})
         return {row[0] for row in updated}
+
+    def unknown_records(self, ids: Sequence[str], hashes: Sequence[str], *, note_seen: bool) -> list[int]:
+        """The positions of a page's records (by CRM id and record hash) that are not the record
+        the table's customer of that id was last pulled with; the others are noted as seen by
+        this pull unless ``note_seen`` is false (include/sql/pull_unknown_records.sql)."""
+        params = {"ids": FAST_JSON.encode(list(ids)).decode("utf-8"),
+                  "hashes": FAST_JSON.encode(list(hashes)).decode("utf-8"), "note_seen": note_seen}
+        return [row[0] for row in self.fetch("pull_unknown_records", params)]
 
     def resolve_pull_errors_after_complete_pull(self, still_rejected: Sequence[str]) -> None:
         self.fetch("resolve_pull_errors_after_complete_pull", {"still_rejected": list(still_rejected)})

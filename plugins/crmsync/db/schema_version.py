@@ -2,7 +2,7 @@
 which upgrade steps to run, and an older crmsync refuses tables a newer one upgraded.
 
 Versions: 0 a database without crmsync's tables; 1 the tables of crmsync 1.0.0 (which kept no
-version: recognised by its ``crm_sync_runs``); 2 crmsync 1.1.0. A release that changes the
+version: recognised by its ``crm_sync_runs``); 2 crmsync 1.1.0; 3 crmsync 1.2.0 (crm_record_hash, crm_sync_listing.unchanged). A release that changes the
 tables adds its version here and its steps to include/sql/schema.sql (every step idempotent:
 ``schema.sql`` brings any older version up, and running it twice changes nothing).
 """
@@ -13,8 +13,8 @@ from typing import Any
 
 from crmsync.core.errors import ConfigurationError
 
-SCHEMA_VERSION = 2
-RELEASES = {1: "1.0.0", 2: "1.1.0"}  # the crmsync release that brought the tables to each version
+SCHEMA_VERSION = 3
+RELEASES = {1: "1.0.0", 2: "1.1.0", 3: "1.2.0"}  # the crmsync release that brought the tables to each version
 
 
 def current(session: Any) -> int:

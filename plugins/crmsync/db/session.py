@@ -120,9 +120,9 @@ class StoreSession:
         self.close()
 
     def fetch(self, name_or_sql: str, params: Any = None, *, raw: bool = False,
-              switch: tuple[str, bool] | None = None) -> list[tuple]:
+              switch: tuple[str | bool, ...] | None = None) -> list[tuple]:
         """Run one statement (an include/sql name, or SQL with ``raw``) in the store's transaction;
-        its rows. ``switch`` (name, on) picks the statement's parts for that switch
+        its rows. ``switch`` (name, on[, name, on ...]) picks the statement's parts for those switches
         (crmsync.db.sql.load_switched). The store's own methods and the modules beside it (plans,
         revert_store, conflict_store) use it; nothing is committed here."""
         if raw:

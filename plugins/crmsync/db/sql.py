@@ -45,13 +45,21 @@ def load(name: str) -> str:
 
 
 @lru_cache(maxsize=None)
-def load_switched(name: str, switch: str, on: bool) -> str:
-    """Statement ``name`` with the parts that depend on ``switch`` chosen, so that a part a run
-    does not need is not even planned: a line ending in ``-- when <switch>`` is kept only when
-    ``on``, one ending in ``-- unless <switch>`` only when not, and the lines from
-    ``-- when <switch>: begin`` to ``-- when <switch>: end`` are a block kept only when ``on``."""
+def load_switched(name: str, *switches: str | bool) -> str:
+    """Statement ``name`` with the parts that depend on each switch chosen (``switches`` is
+    ``switch, on[, switch, on ...]``), so that a part a run does not need is not even planned: a
+    line ending in ``-- when <switch>`` is kept only when ``on``, one ending in ``-- unless
+    <switch>`` only when not, and the lines from ``-- when <switch>: begin`` to ``-- when
+    <switch>: end`` are a block kept only when ``on``."""
+    text = load(name)
+    for switch, on in zip(switches[::2], switches[1::2]):
+        text = _choose(text, str(switch), bool(on))
+    return text
+
+
+def _choose(text: str, switch: str, on: bool) -> str:
     kept, in_block = [], False
-    for line in load(name).splitlines():
+    for line in text.splitlines():
         marker = line.rstrip()
         if marker.endswith(f"-- when {switch}: begin"):
             in_block = True

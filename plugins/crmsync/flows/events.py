@@ -39,7 +39,8 @@ from crmsync.db import inbox, plans
 from crmsync.db.inbox import APPLIED, HELD, IGNORED, REJECTED, Closing, PendingTrigger
 from crmsync.db.store import CustomerStore, ErrorRow
 from crmsync.flows.common import PROGRESS_EVERY_SECONDS, utcnow
-from crmsync.flows.pull import merge_page, prepared_pages
+from crmsync.flows.pages import prepared_pages
+from crmsync.flows.pull import merge_page
 
 # Why a trigger's customer was not inserted (crm_inbox.reason, status held).
 MATCH_HELD = ("shares a tax id, e-mail or phone with a local customer not linked to SUMIT: left to the next full "

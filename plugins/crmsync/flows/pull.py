@@ -8,28 +8,36 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Container, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from operator import itemgetter
-from typing import Any
 
 from crmsync.core import guard
 from crmsync.core.errors import ConfigurationError, CrmSyncError
 from crmsync.core.field_rules import FieldRules
 from crmsync.core.guard import GuardLimits, PullPlan
 from crmsync.core.matching import DEFAULT_KEYS
-from crmsync.core.merge import ConflictPolicy, Outcome, dedupe_by_id, plan_pull
-from crmsync.core.model import CrmCustomer, RejectedRecord
-from crmsync.core.pulled import PulledPage, customer_row, row_customer
+from crmsync.core.merge import ConflictPolicy, Outcome, plan_pull
+from crmsync.core.pulled import PulledPage
 from crmsync.core.summary import SyncCounts
 from crmsync.db import plans
-from crmsync.db.store import CustomerStore, decode_rows, encode_rows
+from crmsync.db.store import CustomerStore
 from crmsync.flows.common import CrmClient, note_gave_up, utcnow
 from crmsync.flows.lost_creates import link_lost_creates
 from crmsync.flows.matching import link_matches
 from crmsync.flows.memory import release_freed_memory
+from crmsync.flows.pages import (
+    PreparedPage,
+    Skipping,
+    combined,
+    prepare,
+    prepared_pages,
+    prepared_skipping_known,
+    record_salt,
+)
 from crmsync.flows.read_ahead import read_ahead
+
+BATCH_ROWS = 1000  # a re-pull merges the changed records of several pages once this many wait
 
 
 def run_pull(
@@ -104,9 +112,14 @@ def _pull(client: CrmClient, store: CustomerStore, *, policy: ConflictPolicy, fu
     guarded = limits is not None and existing >= max(1, limits.min_mass_change)
     with contextlib.ExitStack() as stack:
         spool = stack.enter_context(plans.ListingSpool()) if guarded and not store.dry_run else None
-        pages = read_ahead(prepared_pages(client.iter_customer_pages(), rules, spool))
+        salt = record_salt(client, rules)
+        # A re-pull maps only the records SUMIT changed (their hash differs from the one stored);
+        # a first pull, a full resync (and a pull that looks for lost creates) map every record.
+        skipping = Skipping() if salt is not None and linked and not full_resync else None
+        pages = read_ahead(prepared_pages(client.iter_customer_pages(), rules, spool, salt=salt, skipping=skipping))
         counts = _merge_listing(pages, store, policy=policy, full_resync=full_resync, rules=rules,
-                                pulled_at=pulled_at, linked_before=linked, match_keys=match_keys, log=log)
+                                pulled_at=pulled_at, linked_before=linked, match_keys=match_keys, log=log,
+                                spool=spool, skipping=skipping)
         counts.changed = store.changed_count("pull") + store.changed_count("link")
         plan = plans.pull_plan(store, existing) if guarded else None
         reasons = guard.pull_reasons(plan, limits) if plan is not None and limits is not None else []
@@ -173,43 +186,97 @@ class PullResult:
     held: bool  # nothing was written: the plan waits for approval
 
 
-def _merge_listing(pages: Iterator["PreparedPage"], store: CustomerStore, *, policy: ConflictPolicy,
+def _merge_listing(pages: Iterator["PreparedPage | PulledPage"], store: CustomerStore, *, policy: ConflictPolicy,
                    full_resync: bool, rules: FieldRules, pulled_at: datetime, linked_before: int,
-                   match_keys: tuple[str, ...], log: logging.Logger) -> SyncCounts:
+                   match_keys: tuple[str, ...], log: logging.Logger,
+                   spool: plans.ListingSpool | None = None, skipping: Skipping | None = None) -> SyncCounts:
     """Merge every page into the table, flag the vanished, resolve fixed rejects; one transaction, not committed.
 
     Only a customer linked before the pull began can vanish (one the pull links is on its
     pages), so with ``linked_before`` 0 (a first pull) no CRM id is noted as seen and nothing
     is looked for: 1 ms of each page's statement and 0.1-0.2 s at the end per 100,000 customers.
     Likewise with no unlinked local customer that has a value of ``match_keys``, nothing is set
-    aside for matching."""
+    aside for matching.
+
+    A :class:`PulledPage` among ``pages`` (see :class:`Skipping`) is prepared here, mapping only
+    the records whose hash the table does not hold."""
     counts = SyncCounts()
+    not_mapped = 0
     vanishing = linked_before > 0
     store.start_seen()
     matching = store.start_matching(match_keys) > 0
     lost_creates = store.unconfirmed_creates()  # created by a run that died before storing the answer
+    if lost_creates and skipping is not None:
+        skipping.on = False  # looking for them takes every customer of every page
     still_rejected: list[str] = []
     clock = time.perf_counter
     waited_from = clock()
-    for prepared in pages:
-        merge_from = clock()
-        store.add_phase_time("read", merge_from - waited_from)  # SUMIT's page, read ahead and prepared
+    batch: list[PreparedPage] = []  # re-pulled pages' changed records, merged together
+    batch_ids: set[str] = set()
+
+    def merge(prepared: PreparedPage) -> None:
+        nonlocal counts, still_rejected
         if lost_creates:
             link_lost_creates(prepared.customers, lost_creates, store, log)
         page_counts, rejected_keys = merge_page(prepared, store, policy=policy, full_resync=full_resync,
                                                  rules=rules, pulled_at=pulled_at, note_seen=vanishing,
-                                                 matching=matching)
+                                                 matching=matching, known=vanishing)
         still_rejected += rejected_keys
         counts = counts.merge(page_counts)
+        if skipping is not None and not lost_creates and not prepared.unchanged_seen:
+            skipping.judge(page_counts)
+        if prepared.unchanged_seen:  # a batch of re-pulled pages: each logged its own line already
+            log.info("Merged the changed and new records of the pages up to page %d: created %d, updated %d, "
+                     "skipped %d, conflicts %d; %d fetched so far", prepared.number, page_counts.created,
+                     page_counts.updated, page_counts.skipped, page_counts.conflicts, counts.fetched)
+        else:
+            log.info("Page %d: %d records (created %d, updated %d, unchanged %d, skipped %d, conflicts %d); "
+                     "%d fetched so far", prepared.number, page_counts.fetched, page_counts.created,
+                     page_counts.updated, page_counts.unchanged, page_counts.skipped, page_counts.conflicts,
+                     counts.fetched)
+
+    def flush() -> None:
+        if batch:
+            merge(combined(batch))
+            batch.clear()
+            batch_ids.clear()
+
+    for item in pages:
+        merge_from = clock()
+        store.add_phase_time("read", merge_from - waited_from)  # SUMIT's page, read ahead and prepared
+        if isinstance(item, PulledPage) and not lost_creates:
+            ids = item.ids
+            prepared = prepared_skipping_known(item, rules, store, note_seen=vanishing)
+            if spool is not None:
+                spool.add(prepared.number, prepared.fetched, prepared.rows, prepared.rejected, prepared.unchanged_ids)
+            if prepared.unchanged_seen:  # some records were the same as at the last pull
+                changed_ids = set(ids).difference(prepared.unchanged_ids)
+                same, prepared.unchanged_ids = prepared.same, ()  # noted as seen, and spooled: not kept
+                not_mapped += same
+                if skipping is not None:
+                    skipping.on = same * 2 >= prepared.fetched
+                log.info("Page %d: %d records, %d the same as at the last pull (not mapped again), %d changed or "
+                         "new", prepared.number, prepared.fetched, same, prepared.fetched - same)
+                if not batch_ids.isdisjoint(changed_ids):
+                    flush()  # a CRM id changed twice (the listing shifted): merged apart, as on separate pages
+                batch.append(prepared)
+                batch_ids.update(changed_ids)
+                if len(batch_ids) >= BATCH_ROWS:
+                    flush()
+            else:
+                flush()
+                merge(prepared)
+        else:
+            flush()
+            merge(item if isinstance(item, PreparedPage) else prepare(item, rules))
+        del item
         release_freed_memory()  # what reading and merging the page freed, in every thread's arena
         waited_from = clock()
         store.add_phase_time("merge", waited_from - merge_from)
-        log.info(
-            "Page %d: %d records (created %d, updated %d, unchanged %d, skipped %d, conflicts %d); "
-            "%d fetched so far",
-            prepared.number, page_counts.fetched, page_counts.created, page_counts.updated,
-            page_counts.unchanged, page_counts.skipped, page_counts.conflicts, counts.fetched,
-        )
+    flush()
+    if not_mapped:
+        log.info("%d of the %d records read were the same as at the last pull and were not mapped again.",
+                 not_mapped, counts.fetched)
     if matching:
         matched = link_matches(store, keys=match_keys, policy=policy, rules=rules, pulled_at=pulled_at, log=log)
         counts.linked, counts.held, counts.conflicts = matched.linked, matched.held, counts.conflicts + matched.conflicts
@@ -230,102 +297,35 @@ def _log_outcome(counts: SyncCounts, log: logging.Logger) -> None:
     log.info("%d customers changed (their rows in crm_sync_changes).", counts.changed)
 
 
-class PreparedPage:
-    """A page made ready for the database in read_ahead's thread, so that this CPU work (the
-    JSON, the field rules) overlaps the database's merge of the page before. Holds only the
-    page's rows (crmsync.core.pulled), one per CRM id, as the JSON the database takes: a customer is
-    built from them when asked for (the merge asks only for those whose CRM copy changed), so a
-    page waiting for its turn takes a third of a megabyte, not two."""
-
-    def __init__(self, number: int, fetched: int, rejected: list[RejectedRecord], rows: bytes,
-                 customers: list[CrmCustomer] | None = None) -> None:
-        self.number = number
-        self.fetched = fetched  # records the page held, valid or not
-        self.rejected = rejected  # invalid records, and the earlier copies of a repeated id
-        self.unique = fetched - len(rejected)  # customers, one per CRM id (the last copy of a repeated one)
-        self.rows = rows  # store.encode_rows: what CustomerStore.pull_page takes
-        self._customers = customers  # when field rules made them: kept, they carry what the rules did
-
-    @property
-    def customers(self) -> list[CrmCustomer]:
-        if self._customers is not None:
-            return self._customers
-        return [row_customer(row) for row in decode_rows(self.rows)]
-
-    def customers_named(self, ids: Container[str]) -> list[CrmCustomer]:
-        """The page's customers whose CRM id is in ``ids``, in page order."""
-        if self._customers is not None:
-            return [c for c in self._customers if c.sumit_id in ids]
-        return [row_customer(row) for row in decode_rows(self.rows) if row[0] in ids]
-
-
-def prepared_pages(pages: Iterator[PulledPage], rules: FieldRules,
-                   spool: plans.ListingSpool | None = None) -> Iterator[PreparedPage]:
-    """Pulled pages made ready for :func:`merge_page` (field rules applied, repeated ids
-    rejected, rows encoded); kept in ``spool`` too when the pull may be held."""
-    try:
-        for page in pages:
-            prepared = [_prepared(page, rules)]
-            del page  # its rows, as Python objects: not kept while the page waits and is merged
-            if spool is not None:
-                spool.add(prepared[0].number, prepared[0].fetched, prepared[0].rows, prepared[0].rejected)
-            yield prepared.pop()
-    finally:
-        close = getattr(pages, "close", None)
-        if close is not None:  # a generator: let it release its connection now
-            close()
-
-
-def _prepared(page: PulledPage, rules: FieldRules) -> PreparedPage:
-    customers = None
-    if rules.is_default:
-        rows, repeated = _dedupe_rows(page)
-    else:
-        customers, duplicates = dedupe_by_id([rules.pulled(c) for c in page.customers])
-        rows, repeated = [customer_row(c) for c in customers], [(c.sumit_id, c.fields.get("name")) for c in duplicates]
-    rejected = page.rejected + [
-        RejectedRecord(
-            reason="CustomerID appears more than once on the same page; the last copy was used",
-            sumit_id=sumit_id, excerpt={"CustomerID": sumit_id, "Name": name},
-        )
-        for sumit_id, name in repeated
-    ]
-    return PreparedPage(page.number, len(page) + len(page.rejected), rejected, encode_rows(rows), customers)
-
-
-def _dedupe_rows(page: PulledPage) -> tuple[list[list[Any]], list[tuple[str, str | None]]]:
-    """A page's rows, one per CRM id (the last copy wins), and (id, name) of the copies dropped."""
-    rows = page.rows
-    if len({row[0] for row in rows}) == len(rows):  # nearly always
-        return rows, []
-    unique, dropped = dedupe_by_id(rows, key=itemgetter(0))
-    return unique, [(row[0], row[1]) for row in dropped]
-
-
 def _staged(store: CustomerStore) -> Iterator[PreparedPage]:
     """A held pull's pages, as it prepared them."""
-    for number, fetched, encoded, rejected in plans.listing_pages(store):
-        yield PreparedPage(number, fetched, rejected, encoded.encode("utf-8"))
+    for number, fetched, encoded, rejected, unchanged in plans.listing_pages(store):
+        yield PreparedPage(number, fetched, rejected, encoded.encode("utf-8"), unchanged_ids=unchanged)
 
 
 def merge_page(
     prepared: PreparedPage, store: CustomerStore, *, policy: ConflictPolicy, full_resync: bool, rules: FieldRules,
-    pulled_at: datetime, note_seen: bool = True, matching: bool = False,
+    pulled_at: datetime, note_seen: bool = True, matching: bool = False, known: bool = False,
 ) -> tuple[SyncCounts, list[str]]:
     """Merge one prepared page into the table (not committed): its counts and the keys of the
     records it rejected. Also what crm_apply_crm_events merges the customers triggers name with.
     With ``note_seen`` false its CRM ids are not noted as seen by the pull (no vanished check follows);
     with ``matching``, new customers sharing a key value with an unlinked local one are set aside
-    for :func:`crmsync.flows.matching.link_matches` instead of inserted."""
+    for :func:`crmsync.flows.matching.link_matches` instead of inserted; with ``known`` (linked
+    customers may be on the page: a re-pull), the record hashes of unchanged customers are stored."""
     rejected = prepared.rejected
     counts = SyncCounts(fetched=prepared.fetched)
+    if prepared.unchanged_seen and not rejected and prepared.unique == prepared.same:
+        counts.unchanged = prepared.unique  # the same records as at the last pull, already noted as seen
+        return counts, []
     for r in rejected:
         counts.add_reason(f"pull: {r.reason}")
     counts.skipped = len(rejected)
 
     inserted, set_aside, states = store.pull_page(
-        prepared.rows, also_seen=[r.sumit_id for r in rejected if r.sumit_id], synced_at=pulled_at,
-        full_resync=full_resync, note_seen=note_seen, matching=matching)
+        prepared.rows, also_seen=[r.sumit_id for r in rejected if r.sumit_id]
+        + ([] if prepared.unchanged_seen else list(prepared.unchanged_ids)),
+        synced_at=pulled_at, full_resync=full_resync, note_seen=note_seen, matching=matching, known=known)
     # A customer new to the table was inserted whole; one whose CRM copy did not change needs
     # nothing (plan_pull's rules); the store returned the states of the rest.
     decisions = [

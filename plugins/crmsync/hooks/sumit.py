@@ -22,7 +22,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from typing import Any
 
@@ -35,21 +35,18 @@ from airflow.providers.http.hooks.http import HttpHook
 
 from crmsync.core.errors import (
     ConfigurationError,
-    InvalidRecord,
     SumitAuthError,
     SumitError,
     SumitPermanentError,
     SumitProtocolError,
     SumitTransientError,
 )
-from crmsync.core.mapping import excerpt
-from crmsync.core.model import LocalCustomer, PushResult, RejectedRecord
-from crmsync.core.pulled import PulledPage
-from crmsync.core.text import storable_id
+from crmsync.core.model import LocalCustomer, PushResult
+from crmsync.core.pulled import PulledPage, customer_row, record_id
 from crmsync.hooks.paging import PageWindow
 from crmsync.hooks.transport import Poster, decode_answer, decode_body, retry_after_seconds
 from crmsync.sumit.api import get_profile
-from crmsync.sumit.api.base import ApiProfile, check_envelope
+from crmsync.sumit.api.base import ApiProfile, Listing, check_envelope
 from crmsync.sumit.budget import ACCEPTED, BURST, OTHER, RATE_LIMITED, RequestBudget
 from crmsync.sumit.connection import SumitSettings, http_options
 from crmsync.sumit.redact import redact, shorten
@@ -349,9 +346,9 @@ class SumitHook(HttpHook):
         with PageWindow(fetch, settings.read_concurrency) as pages:
             for number in range(1, settings.max_pages + 1):
                 endpoint, answer = pages.get(start, step, ahead=settings.max_pages - number)
-                listing = self.profile.parse_list(decode_body(answer, endpoint), endpoint)
+                listing = self._listing(endpoint, answer)
                 del answer
-                ids = tuple(_raw_id(record) for record in listing.records)
+                ids = listing.ids if listing.ids is not None else tuple(record_id(r) for r in listing.records)
                 # Only pages whose every record has an id can prove the server repeats itself: two
                 # pages of id-less (invalid) records are not the same page.
                 if ids and all(ids) and ids == previous_ids:
@@ -360,8 +357,9 @@ class SumitHook(HttpHook):
                         "first answer was the whole list. Stopping here.", endpoint, number, number - 1,
                     )
                     return
-                page, has_next, length = [self._decode_page(number, listing.records)], listing.has_next, len(listing.records)
-                del listing  # the decoded records, and (popped as it is yielded) the page: not held here meanwhile
+                page = [PulledPage(number, records=listing.records, decode=self._row_decoder(), ids=ids, raw=listing.raw)]
+                has_next, length = listing.has_next, len(listing.records)
+                del listing  # the records, and (popped as it is yielded) the page: not held here meanwhile
                 yield page.pop()
                 if not has_next:
                     return
@@ -377,19 +375,32 @@ class SumitHook(HttpHook):
             f"SUMIT listing did not end after {settings.max_pages} pages; raise extra.max_pages if that is real."
         )
 
-    def _decode_page(self, number: int, records: list[Any]) -> PulledPage:
-        """A page's records decoded: straight to rows where the profile can (crmsync.core.pulled)."""
-        decode_row = getattr(self.profile, "decode_row", None)
-        decode = decode_row or self.profile.decode_customer
-        decoded, rejected = [], []
-        for raw in records:
-            try:
-                decoded.append(decode(raw))
-            except InvalidRecord as exc:
-                rejected.append(RejectedRecord(reason=str(exc), sumit_id=_raw_id(raw), excerpt=excerpt(raw)))
+    def _listing(self, endpoint: str, answer: Any) -> Listing:
+        """A listing answer's records: left as sent (msgspec.Raw, parsed only when mapped: a re-pull
+        hashes them and maps only those that changed) where the profile can, else parsed."""
+        parse_raw = getattr(self.profile, "parse_raw_list", None)
+        if parse_raw is not None and isinstance(answer, bytes):
+            listing = parse_raw(answer)
+            if listing is not None:
+                return listing
+        return self.profile.parse_list(decode_body(answer, endpoint), endpoint)
+
+    def _row_decoder(self) -> Callable[[Any], list[Any]]:
+        """The profile's record-to-row decoder (crmsync.core.pulled): straight to a row where it can."""
+        profile = self.profile
+        decode_row = getattr(profile, "decode_row", None)
         if decode_row is not None:
-            return PulledPage(number, rejected=rejected, rows=decoded)
-        return PulledPage(number, decoded, rejected)
+            return decode_row
+        decode_customer = profile.decode_customer
+        return lambda raw: customer_row(decode_customer(raw))
+
+    @property
+    def record_salt(self) -> str:
+        """What decides how this hook maps a record, for the record hashes a re-pull compares
+        (crmsync.core.fingerprint.record_hashes): the profile and its settings."""
+        settings = {key: sorted(value) if isinstance(value, (set, frozenset)) else value
+                    for key, value in vars(self.profile).items()}
+        return f"{self.profile.name}:{json.dumps(settings, sort_keys=True, default=str)}"
 
     def push_customer(self, customer: LocalCustomer) -> PushResult:
         """Create or update one customer in SUMIT; returns the CRM id it answered, if any."""
@@ -423,7 +434,7 @@ class SumitHook(HttpHook):
         entity = profile.parse_get(answer, endpoint)
         if profile.is_archived(entity):
             return None
-        return self._decode_page(0, [entity])
+        return PulledPage(0, records=[entity], decode=self._row_decoder())
 
     def subscribe(self, url: str, trigger_type: str, view: str | None = None) -> None:
         """Ask SUMIT to post ``trigger_type`` triggers of the customers folder to ``url``."""
@@ -463,13 +474,6 @@ def _backoff(settings: SumitSettings) -> tenacity.wait.wait_base:
     return tenacity.wait_exponential_jitter(
         initial=settings.backoff_initial, max=settings.backoff_max, jitter=settings.backoff_initial
     )
-
-
-def _raw_id(record: Any) -> str | None:
-    if isinstance(record, dict):
-        value = record.get("CustomerID", record.get("ID"))
-        return None if value is None else storable_id(str(value))
-    return None
 
 
 def _mask(secret: str) -> None:

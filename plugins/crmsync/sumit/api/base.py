@@ -4,22 +4,32 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol, TypeVar
+
+import msgspec
 
 from crmsync.core.errors import SumitAuthError, SumitPermanentError
 from crmsync.core.model import CrmCustomer, LocalCustomer, PushResult
+from crmsync.core.pulled import RecordIds
 
 # SUMIT reports a refused CompanyID/APIKey as an ordinary failure envelope; these words
 # (English and Hebrew) tell it apart from a validation error so it can fail the whole run.
 _AUTH_WORDS = re.compile(r"credential|api ?key|companyid|unauthori[sz]ed|not authori[sz]ed|הרשאה|פרטי הזדהות|מפתח", re.I)
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
 class Listing:
-    """One page of a listing answer, before decoding."""
+    """One page of a listing answer, before decoding. ``raw``: the records are ``msgspec.Raw``,
+    each one's JSON as SUMIT sent it (a profile's ``parse_raw_list``), parsed only when mapped."""
 
     records: list[Any]
     has_next: bool
+    raw: bool = False
+    ids: tuple[str | None, ...] | None = None  # the records' CRM ids, when the profile read them already
 
 
 class ApiProfile(Protocol):
@@ -68,6 +78,21 @@ def check_envelope(answer: dict[str, Any], endpoint: str) -> None:
             endpoint=endpoint,
         )
     raise SumitPermanentError(f"SUMIT rejected the request on {endpoint}: {message}", endpoint=endpoint)
+
+
+def records_ids(records: Sequence[Any]) -> tuple[str | None, ...]:
+    """The CRM id of each record (crmsync.core.pulled.RecordIds; None: none, or not an object)."""
+    return tuple(r.id() if type(r) is RecordIds else None for r in records)
+
+
+def raw_listing(content: bytes, shape: type[T]) -> T | None:
+    """A listing answer decoded as ``shape`` (a msgspec Struct whose records are ``msgspec.Raw``:
+    each record's JSON as sent, not parsed), or None when the answer does not have that shape;
+    the hook then decodes it in full, as before, and any error is reported from there."""
+    try:
+        return msgspec.json.decode(content, type=shape)
+    except (msgspec.MsgspecError, ValueError):
+        return None
 
 
 def data_section(answer: dict[str, Any]) -> dict[str, Any]:

@@ -6,13 +6,15 @@ from datetime import datetime, timezone
 from operator import itemgetter
 from typing import Any
 
+import msgspec
+
 from crmsync.core.errors import InvalidRecord, SumitProtocolError
 from crmsync.core.fingerprint import custom_fingerprint, fingerprint_values
 from crmsync.core.mapping import clean_id, clean_json, clean_text, custom_field_name, finish_fields
 from crmsync.core.model import DEFAULT_COUNTRY, SYNCED_COLUMNS, CrmCustomer, LocalCustomer, PushResult
-from crmsync.core.pulled import customer_row
+from crmsync.core.pulled import RecordIds, customer_row
 from crmsync.core.text import MAX_ID_LENGTH
-from crmsync.sumit.api.base import Listing, data_section
+from crmsync.sumit.api.base import Listing, data_section, raw_listing, records_ids
 
 LIST_ENDPOINT = "/website/customers/getlist/"
 UPDATE_ENDPOINT = "/website/customers/update/"
@@ -49,6 +51,30 @@ _COUNTRY = SYNCED_COLUMNS.index("country")
 _NO_CUSTOM_FINGERPRINT = custom_fingerprint({})
 
 
+class _RawData(msgspec.Struct):
+    Customers: list[msgspec.Raw] | None | msgspec.UnsetType = msgspec.UNSET
+    HasNextPage: Any = msgspec.UNSET
+
+
+class _RawListing(msgspec.Struct):
+    """A listing answer as :meth:`GuideProfile.parse_list` reads it, the records left unparsed."""
+
+    Customers: list[msgspec.Raw] | None | msgspec.UnsetType = msgspec.UNSET
+    HasNextPage: Any = msgspec.UNSET
+    Data: _RawData | None = None
+
+
+class _IdData(msgspec.Struct):
+    Customers: list[RecordIds] | None | msgspec.UnsetType = msgspec.UNSET
+
+
+class _IdListing(msgspec.Struct):
+    """The same answer again, reading only each record's CRM id (one C call a page)."""
+
+    Customers: list[RecordIds] | None | msgspec.UnsetType = msgspec.UNSET
+    Data: _IdData | None = None
+
+
 class GuideProfile:
     name = "guide"
     creates_are_idempotent = False  # no lookup key in the guide: a lost create is found by listing
@@ -66,6 +92,23 @@ class GuideProfile:
             )
         has_next = answer.get("HasNextPage", data.get("HasNextPage", False))
         return Listing(records=records, has_next=has_next is True)
+
+    def parse_raw_list(self, content: bytes) -> Listing | None:
+        """:meth:`parse_list`'s listing with each record's JSON left as sent (msgspec.Raw); None
+        when the answer is shaped otherwise (parse_list then says what is wrong)."""
+        answer = raw_listing(content, _RawListing)
+        if answer is None:
+            return None
+        data = answer.Data or _RawData()
+        records = answer.Customers if answer.Customers is not msgspec.UNSET else data.Customers
+        if not isinstance(records, list):
+            return None
+        has_next = answer.HasNextPage if answer.HasNextPage is not msgspec.UNSET else data.HasNextPage
+        ids = raw_listing(content, _IdListing)  # None when a record is not an object: read one by one then
+        if ids is not None:
+            id_records = ids.Customers if ids.Customers is not msgspec.UNSET else (ids.Data or _IdData()).Customers
+            ids = records_ids(id_records) if isinstance(id_records, list) else None
+        return Listing(records=records, has_next=has_next is True, raw=True, ids=ids)
 
     def decode_row(self, raw: Any) -> list[Any]:
         """A wire record as a pull row (crmsync.core.pulled): :meth:`decode_customer`'s result without

@@ -24,10 +24,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import msgspec
+
 from crmsync.core.errors import InvalidRecord, SumitProtocolError
 from crmsync.core.mapping import MAX_ID_LENGTH, clean_id, clean_json, clean_text, custom_field_name, finish_fields
 from crmsync.core.model import CrmCustomer, LocalCustomer, PushResult
-from crmsync.sumit.api.base import Listing, data_section
+from crmsync.core.pulled import RecordIds
+from crmsync.sumit.api.base import Listing, data_section, raw_listing, records_ids
 from crmsync.sumit.connection import DEFAULT_PROPERTY_FIELDS
 
 LIST_ENDPOINT = "/crm/data/listentities/"
@@ -72,6 +75,27 @@ def _wire_id(sumit_id: str) -> int | str:
     return sumit_id
 
 
+class _RawData(msgspec.Struct):
+    Entities: list[msgspec.Raw]
+    HasNextPage: Any = None
+
+
+class _RawListing(msgspec.Struct):
+    """A listing answer as :meth:`RestProfile.parse_list` reads it, the entities left unparsed."""
+
+    Data: _RawData
+
+
+class _IdData(msgspec.Struct):
+    Entities: list[RecordIds]
+
+
+class _IdListing(msgspec.Struct):
+    """The same answer again, reading only each entity's CRM id (one C call a page)."""
+
+    Data: _IdData
+
+
 class RestProfile:
     name = "rest"
     creates_are_idempotent = True  # SearchMode 2 finds the customer created with this ExternalIdentifier
@@ -98,6 +122,16 @@ class RestProfile:
                 endpoint=endpoint,
             )
         return Listing(records=entities, has_next=data.get("HasNextPage") is True)
+
+    def parse_raw_list(self, content: bytes) -> Listing | None:
+        """:meth:`parse_list`'s listing with each entity's JSON left as sent (msgspec.Raw); None
+        when the answer is shaped otherwise (parse_list then says what is wrong)."""
+        answer = raw_listing(content, _RawListing)
+        if answer is None:
+            return None
+        ids = raw_listing(content, _IdListing)  # None when an entity is not an object: read one by one then
+        return Listing(records=answer.Data.Entities, has_next=answer.Data.HasNextPage is True, raw=True,
+                       ids=records_ids(ids.Data.Entities) if ids is not None else None)
 
     def decode_customer(self, raw: Any) -> CrmCustomer:
         if not isinstance(raw, dict):
