@@ -12,8 +12,10 @@ sandbox is seeded with that many sample customers and these scenarios run:
 6. push of 200 changed customers against a sandbox that answers 429 (Retry-After: 1) beyond 5
    requests a second (once): throughput against the limit, the share of 429s, failures
    (``--rate-limit-only`` runs just this one, after a pull that fills the table);
-7. the console's Customers page (first page, searches, state filters) on the largest table up to
-   100,000 (scripts/bench_console.py);
+7. the console (scripts/bench_console.py: every Customers view — first page, each sync-state
+   filter, searches by name, e-mail, phone, local id and CRM id — and the Runs, Errors,
+   Conflicts and Matches pages) on the largest table up to 100,000, and on a table of
+   1,000,000 written by SQL (``--console-only`` runs just the latter);
 8. full pull into an empty table with 250 ms of sandbox latency per listing call, on the largest
    size up to 100,000: one page at a time (read_concurrency 1), then with the connection's
    read_concurrency (default 8), side by side (``--latency-pull-only`` runs just this one);
@@ -71,6 +73,7 @@ RATE_LIMITED_PUSHES = 200
 LISTING_LATENCY_MS = 250  # scenario 8: per listing call
 ADOPTION_GOAL = 1.3  # scenario 9: the first pull that links half of the table, at most this many full pulls
 FLOOR_GOAL = 2.0  # the full pull, at most this many times the database floor (scripts/bench_floor.py)
+CONSOLE_SIZE = 1_000_000  # the console's second table (scripts/bench_console.py: written by SQL)
 REPULL_GOAL = 0.5  # the re-pull with nothing changed, at most this many times the full pull
 REPULL_CHANGED_GOAL = 1.1  # the re-pull after 1% changed in the CRM, at most this many times that
 
@@ -218,6 +221,8 @@ class Bench:
     def __init__(self, pg: Any, sandbox: Any, api_key: str, args: argparse.Namespace):
         self.pg, self.sandbox, self.api_key, self.args = pg, sandbox, api_key, args
         self.rows: list[dict[str, Any]] = []
+        self.console_lines: list[str] = []
+        self.over_bounds: list[str] = []  # figures over their bound: the bench prints everything, then fails
 
     def dsn(self, database: str) -> str:
         return f"host={self.pg.host} port={self.pg.port} dbname={database} user={self.pg.user}"
@@ -327,8 +332,10 @@ class Bench:
         if size == max((s for s in self.sizes if s <= 100_000), default=None):
             from bench_console import console_lines
 
-            self.console_lines, self.over_bounds = console_lines(self.dsn("bench"), size)
-            print("\n".join(self.console_lines), flush=True)
+            lines, over = console_lines(self.dsn("bench"), size)
+            self.console_lines += lines
+            self.over_bounds += over
+            print("\n".join(lines), flush=True)
         self.latency_bound_pull(size)
         self.adoption(size)
 
@@ -458,8 +465,6 @@ class Bench:
     rate_limit_line = ""
     latency_line = ""
     adoption_line = ""
-    console_lines: list[str] = []
-    over_bounds: list[str] = []  # figures over their bound: the bench prints everything, then fails
     floor_lines: list[str] = []
     repull_lines: list[str] = []
     sizes: list[int] = []
@@ -536,6 +541,8 @@ def main(argv: list[str] | None = None) -> int:
                              "concurrent)")
     parser.add_argument("--push-only", action="store_true",
                         help=f"only scenario 5 (push --push-count customers at {PUSH_LATENCY_MS} ms per call)")
+    parser.add_argument("--console-only", action="store_true",
+                        help="only the console at 1,000,000 customers (a table written by SQL, no pulls)")
     parser.add_argument("--matching-only", action="store_true",
                         help="only scenario 9 (adoption: the first pull that links half of a populated table)")
     parser.add_argument("--pull-only", action="store_true",
@@ -562,18 +569,26 @@ def main(argv: list[str] | None = None) -> int:
           f"read_concurrency {args.read_concurrency}"
           + (", through the operator path (PostgresHook, writer lock)" if args.operator_path else "") + "\n",
           flush=True)
-    with LocalStack(api_key=api_key, company_id=COMPANY_ID, durable=not args.no_fsync, databases=("bench", "naive", "floor"),
+    with LocalStack(api_key=api_key, company_id=COMPANY_ID, durable=not args.no_fsync, databases=("bench", "naive", "floor", "console"),
                     sandbox=False) as stack:
         bench = Bench(stack.pg, None, api_key, args)
         bench.sizes = sizes
-        for database in ("bench", "naive", "floor"):
+        for database in ("bench", "naive", "floor", "console"):
             stack.load_schema(database)
         print(HEADER, flush=True)
-        for size in sizes:
+        for size in sizes if not args.console_only else ():
             # A sandbox per size, seeded at start (the fast path: a million in seconds).
             with stack.run_sandbox(seed_demo=size) as sandbox:
                 bench.sandbox = sandbox
                 bench.run_size(size)
+        if args.console_only or not (args.pull_only or args.push_only or args.rate_limit_only or args.latency_pull_only
+                                     or args.matching_only):
+            from bench_console import console_lines
+
+            lines, over = console_lines(bench.dsn("console"), CONSOLE_SIZE, build=True)
+            bench.console_lines += lines
+            bench.over_bounds += over
+            print("\n".join(lines), flush=True)
     table = HEADER + "\n" + "\n".join(_format_row(r) for r in bench.rows)
     print("\n" + bench.breakdown_lines(), flush=True)
     table += "".join("\n\n" + line for line in bench.floor_lines)

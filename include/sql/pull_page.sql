@@ -70,10 +70,10 @@ WITH page AS (
     INSERT INTO sumit_customers AS c (
         sumit_customer_id, name, email, phone, company_name, tax_id, address, city, state, country,
         zip_code, metadata, synced_fingerprint, crm_fingerprint, crm_custom_fingerprint, synced_at,
-        crm_record_hash)
+        crm_record_hash, local_changed)
     SELECT v.sumit_customer_id, v.name, v.email, v.phone, v.company_name, v.tax_id, v.address,
            v.city, v.state, v.country, v.zip_code, v.metadata, v.row_fingerprint, v.fingerprint,
-           v.custom_fingerprint, %(synced_at)s, v.record_hash
+           v.custom_fingerprint, %(synced_at)s, v.record_hash, false
     FROM page AS v
     WHERE v.sumit_customer_id NOT IN (SELECT h.sumit_customer_id FROM hits AS h)  -- when matching
     ON CONFLICT (sumit_customer_id) DO NOTHING

@@ -88,6 +88,20 @@ $$;
 
 -- updated_at follows every change of the customer's data, whoever makes it. Sync
 -- bookkeeping (fingerprints, metadata.last_synced_at / crm_missing_since) is not a change.
+-- Whether the local copy changed since it was last in sync (synced_fingerprint differs from the
+-- row's fingerprint): kept by crmsync_touch_updated_at on every update that could change it,
+-- written false by a pull that inserts a customer (synced by construction), NULL (unknown) when
+-- anyone else inserts one. The console lists "changed" customers from the rows where it is not
+-- false (a partial index, below), never by fingerprinting every row. Added by 1.2.0: filled once.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = 'sumit_customers'::regclass AND attname = 'local_changed' AND NOT attisdropped) THEN
+        ALTER TABLE sumit_customers ADD COLUMN local_changed boolean;
+        UPDATE sumit_customers AS c SET local_changed = c.synced_fingerprint IS DISTINCT FROM crmsync_local_fingerprint(c);
+    END IF;
+END $$;
+
 CREATE OR REPLACE FUNCTION crmsync_touch_updated_at() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -100,6 +114,15 @@ BEGIN
         OLD.metadata - 'last_synced_at' - 'crm_missing_since')
     THEN
         NEW.updated_at := clock_timestamp();
+    END IF;
+    IF NEW.local_changed IS NULL
+       OR (NEW.name, NEW.email, NEW.phone, NEW.company_name, NEW.tax_id, NEW.address, NEW.city, NEW.state,
+           NEW.country, NEW.zip_code, NEW.synced_fingerprint)
+          IS DISTINCT FROM
+          (OLD.name, OLD.email, OLD.phone, OLD.company_name, OLD.tax_id, OLD.address, OLD.city, OLD.state,
+           OLD.country, OLD.zip_code, OLD.synced_fingerprint)
+    THEN
+        NEW.local_changed := NEW.synced_fingerprint IS DISTINCT FROM crmsync_local_fingerprint(NEW);
     END IF;
     -- A record hash vouches for the CRM fingerprints it was written with, and no others.
     IF NEW.crm_record_hash IS NOT DISTINCT FROM OLD.crm_record_hash
@@ -516,6 +539,17 @@ CREATE INDEX IF NOT EXISTS crm_sync_errors_customer_idx
     ON crm_sync_errors (customer_id) WHERE status IN ('pending', 'gave_up');
 CREATE INDEX IF NOT EXISTS crm_sync_conflicts_open_idx
     ON crm_sync_conflicts (customer_id) WHERE resolution IS NULL;
+-- The console's sync-state filters start from these (console_customers_page.sql): each holds the
+-- customers of one state (or a few more), so a filter reads them and not every row; a pull pays
+-- nothing for the rows they leave out (a first pull inserts none of them: docs/performance.md).
+CREATE INDEX IF NOT EXISTS sumit_customers_unlinked_idx ON sumit_customers (id) WHERE sumit_customer_id IS NULL;
+CREATE INDEX IF NOT EXISTS sumit_customers_missing_idx
+    ON sumit_customers (id) WHERE (metadata ->> 'crm_missing_since') IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sumit_customers_changed_idx
+    ON sumit_customers (id) WHERE local_changed IS NOT FALSE AND sumit_customer_id IS NOT NULL;
+-- What ANALYZE keeps of the missing flag, so the planner knows how few carry it (without it,
+-- it guesses nearly every row, and computes the state of every customer to find them).
+CREATE STATISTICS IF NOT EXISTS sumit_customers_missing_stats ON ((metadata ->> 'crm_missing_since')) FROM sumit_customers;
 CREATE OR REPLACE VIEW crm_sync_customer_states AS
 SELECT s.*,
        CASE WHEN s.push_error ->> 'status' = 'pending' THEN 'push_failed'

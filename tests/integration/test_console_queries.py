@@ -172,3 +172,42 @@ def test_the_runs_page_shows_sumits_triggers_and_escapes_what_a_refused_one_held
     assert "No trigger from SUMIT" not in html and "2 waiting" in html and "1 refused" in html and "the trigger names no EntityID" in html
     assert f"(the oldest for {summary['oldest_seconds']:,} s)" in html
     assert HOSTILE not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_each_state_filter_lists_and_counts_exactly_what_the_view_says(pg, sandbox, run_dag, queries):
+    # The filters start from each state's candidates (partial indexes, the small tables, the
+    # local_changed flag), never from every row; the view crm_sync_customer_states computes each
+    # customer's state from its fingerprints. Both must agree, on rows made by runs and on rows
+    # another writer inserted or edited directly (local_changed NULL, or set by the trigger).
+    sandbox.control.add_customers([{"Name": f"View {n}", "Email": f"view{n}@example.co.il"} for n in range(12)])
+    assert run_dag("crm_pull_customers") == "success"
+    with pg.connect() as conn:
+        linked = [r[0] for r in conn.execute("SELECT id FROM sumit_customers WHERE sumit_customer_id IS NOT NULL "
+                                             "ORDER BY id").fetchall()]
+        conn.execute("UPDATE sumit_customers SET city = 'Edited' WHERE id = ANY(%s)", [linked[:3]])
+        conn.execute("UPDATE sumit_customers SET city = city WHERE id = %s", [linked[3]])  # no change: synced
+        conn.execute("UPDATE sumit_customers SET metadata = metadata || '{\"crm_missing_since\": \"2026-12-01\"}' "
+                     "WHERE id = %s", [linked[4]])
+        # another writer's rows: linked and in sync, linked and not, and a local one
+        conn.execute("INSERT INTO sumit_customers (sumit_customer_id, name, synced_fingerprint) "
+                     "SELECT 'W1', 'Written in sync', md5('') ")  # fingerprint made in sync below
+        conn.execute("UPDATE sumit_customers AS c SET synced_fingerprint = crmsync_local_fingerprint(c), "
+                     "local_changed = NULL WHERE sumit_customer_id = 'W1'")
+        conn.execute("INSERT INTO sumit_customers (sumit_customer_id, name, synced_fingerprint) "
+                     "VALUES ('W2', 'Written apart', 'not its fingerprint')")
+        conn.execute("INSERT INTO sumit_customers (name) VALUES ('Written locally')")
+        conn.execute("INSERT INTO crm_sync_errors (dag_id, dag_run_id, phase, customer_id, error, record_key, status) "
+                     "VALUES ('t', 't', 'push', %s, 'HTTP 400', %s, 'pending')", [linked[0], str(linked[0])])
+        truth: dict[str, set[int]] = {}
+        for customer, state in conn.execute("SELECT id, sync_state FROM crm_sync_customer_states").fetchall():
+            truth.setdefault(state, set()).add(customer)
+    assert {"push_failed", "missing", "changed", "synced", "never_synced"} <= set(truth)
+    assert len(truth["changed"]) == 3  # two edited (the third has a push error) and W2
+    for state in ("push_failed", "given_up", "conflict", "missing", "awaiting_match", "never_synced", "changed",
+                  "synced"):
+        rows, total = listed(queries, state=state, page_size=2)  # a short page: the total counts them all
+        assert total == len(truth.get(state, ())), state
+        assert [r["id"] for r in rows] == sorted(truth.get(state, ()))[:2], state
+        assert all(r["sync_state"] == state for r in rows)
+    rows, total = listed(queries, page_size=5)
+    assert total == sum(len(v) for v in truth.values()) and [r["id"] for r in rows] == sorted(set().union(*truth.values()))[:5]

@@ -101,6 +101,10 @@ def test_a_second_failure_logged_by_1_0_0_becomes_one_pending_retry(pg):
     assert rows(pg, "SELECT id, status, attempts FROM crm_sync_errors ORDER BY id") == \
         [(1, "resolved", 1), (2, "pending", 2)]
     assert [v for v, _, _ in recorded_versions(pg)] == list(range(1, SCHEMA_VERSION + 1))
+    # 1.2.0's local_changed is filled for 1.0.0's rows: true exactly where the fingerprints differ
+    flags = rows(pg, "SELECT local_changed, synced_fingerprint IS DISTINCT FROM crmsync_local_fingerprint(c) "
+                     "FROM sumit_customers AS c")
+    assert flags and all(flag is changed for flag, changed in flags) and any(changed for _, changed in flags)
 
 
 def test_tables_a_newer_crmsync_upgraded_are_refused_in_words(pg, run_dag):

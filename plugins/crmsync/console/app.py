@@ -26,11 +26,11 @@ from crmsync.console import airflow_api, db, webhooks
 from crmsync.console.answers import Detail, answer
 from crmsync.console.inputs import (API_PREFIX, MAX_DAYS, MAX_ID, MAX_ID_TEXT, MAX_PAGE, MAX_SEARCH_LENGTH, NO_NUL,
                                     check_conf, clean_errors, refusals, whole_number)
-from crmsync.console.charts import runs_chart
 from crmsync.console.limits import MAX_API_BODY_BYTES, ApiBodyLimit
 from crmsync.console.outcome import (ACTION_DAGS, DAG_IDS, FINISHED, PUSH_DAG, STATE_KEYS, airflow_run_url,
                                      outcome_text)
-from crmsync.console.pages import HERE, airflow_root, customers_page_values, render, render_customers
+from crmsync.console.pages import (HERE, airflow_root, conflicts_page_values, customers_page_values, errors_page_values,
+                                   matches_page_values, render, render_customers, runs_page_values)
 from crmsync.console.queries import ConsoleQueries, CustomerQuery
 from crmsync.console.security import ReaderDep, require_trigger, same_origin, user_token
 
@@ -177,58 +177,31 @@ def customer(request: Request, customer_id: LocalId, _user: ReaderDep) -> HTMLRe
 @app.get("/runs", response_class=HTMLResponse, responses=PAGE_ANSWERS)
 def runs(request: Request, _user: ReaderDep, days: Annotated[int, Query(ge=1, le=MAX_DAYS)] = 28) -> HTMLResponse:
     with queries_or_setup() as queries:
-        rows = queries.runs(days)
-        queue = queries.retry_queue_series(days)
-        triggers = queries.inbox(days)
-    return page(request, "runs.html", "runs", runs=rows, chart=runs_chart(rows, queue), days=days, inbox=triggers,
+        values = runs_page_values(queries, days)
+    return page(request, "runs.html", "runs", **values,
                 run_url=lambda r: airflow_run_url(_airflow_root(request), r["dag_id"], r["dag_run_id"]))
 
 
 @app.get("/errors", response_class=HTMLResponse, responses=PAGE_ANSWERS)
 def errors(request: Request, _user: ReaderDep,
            show: Literal["queued", "pending", "gave_up", "ignored"] = "queued") -> HTMLResponse:
-    statuses = {"queued": ("pending", "gave_up"), "pending": ("pending",), "gave_up": ("gave_up",),
-                "ignored": ("ignored",)}[show]
     with queries_or_setup() as queries:
-        rows = queries.errors(statuses, page_size=200)
-        counts = queries.error_counts()
-    return page(request, "errors.html", "errors", errors=rows, counts=counts, show=show)
+        values = errors_page_values(queries, show)
+    return page(request, "errors.html", "errors", **values)
 
 
 @app.get("/conflicts", response_class=HTMLResponse, responses=PAGE_ANSWERS)
 def conflicts(request: Request, _user: ReaderDep) -> HTMLResponse:
     with queries_or_setup() as queries:
-        rows, total = queries.conflicts(page_size=100)
-    for row in rows:
-        keys = sorted(set(row["local_values"]) | set(row["crm_values"]))
-        row["fields"] = [(k, row["local_values"].get(k), row["crm_values"].get(k)) for k in keys]
-    return page(request, "conflicts.html", "conflicts", conflicts=rows, total=total)
+        values = conflicts_page_values(queries)
+    return page(request, "conflicts.html", "conflicts", **values)
 
 
 @app.get("/matches", response_class=HTMLResponse, responses=PAGE_ANSWERS)
 def matches(request: Request, _user: ReaderDep) -> HTMLResponse:
     with queries_or_setup() as queries:
-        rows, total = queries.matches(page_size=200)
-    return page(request, "matches.html", "matches", groups=match_groups(rows), total=total, fields=MATCH_FIELDS)
-
-
-def match_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The held records grouped by the value that made them ambiguous: each group's local and
-    CRM customers side by side (the held ones and their candidates), and its held records' ids."""
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in rows:
-        group = groups.setdefault((row["match_key"], row["match_value"]), {
-            "key": row["match_key"], "value": row["match_value"], "local": {}, "crm": {}, "held": [],
-            "held_at": row["held_at"]})
-        mine, theirs = ("local", "crm") if row["side"] == "local" else ("crm", "local")
-        ident = "customer_id" if mine == "local" else "sumit_customer_id"
-        group[mine][str(row["held"][ident])] = row["held"]
-        for candidate in row["candidates"] or []:
-            other = "customer_id" if theirs == "local" else "sumit_customer_id"
-            group[theirs].setdefault(str(candidate[other]), candidate)
-        group["held"].append({"id": row["id"], "side": row["side"], "ident": row["held"][ident],
-                              "name": row["held"].get("name")})
-    return list(groups.values())
+        values = matches_page_values(queries)
+    return page(request, "matches.html", "matches", **values)
 
 
 @app.get("/mass-changes", response_class=HTMLResponse, responses=PAGE_ANSWERS)
@@ -251,9 +224,6 @@ def run_tab(request: Request, dag_id: DagIdPart, dag_run_id: RunIdPart, _user: R
         failures = queries.run_errors(dag_id, dag_run_id)
     return page(request, "run.html", "", dag_id=dag_id, dag_run_id=dag_run_id, run=row, changes=changes,
                 failures=failures, outcome=outcome_text(dag_id, "success", row) if row else None)
-
-
-MATCH_FIELDS = (("name", "Name"), ("email", "E-mail"), ("tax_id", "Tax id"), ("phone", "Phone"), ("city", "City"))
 
 
 # -- actions ------------------------------------------------------------------------------------------

@@ -74,13 +74,18 @@ class ConsoleQueries:
     def __init__(self, conn: Any) -> None:
         self.conn = conn
 
-    def _rows(self, name: str, params: dict[str, Any] | None = None, *, write: bool = False) -> list[dict[str, Any]]:
+    def _rows(self, name: str, params: dict[str, Any] | None = None, *, write: bool = False,
+              switch: tuple[str | bool, ...] | None = None) -> list[dict[str, Any]]:
         """One statement in a transaction of its own (a page never holds a lock while it renders)."""
         try:
             with self.conn.cursor() as cur:
                 # Planned with the values each time (never a generic prepared plan): "no search" and
                 # "any state" then fold away, and the sync state is computed only for the page's rows.
-                cur.execute(sql.load(name), params or {}, prepare=False)
+                statement = sql.load_switched(name, *switch) if switch else sql.load(name)
+                # No JIT compiling: it costs a second before a page over a big table answers
+                # (PostgreSQL compiles any statement its planner costs high), and saves nothing here.
+                cur.execute("SET LOCAL jit = off")
+                cur.execute(statement, params or {}, prepare=False)
                 rows = cur.fetchall() if cur.description else []
                 columns = [d.name for d in cur.description or ()]
         except BaseException:
@@ -101,7 +106,15 @@ class ConsoleQueries:
 
     # -- customers ----------------------------------------------------------------------------
     def customers(self, query: CustomerQuery) -> tuple[list[dict[str, Any]], int]:
-        rows = self._rows("console_customers_page", query.params())
+        # No search, and every customer, those in sync or those changed: counts of small sets and
+        # the page through the primary key; else the matching customers (a search, or a state's
+        # candidates) first.
+        listing = query.search is None and query.state in (None, "synced", "changed")
+        if listing:
+            rows = self._rows("console_customers_scan", query.params(), switch=(
+                "all", query.state is None, "synced", query.state == "synced", "changed", query.state == "changed"))
+        else:
+            rows = self._rows("console_customers_page", query.params(), switch=("state", query.state is not None))
         total = int(rows[0]["total"]) if rows else 0
         return [{k: v for k, v in row.items() if k != "total"} for row in rows if row["id"] is not None], total
 
