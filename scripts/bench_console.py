@@ -24,9 +24,11 @@ from typing import Any
 
 GOAL_MS = 150
 REPEAT = 7
-# Over this, `make bench` fails (generous: a regression by an order of magnitude fails, this
-# machine's noise does not).
+# Over these, `make bench` fails (generous: a regression by an order of magnitude fails, this
+# machine's noise does not). A search still reads every customer (docs/performance.md: 0.6-1.4 s
+# at 1,000,000, over the goal), so its bound is wider.
 BOUND_MS = 1_000
+SEARCH_BOUND_MS = 5_000
 STATES = ("push_failed", "given_up", "conflict", "missing", "awaiting_match", "never_synced", "changed", "synced")
 
 
@@ -156,9 +158,10 @@ def console_lines(dsn: str, size: int, *, build: bool = False) -> tuple[list[str
         for title, call in _cases(conn):
             ms, (count, html_bytes) = _median_ms(call, conn)
             verdict = " (within the goal)" if ms < GOAL_MS else " (OVER THE GOAL)"
-            if ms > BOUND_MS:
-                over.append(f"console at {size:,}, {title}: {ms:.0f} ms, over its bound of {BOUND_MS:,} ms")
-                verdict += f" (OVER THE BOUND of {BOUND_MS:,} ms)"
+            bound = SEARCH_BOUND_MS if ", search by" in title else BOUND_MS
+            if ms > bound:
+                over.append(f"console at {size:,}, {title}: {ms:.0f} ms, over its bound of {bound:,} ms")
+                verdict += f" (OVER THE BOUND of {bound:,} ms)"
             shown = f", {count:,} matching" if count is not None else ""
             lines.append(f"- {title}: {ms:.0f} ms{shown}, {html_bytes / 1024:.0f} KiB of HTML{verdict}")
     return lines, over
