@@ -63,7 +63,7 @@ class PreparedPage:
 
 
 class Skipping:
-    """Whether the pull hands pages over unmapped, for :func:`_prepared_skipping_known` to map
+    """Whether the pull hands pages over unmapped, for :func:`prepared_skipping_known` to map
     only their changed records: yes while the last page had at least half its records unchanged
     (a re-pull, nearly always), else the read-ahead thread maps every record, as for a first pull,
     so that the mapping overlaps the database's work. Set by the pull's thread, read by read_ahead's."""

@@ -38,7 +38,6 @@ from crmsync.flows.pages import (
 from crmsync.flows.read_ahead import read_ahead
 
 BATCH_ROWS = 1000  # a re-pull merges the changed records of several pages once this many wait
-READ_AHEAD_REPULL = 4  # pages a re-pull reads ahead (a first pull: 1)
 
 
 def run_pull(
@@ -117,10 +116,7 @@ def _pull(client: CrmClient, store: CustomerStore, *, policy: ConflictPolicy, fu
         # A re-pull maps only the records SUMIT changed (their hash differs from the one stored);
         # a first pull, a full resync (and a pull that looks for lost creates) map every record.
         skipping = Skipping() if salt is not None and linked and not full_resync else None
-        # A re-pull's pages wait unparsed (a third of a megabyte each): read further ahead, so that
-        # merging a batch of changed records overlaps reading the pages after it.
-        pages = read_ahead(prepared_pages(client.iter_customer_pages(), rules, spool, salt=salt, skipping=skipping),
-                           depth=READ_AHEAD_REPULL if skipping is not None else 1)
+        pages = read_ahead(prepared_pages(client.iter_customer_pages(), rules, spool, salt=salt, skipping=skipping))
         counts = _merge_listing(pages, store, policy=policy, full_resync=full_resync, rules=rules,
                                 pulled_at=pulled_at, linked_before=linked, match_keys=match_keys, log=log,
                                 spool=spool, skipping=skipping)
