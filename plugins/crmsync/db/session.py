@@ -69,7 +69,7 @@ def json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-_PLANNED_EACH_TIME = frozenset({"pull_page", "update_pulled"})
+_PLANNED_EACH_TIME = frozenset({"pull_page", "update_pulled", "pull_unknown_records"})
 FAST_JSON = msgspec.json.Encoder()
 
 
