@@ -16,7 +16,6 @@ from crmsync.core.fingerprint import MAPPING_VERSION
 from crmsync.core.merge import dedupe_by_id
 from crmsync.core.model import CrmCustomer, RejectedRecord
 from crmsync.core.pulled import PulledPage, customer_row, row_customer
-from crmsync.core.summary import SyncCounts
 from crmsync.db import plans
 from crmsync.db.store import CustomerStore, decode_rows, encode_rows
 from crmsync.flows.common import CrmClient
@@ -71,8 +70,9 @@ class Skipping:
     def __init__(self) -> None:
         self.on = True
 
-    def judge(self, page: SyncCounts) -> None:
-        self.on = page.unchanged * 2 >= page.fetched
+    def judge(self, unchanged: int, fetched: int) -> None:
+        """After a page: skip on while at least half its records were unchanged."""
+        self.on = unchanged * 2 >= fetched
 
 
 def record_salt(client: CrmClient, rules: FieldRules) -> str | None:

@@ -224,7 +224,7 @@ def _merge_listing(pages: Iterator["PreparedPage | PulledPage"], store: Customer
         still_rejected += rejected_keys
         counts = counts.merge(page_counts)
         if skipping is not None and not lost_creates and not prepared.unchanged_seen:
-            skipping.judge(page_counts)
+            skipping.judge(page_counts.unchanged, page_counts.fetched)
         if prepared.unchanged_seen:  # a batch of re-pulled pages: each logged its own line already
             log.info("Merged the changed and new records of the pages up to page %d: created %d, updated %d, "
                      "skipped %d, conflicts %d; %d fetched so far", prepared.number, page_counts.created,
@@ -254,7 +254,7 @@ def _merge_listing(pages: Iterator["PreparedPage | PulledPage"], store: Customer
                 same, prepared.unchanged_ids = prepared.same, ()  # noted as seen, and spooled: not kept
                 not_mapped += same
                 if skipping is not None:
-                    skipping.on = same * 2 >= prepared.fetched
+                    skipping.judge(same, prepared.fetched)
                 log.info("Page %d: %d records, %d the same as at the last pull (not mapped again), %d changed or "
                          "new", prepared.number, prepared.fetched, same, prepared.fetched - same)
                 if not batch_ids.isdisjoint(changed_ids):
