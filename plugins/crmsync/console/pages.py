@@ -11,7 +11,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from crmsync.console.charts import runs_chart
 from crmsync.console.outcome import PUSH_DAG, STATE_LABELS, SYNC_STATES
-from crmsync.console.queries import ConsoleQueries, CustomerQuery
+from crmsync.console.queries import SEARCH_COUNT_LIMIT, ConsoleQueries, CustomerQuery
 
 HERE = Path(__file__).resolve().parent
 MOUNT = "/crmsync"
@@ -35,8 +35,11 @@ def render(template: str, *, root: str = MOUNT, tab: str = "", **values: Any) ->
 def customers_page_values(queries: ConsoleQueries, query: CustomerQuery) -> dict[str, Any]:
     """Everything the Customers page shows (`make bench` times this with the rendering)."""
     rows, total = queries.customers(query)
+    # a search counts its matches up to SEARCH_COUNT_LIMIT: past it, "more than 1,000"
+    more = query.counted() and total > SEARCH_COUNT_LIMIT
+    total = min(total, SEARCH_COUNT_LIMIT) if more else total
     pages = max((total + query.page_size - 1) // query.page_size, 1)
-    return {"rows": rows, "total": total, "query": query, "pages": pages}
+    return {"rows": rows, "total": total, "more": more, "query": query, "pages": pages}
 
 
 def render_customers(values: dict[str, Any], root: str = MOUNT) -> str:

@@ -17,6 +17,9 @@ from crmsync.db import sql
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+# A search with no state filter counts its matches up to this many; past it the page says "more
+# than 1,000" (counting every customer a common word matches is what made such searches slow).
+SEARCH_COUNT_LIMIT = 1000
 _NUMBER = re.compile(r"[0-9 ()+\-./]+")
 
 
@@ -57,17 +60,39 @@ class CustomerQuery:
             return "number"
         return "text"
 
+    def short(self) -> bool:
+        """A search of fewer than three characters (of digits, for a number): no trigram of it
+        exists, so a trigram index would read all of itself to answer it."""
+        kind = self.kind()
+        if kind is None:
+            return False
+        text = "".join(ch for ch in self.search or "" if ch.isdigit()) if kind == "number" else self.search or ""
+        return len(text) < 3
+
+    def counted(self) -> bool:
+        """Whether the total is counted only up to SEARCH_COUNT_LIMIT (a search, no state)."""
+        return self.search is not None and self.state is None
+
     def params(self) -> dict[str, Any]:
         kind = self.kind()
         digits = "".join(ch for ch in self.search or "" if ch.isdigit()) if kind == "number" else ""
         search_id = int(digits) if digits and digits == self.search and int(digits) <= MAX_BIGINT else None
-        pattern = None
+        pattern = email_key = None
         if self.search:
-            escaped = self.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            pattern = f"%{escaped}%"
-        return {"search": self.search, "kind": kind, "pattern": pattern, "digits": f"%{digits}%" if digits else None,
+            pattern = f"%{_like_escaped(self.search)}%"
+            # An e-mail's domain is what most addresses share (a trigram index reads a long list
+            # for each of its trigrams): the index is asked for the part up to the "@", and each
+            # row it finds is checked against the whole search.
+            local = self.search.split("@", 1)[0]
+            email_key = f"%{_like_escaped(local)}@%" if kind == "email" and len(local) >= 3 else pattern
+        return {"search": self.search, "kind": kind, "pattern": pattern, "email_key": email_key, "digits": f"%{digits}%" if digits else None,
                 "search_id": search_id, "state": self.state, "limit": self.page_size,
+                "count_limit": SEARCH_COUNT_LIMIT + 1,
                 "offset": (self.page - 1) * self.page_size}
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class ConsoleQueries:
@@ -75,7 +100,7 @@ class ConsoleQueries:
         self.conn = conn
 
     def _rows(self, name: str, params: dict[str, Any] | None = None, *, write: bool = False,
-              switch: tuple[str | bool, ...] | None = None) -> list[dict[str, Any]]:
+              switch: tuple[str | bool, ...] | None = None, no_bitmaps: bool = False) -> list[dict[str, Any]]:
         """One statement in a transaction of its own (a page never holds a lock while it renders)."""
         try:
             with self.conn.cursor() as cur:
@@ -85,6 +110,8 @@ class ConsoleQueries:
                 # No JIT compiling: it costs a second before a page over a big table answers
                 # (PostgreSQL compiles any statement its planner costs high), and saves nothing here.
                 cur.execute("SET LOCAL jit = off")
+                if no_bitmaps:  # a short search: no trigram index (they answer through bitmaps only)
+                    cur.execute("SET LOCAL enable_bitmapscan = off")
                 cur.execute(statement, params or {}, prepare=False)
                 rows = cur.fetchall() if cur.description else []
                 columns = [d.name for d in cur.description or ()]
@@ -113,6 +140,8 @@ class ConsoleQueries:
         if listing:
             rows = self._rows("console_customers_scan", query.params(), switch=(
                 "all", query.state is None, "synced", query.state == "synced", "changed", query.state == "changed"))
+        elif query.counted():
+            rows = self._rows("console_customers_search", query.params(), no_bitmaps=query.short())
         else:
             rows = self._rows("console_customers_page", query.params(), switch=("state", query.state is not None))
         total = int(rows[0]["total"]) if rows else 0

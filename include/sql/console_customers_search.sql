@@ -1,0 +1,34 @@
+-- One page of the console's Customers list for a search with no state filter, and how many
+-- customers match, counted up to count_limit (CustomerQuery.COUNT_LIMIT + 1: the page says "more
+-- than 1,000" past it). The search's kind picks the columns (see CustomerQuery.params): an e-mail
+-- ("@"): e-mail; a number: phone (with or without its dashes and spaces), local id, CRM id;
+-- other text: name, e-mail, CRM id. Planned with the values, so the unused branches fold away.
+-- The page and the count are two reads of `matching` (NOT MATERIALIZED: each is planned on its
+-- own), each stopping early: a common word finds its page in id order through the primary key
+-- and its count after count_limit matches (a page that is not full is its own count); a rare one is found through the trigram indexes of
+-- `crmsync search-index` (include/sql/search_indexes.sql) when they exist, else by reading every
+-- customer. One row per customer of the page, each with the total; a single row of NULLs but
+-- the total when none matches.
+WITH matching AS NOT MATERIALIZED (
+    SELECT c.id FROM sumit_customers AS c
+    -- an e-mail: the part up to its "@" through the index, then the whole search (email_key)
+    WHERE (%(kind)s::text = 'email' AND c.email ILIKE %(email_key)s AND (c.email || '') ILIKE %(pattern)s)
+       OR (%(kind)s::text = 'number' AND (translate(c.phone, ' -().+/', '') LIKE %(digits)s
+                                          OR c.id = %(search_id)s::bigint OR c.sumit_customer_id = %(search)s::text))
+       OR (%(kind)s::text = 'text' AND (c.name ILIKE %(pattern)s OR c.email ILIKE %(pattern)s
+                                        OR c.sumit_customer_id = %(search)s::text))
+), page AS MATERIALIZED (
+    SELECT id FROM matching ORDER BY id LIMIT %(limit)s OFFSET %(offset)s
+), counted AS MATERIALIZED (
+    -- a page not full tells the total (PostgreSQL runs the count only when the CASE needs it)
+    SELECT CASE WHEN (SELECT count(*) FROM page) < %(limit)s AND ((SELECT count(*) FROM page) > 0 OR %(offset)s = 0)
+                THEN %(offset)s + (SELECT count(*) FROM page)
+                ELSE (SELECT count(*) FROM (SELECT 1 FROM matching LIMIT %(count_limit)s) AS m) END AS total
+)
+SELECT t.total, s.id, s.sumit_customer_id, s.name, s.email, s.phone, s.company_name, s.city, s.updated_at,
+       s.synced_at, s.crm_missing_since, s.push_error, s.open_conflicts, s.sync_state
+FROM counted AS t
+LEFT JOIN LATERAL (
+    SELECT * FROM crm_sync_customer_states WHERE id IN (SELECT id FROM page)
+) AS s ON true
+ORDER BY s.id
