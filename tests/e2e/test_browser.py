@@ -75,10 +75,12 @@ def test_trigger_push_from_the_ui(page, live_airflow, api, customers_table):
     assert finished["state"] == "success", api.task_states(PUSH_DAG, run_id)
     assert api.ok("GET", f"/api/v2/dags/{PUSH_DAG}")["is_paused"] is False  # the form's "Unpause" did it
 
+    # The run has succeeded (above); the UI shows it once its grid loaded, which a loaded machine
+    # takes more than expect's default 5 s to do.
     page.goto(f"{live_airflow.url}/dags/{PUSH_DAG}/runs/{run_id}")
-    expect(page.get_by_text(run_id).first).to_be_visible()
+    expect(page.get_by_text(run_id).first).to_be_visible(timeout=30_000)
     for task_id in ("prepare_customers_table", "push_to_crm", "report"):
-        expect(page.get_by_role("row").filter(has_text=task_id)).to_contain_text("Success")
+        expect(page.get_by_role("row").filter(has_text=task_id)).to_contain_text("Success", timeout=30_000)
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 

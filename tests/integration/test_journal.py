@@ -99,3 +99,52 @@ def test_a_pull_that_fails_half_way_writes_neither_customers_nor_journal(pg, san
     assert run_dag("crm_pull_customers") == "failed"
     assert rows(pg, "SELECT count(*) FROM sumit_customers")[0][0] == 0
     assert rows(pg, "SELECT count(*) FROM crm_sync_history")[0][0] == 0
+
+
+EDITS = [  # one statement each, as a run's writes are: every kind of change the journal records
+    "phone = phone || '9'",
+    "email = NULL, city = 'Haifa'",
+    "name = name || ' Ltd', metadata = metadata || '{\"Tier\": \"gold\"}'",
+    "metadata = (metadata - 'Size') || '{\"last_synced_at\": \"2026-12-07\"}'",
+    "metadata = jsonb_set(metadata, '{crm_missing_since}', '\"2026-12-07\"')",
+    "sumit_customer_id = sumit_customer_id || '-x', zip_code = NULL, metadata = metadata || '{\"Note\": null}'",
+    "metadata = metadata || '{\"last_synced_at\": \"2026-12-08\"}'",  # bookkeeping only: not journaled
+]
+
+
+def test_the_journal_holds_exactly_the_fields_each_update_changed(pg):
+    """Each customer's journal row against a diff computed here, field by field, from the row's
+    journaled values before and after (crmsync_journal_values): the statement compares the
+    columns one by one, so a column it forgot would show here."""
+    import json
+
+    from conftest import ensure_schema
+
+    ensure_schema(pg)
+    with pg.connect() as conn:
+        conn.execute("INSERT INTO sumit_customers (sumit_customer_id, name, email, phone, city, zip_code, metadata) "
+                     "SELECT 'J' || g, 'Journal ' || g, 'j' || g || '@example.co.il', '050-000000' || g, 'Eilat', "
+                     "'8800' || g, jsonb_build_object('Size', g, 'last_synced_at', 'x') FROM generate_series(1, 7) AS g")
+        for number, edit in enumerate(EDITS):
+            before = dict(conn.execute("SELECT id, crmsync_journal_values(c) FROM sumit_customers AS c").fetchall())
+            conn.execute("SELECT set_config('crmsync.journal_run', %s, false)",
+                         [json.dumps({"dag_id": "journal_test", "dag_run_id": f"edit-{number}", "direction": "pull"})])
+            conn.execute(f"UPDATE sumit_customers SET {edit} WHERE id IN (SELECT id FROM sumit_customers ORDER BY id "
+                         "LIMIT 3)")
+            after = dict(conn.execute("SELECT id, crmsync_journal_values(c) FROM sumit_customers AS c").fetchall())
+            journaled = {customer: (b, a) for customer, b, a in conn.execute(
+                "SELECT customer_id, before, after FROM crm_sync_changes WHERE dag_run_id = %s", [f"edit-{number}"])}
+            assert journaled == {c: expected_diff(before[c], after[c]) for c in before
+                                 if before[c] != after[c]}, edit
+        assert len(journaled) == 0 and conn.execute("SELECT count(*) FROM crm_sync_changes").fetchone()[0] == 18
+
+
+def expected_diff(old: dict, new: dict) -> tuple[dict, dict]:
+    keys = [k for k in new if k != "metadata" and old.get(k) != new.get(k)]
+    before, after = {k: old.get(k) for k in keys}, {k: new.get(k) for k in keys}
+    old_meta, new_meta = old.get("metadata") or {}, new.get("metadata") or {}
+    meta = sorted(k for k in old_meta.keys() | new_meta.keys() if old_meta.get(k, ...) != new_meta.get(k, ...))
+    if meta:
+        before["metadata"] = {k: old_meta.get(k) for k in meta}
+        after["metadata"] = {k: new_meta.get(k) for k in meta}
+    return before, after
