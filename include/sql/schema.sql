@@ -378,6 +378,7 @@ BEGIN
         RETURN NULL;
     END IF;
     INSERT INTO crm_sync_changes AS j (dag_id, dag_run_id, direction, customer_id, sumit_customer_id, before, after)
+    -- before, then after: the same eleven comparisons, each side with its own values
     SELECT run ->> 'dag_id', run ->> 'dag_run_id', run ->> 'direction', n.id, n.sumit_customer_id,
            CASE WHEN o.sumit_customer_id IS DISTINCT FROM n.sumit_customer_id THEN jsonb_build_object('sumit_customer_id', o.sumit_customer_id) ELSE '{}' END
            || CASE WHEN o.name IS DISTINCT FROM n.name THEN jsonb_build_object('name', o.name) ELSE '{}' END
