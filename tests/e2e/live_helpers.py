@@ -42,7 +42,14 @@ class AirflowApi:
         """Poll the run until it is finished; fail with its task states and logs if it is not in time."""
         deadline = time.monotonic() + timeout
         while True:
-            run = self.ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+            try:
+                run = self.ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+            except requests.exceptions.RequestException:
+                # a loaded machine's api-server may not answer one poll in 30 s: ask again, until the deadline
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+                continue
             if run["state"] in ("success", "failed"):
                 return run
             if time.monotonic() > deadline:
