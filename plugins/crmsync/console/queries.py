@@ -66,8 +66,11 @@ class CustomerQuery:
         kind = self.kind()
         if kind is None:
             return False
-        text = "".join(ch for ch in self.search or "" if ch.isdigit()) if kind == "number" else self.search or ""
-        return len(text) < 3
+        return len(self._digits() if kind == "number" else self.search or "") < 3
+
+    def _digits(self) -> str:
+        """The search's digits (a number's: its phone, id or CRM id)."""
+        return "".join(ch for ch in self.search or "" if ch.isdigit())
 
     def counted(self) -> bool:
         """Whether the total is counted only up to SEARCH_COUNT_LIMIT (a search, no state)."""
@@ -75,7 +78,7 @@ class CustomerQuery:
 
     def params(self) -> dict[str, Any]:
         kind = self.kind()
-        digits = "".join(ch for ch in self.search or "" if ch.isdigit()) if kind == "number" else ""
+        digits = self._digits() if kind == "number" else ""
         search_id = int(digits) if digits and digits == self.search and int(digits) <= MAX_BIGINT else None
         pattern = email_key = None
         if self.search:
