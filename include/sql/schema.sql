@@ -369,8 +369,11 @@ $$;
 -- One row per changed customer per run, with only what changed: the columns compared one by one
 -- in the statement itself (a function call per row made of subqueries cost 0.2 ms a customer,
 -- most of a re-pull's writing; docs/performance.md), the custom fields only when they differ.
+-- Old and new rows are joined by hashing: the session keeps the statement's plan, made when it
+-- saw a few rows, and its nested loop compared every old row with every new one (250 rows of a
+-- pulled page: 20-30 ms instead of 6).
 CREATE OR REPLACE FUNCTION crmsync_journal_updated() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET enable_nestloop = off AS $$
 DECLARE
     run jsonb := crmsync_journal_run();
 BEGIN

@@ -148,3 +148,34 @@ def expected_diff(old: dict, new: dict) -> tuple[dict, dict]:
         before["metadata"] = {k: old_meta.get(k) for k in meta}
         after["metadata"] = {k: new_meta.get(k) for k in meta}
     return before, after
+
+
+def test_the_journal_reads_a_large_update_with_a_hash_join_after_small_ones(pg):
+    """The journal's statement joins the statement's old and new rows. PostgreSQL keeps the
+    trigger's plan for the session, planned when it saw a few rows; a nested loop there compares
+    every old row with every new one, and made a 250-customer pulled page's journal take 20-30 ms
+    instead of 6 (docs/performance.md). Checked on the plan PostgreSQL ran (auto_explain), after
+    the small updates a push makes first."""
+    import json
+
+    from conftest import ensure_schema
+
+    ensure_schema(pg)
+    with pg.connect() as conn:
+        conn.execute("INSERT INTO sumit_customers (sumit_customer_id, name, city) "
+                     "SELECT 'H' || g, 'Hash ' || g, 'Eilat' FROM generate_series(1, 400) AS g")
+        conn.execute("SELECT set_config('crmsync.journal_run', %s, false)",
+                     [json.dumps({"dag_id": "journal_test", "dag_run_id": "plan", "direction": "pull"})])
+        for number in range(1, 8):  # one customer at a time: past the 5 custom plans, to the kept one
+            conn.execute("UPDATE sumit_customers SET city = 'Arad' WHERE sumit_customer_id = %s", [f"H{number}"])
+        notices: list[str] = []
+        conn.add_notice_handler(lambda notice: notices.append(notice.message_primary or ""))
+        conn.execute("LOAD 'auto_explain'")
+        for setting in ("log_min_duration = 0", "log_nested_statements = on", "log_level = notice"):
+            conn.execute(f"SET auto_explain.{setting}")
+        updated = conn.execute("UPDATE sumit_customers SET city = 'Dimona' WHERE sumit_customer_id LIKE 'H%'").rowcount
+        conn.execute("SET auto_explain.log_min_duration = -1")
+        assert updated == 400
+        [journal_plan] = [n for n in notices if "INSERT INTO crm_sync_changes" in n]
+        assert "Hash Join" in journal_plan and "Nested Loop" not in journal_plan, journal_plan
+        assert conn.execute("SELECT count(*) FROM crm_sync_changes WHERE dag_run_id = 'plan'").fetchone()[0] == 400
