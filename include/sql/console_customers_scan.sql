@@ -5,7 +5,8 @@
 -- has a push error, an open conflict or the missing flag (`ahead`: from the two small tables and
 -- the flag's index), else changed when its local copy changed (`changed`: local_changed's index;
 -- where it is NULL, a row another writer inserted, by its fingerprint), else synced. So the
--- totals are counts of small sets, and the linked customers' count (an index-only scan); every
+-- totals are counts of small sets, and the customers' and linked customers' counts, which
+-- crm_sync_customer_counts keeps (include/sql/schema.sql: a sum of a few rows); every
 -- customer's page is read in id order through the primary key and stops after it. One row per
 -- customer of the page, each with the total; a single row of NULLs but the total when none
 -- matches. The parts marked "when synced" / "when changed" are chosen by crmsync.db.sql.load_switched.
@@ -27,8 +28,8 @@ WITH ahead AS MATERIALIZED (  -- linked customers in a state ahead of changed an
 )
 SELECT t.total, s.id, s.sumit_customer_id, s.name, s.email, s.phone, s.company_name, s.city, s.updated_at,
        s.synced_at, s.crm_missing_since, s.push_error, s.open_conflicts, s.sync_state
-FROM (SELECT count(*) AS total FROM sumit_customers) AS t  -- when all
-FROM (SELECT (SELECT count(*) FROM sumit_customers WHERE sumit_customer_id IS NOT NULL)  -- when synced
+FROM (SELECT coalesce(sum(customers), 0)::bigint AS total FROM crm_sync_customer_counts) AS t  -- when all
+FROM (SELECT (SELECT coalesce(sum(linked), 0)::bigint FROM crm_sync_customer_counts)  -- when synced
              - (SELECT count(*) FROM (SELECT id FROM ahead UNION SELECT id FROM changed) AS o) AS total) AS t  -- when synced
 FROM (SELECT count(*) AS total FROM changed AS g WHERE g.id NOT IN (SELECT id FROM ahead)) AS t  -- when changed
 LEFT JOIN LATERAL (

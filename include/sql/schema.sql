@@ -577,6 +577,7 @@ CREATE INDEX IF NOT EXISTS sumit_customers_changed_idx
 -- What ANALYZE keeps of the missing flag, so the planner knows how few carry it (without it,
 -- it guesses nearly every row, and computes the state of every customer to find them).
 CREATE STATISTICS IF NOT EXISTS sumit_customers_missing_stats ON ((metadata ->> 'crm_missing_since')) FROM sumit_customers;
+
 CREATE OR REPLACE VIEW crm_sync_customer_states AS
 SELECT s.*,
        CASE WHEN s.push_error ->> 'status' = 'pending' THEN 'push_failed'
@@ -608,6 +609,99 @@ FROM (
     LEFT JOIN (SELECT customer_id, count(*) AS open_conflicts
                FROM crm_sync_conflicts WHERE resolution IS NULL GROUP BY customer_id) AS k ON k.customer_id = c.id
 ) AS s;
+
+-- How many customers the table holds, and how many are linked to a CRM id, for the console's
+-- totals: counting a million index entries takes 100-150 ms, summing this table's few rows
+-- well under one. Every statement that inserts, deletes or links/unlinks customers adds a row of
+-- its changes (statement triggers, below, for every session), so concurrent writers never wait
+-- for each other, and a transaction's sum is exact for its snapshot. crmsync_compact_customer_counts
+-- folds the rows into one (each pull runs it); crmsync_recount_customers counts the table
+-- again, after writes made with the triggers off (session_replication_role = replica).
+-- Added by 1.3.0.
+CREATE OR REPLACE FUNCTION crmsync_count_customers() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    customers bigint := 0;
+    linked bigint := 0;
+BEGIN
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        SELECT count(*), count(n.sumit_customer_id) INTO customers, linked FROM crmsync_counted_new AS n;
+    END IF;
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        SELECT customers - count(*), linked - count(o.sumit_customer_id) INTO customers, linked
+        FROM crmsync_counted_old AS o;
+    END IF;
+    IF customers <> 0 OR linked <> 0 THEN
+        INSERT INTO crm_sync_customer_counts (customers, linked) VALUES (customers, linked);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION crmsync_counts_truncated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM crm_sync_customer_counts;
+    RETURN NULL;
+END
+$$;
+
+-- The counts taken again from the table itself (writers wait meanwhile): after writes made
+-- with the triggers off. Returns the customers counted.
+CREATE OR REPLACE FUNCTION crmsync_recount_customers() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    counted bigint;
+BEGIN
+    LOCK TABLE sumit_customers IN SHARE MODE;
+    DELETE FROM crm_sync_customer_counts;
+    INSERT INTO crm_sync_customer_counts (customers, linked)
+    SELECT count(*), count(sumit_customer_id) FROM sumit_customers
+    RETURNING customers INTO counted;
+    RETURN counted;
+END
+$$;
+
+CREATE TABLE IF NOT EXISTS crm_sync_customer_counts (
+    id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    customers bigint NOT NULL,  -- customers the statement added (negative: removed)
+    linked    bigint NOT NULL   -- linked customers it added (negative: removed or unlinked)
+);
+-- The triggers, and the counts taken from the table, whenever the triggers are missing: a table
+-- crmsync 1.2.0 or older made, or sumit_customers dropped and made again. CREATE TRIGGER locks
+-- out writers until the schema's transaction commits: no write is missed between the two.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'sumit_customers'::regclass
+                   AND tgname = 'sumit_customers_counted_inserted') THEN
+        CREATE OR REPLACE TRIGGER sumit_customers_counted_updated
+            AFTER UPDATE ON sumit_customers REFERENCING OLD TABLE AS crmsync_counted_old NEW TABLE AS crmsync_counted_new
+            FOR EACH STATEMENT EXECUTE FUNCTION crmsync_count_customers();
+        CREATE OR REPLACE TRIGGER sumit_customers_counted_deleted
+            AFTER DELETE ON sumit_customers REFERENCING OLD TABLE AS crmsync_counted_old
+            FOR EACH STATEMENT EXECUTE FUNCTION crmsync_count_customers();
+        CREATE OR REPLACE TRIGGER sumit_customers_counted_truncated
+            AFTER TRUNCATE ON sumit_customers
+            FOR EACH STATEMENT EXECUTE FUNCTION crmsync_counts_truncated();
+        CREATE TRIGGER sumit_customers_counted_inserted  -- last: the one looked for above
+            AFTER INSERT ON sumit_customers REFERENCING NEW TABLE AS crmsync_counted_new
+            FOR EACH STATEMENT EXECUTE FUNCTION crmsync_count_customers();
+        PERFORM crmsync_recount_customers();
+    END IF;
+END $$;
+
+-- The table's rows folded into one; rows another transaction is folding are left as they are
+-- (SKIP LOCKED): it never waits, and the sums stay what they were.
+CREATE OR REPLACE FUNCTION crmsync_compact_customer_counts() RETURNS void
+LANGUAGE sql AS $$
+    WITH folded AS (
+        DELETE FROM crm_sync_customer_counts
+        WHERE id IN (SELECT id FROM crm_sync_customer_counts FOR UPDATE SKIP LOCKED)
+        RETURNING customers, linked
+    )
+    INSERT INTO crm_sync_customer_counts (customers, linked)
+    SELECT sum(customers), sum(linked) FROM folded HAVING sum(customers) <> 0 OR sum(linked) <> 0
+$$;
 
 -- SUMIT's triggers, as the receiver (/crmsync/webhooks/sumit/<token>) stored them before it
 -- answered, until crm_apply_crm_events applies them. One pending row per CRM id: a trigger for

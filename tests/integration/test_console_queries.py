@@ -196,6 +196,9 @@ def test_each_state_filter_lists_and_counts_exactly_what_the_view_says(pg, sandb
         conn.execute("INSERT INTO sumit_customers (sumit_customer_id, name, synced_fingerprint) "
                      "VALUES ('W2', 'Written apart', 'not its fingerprint')")
         conn.execute("INSERT INTO sumit_customers (name) VALUES ('Written locally')")
+        # the totals (crm_sync_customer_counts) follow deletions and links undone too
+        conn.execute("DELETE FROM sumit_customers WHERE id = %s", [linked[5]])
+        conn.execute("UPDATE sumit_customers SET sumit_customer_id = NULL WHERE id = %s", [linked[6]])
         conn.execute("INSERT INTO crm_sync_errors (dag_id, dag_run_id, phase, customer_id, error, record_key, status) "
                      "VALUES ('t', 't', 'push', %s, 'HTTP 400', %s, 'pending')", [linked[0], str(linked[0])])
         truth: dict[str, set[int]] = {}

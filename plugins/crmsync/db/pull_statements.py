@@ -110,6 +110,10 @@ class PullStatements(StoreSession):
     def resolve_pull_errors_after_complete_pull(self, still_rejected: Sequence[str]) -> None:
         self.fetch("resolve_pull_errors_after_complete_pull", {"still_rejected": list(still_rejected)})
 
+    def compact_customer_counts(self) -> None:
+        """Fold crm_sync_customer_counts' rows into one (the console's totals; never waits)."""
+        self.fetch("compact_customer_counts")
+
     # -- vanished customers ---------------------------------------------------------------------
 
     def start_seen(self) -> None:

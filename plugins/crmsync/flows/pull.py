@@ -286,6 +286,7 @@ def _merge_listing(pages: Iterator["PreparedPage | PulledPage"], store: Customer
     store.clear_create_sent(lost_creates)  # not in a complete listing: never created, send again
     counts.vanished, back = store.flag_vanished(pulled_at=pulled_at) if vanishing else (0, 0)
     store.resolve_pull_errors_after_complete_pull(still_rejected)
+    store.compact_customer_counts()  # the rows this pull's pages (and writers since the last pull) added
     if counts.vanished or back:
         log.warning("%d customers are no longer listed by the CRM and are flagged crm_missing_since; "
                     "%d flagged earlier are listed again.", counts.vanished, back)
