@@ -96,8 +96,6 @@ def test_concurrent_writers_never_wait_for_each_other_and_each_snapshot_is_exact
 
 @pytest.mark.usefixtures("guide_env")
 def test_a_pull_folds_the_rows_its_pages_added(pg, sandbox, run_dag):
-    with pg.connect(autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS crm_sync_customer_counts CASCADE")
     sandbox.control.add_customers([{"Name": f"Folded {n}", "Email": f"folded{n}@example.co.il"} for n in range(7)])
     set_sumit_connection(sandbox.url, page_size=2)  # four pages: four inserts, each adding its row of counts
     assert run_dag("crm_pull_customers") == "success"
