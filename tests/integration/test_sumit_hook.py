@@ -14,11 +14,13 @@ import time
 import urllib.parse
 
 import pytest
+import requests
 
 from conftest import key_forms
 from crmsync.core.errors import SumitAuthError, SumitPermanentError, SumitProtocolError, SumitTransientError
 from crmsync.core.model import LocalCustomer
 from crmsync.hooks.sumit import SumitHook
+from crmsync.hooks.transport import Poster
 from crmsync.sandbox import SandboxServer
 
 KEY = secrets.token_urlsafe(6) + "+/=\"\\'é-hook-key"  # random first 8 characters; every escaping changes it
@@ -148,6 +150,42 @@ def test_retries_are_bounded(server, make_hook):
 def test_connection_refused_is_transient_and_named(make_hook):
     with pytest.raises(SumitTransientError, match="connection refused"):
         pulled_ids(make_hook("http://127.0.0.1:9", max_attempts=2))
+
+
+def test_the_poster_chooses_its_pool_again_once_the_pool_is_closed(server):
+    """Poster keeps the pool HTTPAdapter chose for a URL; a pool closed meanwhile (urllib3 1.26's
+    pool manager closes a pool it drops) is chosen again, not reported as a lost connection (which
+    would leave a create unsent)."""
+    session = requests.Session()
+    poster = Poster(session, server.url)
+    url = server.url + "/website/customers/getlist/"
+    body = json.dumps({"Credentials": {"CompanyID": 1000, "APIKey": KEY}}).encode()
+    assert poster.post(url, body, (2, 2)).status_code == 200
+    first = poster._routes[url].pool
+    session.get_adapter(server.url).poolmanager.clear()  # dropped, as the least recently used pool is,
+    first.close()  # and closed
+    answer = poster.post(url, body, (2, 2))
+    assert answer.status_code == 200 and answer.json()["Status"] == "Success"
+    assert poster._routes[url].pool is not first
+    assert len(server.state.log) == 2
+
+
+def test_an_adapter_with_its_own_send_is_left_to_send(server):
+    """An adapter mounted with a send of its own (a company's signing or auditing adapter) gets every request."""
+    sent = []
+
+    class Auditing(requests.adapters.HTTPAdapter):
+        def send(self, request, **kwargs):
+            sent.append(request.url)
+            return super().send(request, **kwargs)
+
+    session = requests.Session()
+    session.mount("http://", Auditing())
+    poster = Poster(session, server.url)
+    url = server.url + "/website/customers/getlist/"
+    body = json.dumps({"Credentials": {"CompanyID": 1000, "APIKey": KEY}}).encode()
+    assert poster.post(url, body, (2, 2)).json()["Status"] == "Success"
+    assert sent == [url]
 
 
 def test_lost_create_answer_never_duplicates_a_customer(server, make_hook, profile):

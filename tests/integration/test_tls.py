@@ -10,15 +10,21 @@ the http provider's HttpHook, decide whether crmsync trusts it.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import secrets
+import socket
+import socketserver
+import threading
+import urllib.parse
 
 import pytest
 import requests
 
 from conftest import API_KEY, COMPANY_ID, assert_no_key, set_sumit_connection
 from crmsync.core.errors import ConfigurationError, SumitAuthError, SumitPermanentError, SumitTransientError
+from crmsync.core.model import LocalCustomer
 from crmsync.hooks.sumit import SumitHook
 from crmsync.sandbox import SandboxServer
 from crmsync.sandbox.control import run_sandbox_process
@@ -130,6 +136,111 @@ def test_proxies_and_trust_env_reach_the_session(https_server, tls, monkeypatch)
         pulled_ids(hook_for(monkeypatch, https_server.url, verify=str(tls.ca_cert), max_attempts=1))
     ignoring_env = hook_for(monkeypatch, https_server.url, verify=str(tls.ca_cert), trust_env=False)
     assert pulled_ids(ignoring_env) == ["100001"]
+
+
+class ForwardProxy:
+    """A forward HTTP proxy, as companies run one: a plain-HTTP request arrives with the whole URL
+    on its request line and is passed on; HTTPS goes through a CONNECT tunnel. It records each
+    request line."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        proxy = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                while head := self.rfile.readline().decode("latin-1").strip():  # requests kept alive, one by one
+                    proxy.lines.append(head)
+                    method, target, _ = head.split(" ", 2)
+                    headers = {}
+                    while (line := self.rfile.readline()) not in (b"\r\n", b"\n", b""):
+                        name, value = line.decode("latin-1").split(":", 1)
+                        headers[name.strip()] = value.strip()
+                    if method == "CONNECT":
+                        host, port = target.rsplit(":", 1)
+                        self.tunnel(socket.create_connection((host, int(port)), timeout=10))
+                        return
+                    url = urllib.parse.urlsplit(target)  # the whole URL: a proxy's request line
+                    body = self.rfile.read(int(headers.get("Content-Length", 0)))
+                    upstream = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+                    upstream.request(method, url.path, body=body, headers={
+                        k: v for k, v in headers.items() if k.lower() not in ("connection", "proxy-connection")})
+                    answer = upstream.getresponse()
+                    data = answer.read()
+                    upstream.close()
+                    kept = [(k, v) for k, v in answer.getheaders()
+                            if k.lower() not in ("connection", "content-length", "transfer-encoding")]
+                    self.wfile.write(f"HTTP/1.1 {answer.status} {answer.reason}\r\n".encode("latin-1")
+                                     + "".join(f"{k}: {v}\r\n" for k, v in kept).encode("latin-1")
+                                     + f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
+                    self.wfile.flush()
+
+            def tunnel(self, upstream):
+                self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                self.wfile.flush()
+
+                def copy(source, target):
+                    try:
+                        while data := source.recv(65536):
+                            target.sendall(data)
+                    except OSError:
+                        pass
+                    for end in (source, target):
+                        try:
+                            end.shutdown(socket.SHUT_RDWR)
+                        except OSError:
+                            pass
+
+                back = threading.Thread(target=copy, args=(upstream, self.connection), daemon=True)
+                back.start()
+                copy(self.connection, upstream)
+                back.join(5)
+                upstream.close()
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def forward_proxy():
+    proxy = ForwardProxy()
+    yield proxy
+    proxy.close()
+
+
+def test_a_forward_proxy_carries_pulls_and_pushes_over_http_and_https(https_server, tls, forward_proxy, monkeypatch):
+    """A proxy that works: plain HTTP reaches it with the whole URL on the request line, HTTPS
+    through a CONNECT tunnel; pages, pushes and answers go both ways, every request by the proxy."""
+    with SandboxServer(company_id=1000, api_key=KEY) as plain:
+        for server in (plain, https_server):
+            for name in ("A", "B", "C"):
+                server.state.upsert({"Name": name})
+        over_http = hook_for(monkeypatch, plain.url, api_profile="guide", page_size=2,
+                             proxies={"http": forward_proxy.url}, trust_env=False)
+        assert pulled_ids(over_http) == ["100001", "100002", "100003"]
+        pushed = over_http.push_customer(LocalCustomer(id=7, sumit_id=None, fields={"name": "D"}, fingerprint="f"))
+        assert pushed.sumit_id == "100004"
+        over_http.close()
+        plain_lines = list(forward_proxy.lines)
+        # Every request by the proxy, each with the whole URL (pages read ahead included), the push last.
+        assert len(plain_lines) == len(plain.state.log) >= 3
+        assert all(line.startswith(f"POST {plain.url}/website/customers/") for line in plain_lines)
+        assert plain_lines[-1] == f"POST {plain.url}/website/customers/update/ HTTP/1.1"
+        assert plain.state.customers["100004"]["Name"] == "D"
+
+        over_https = hook_for(monkeypatch, https_server.url, api_profile="guide", page_size=2, verify=str(tls.ca_cert),
+                              proxies={"https": forward_proxy.url}, trust_env=False)
+        assert pulled_ids(over_https) == ["100001", "100002", "100003"]
+        over_https.close()
+        tunnels = forward_proxy.lines[len(plain_lines):]
+        assert tunnels and all(line.startswith(f"CONNECT {https_server.url.split('//')[1]} ") for line in tunnels)
+        assert len(https_server.state.log) >= 2
 
 
 def test_a_client_certificate_is_presented_from_the_extra(tls, monkeypatch):
