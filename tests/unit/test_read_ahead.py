@@ -70,11 +70,11 @@ def test_the_pull_puts_the_interpreter_settings_back_even_when_it_fails():
     import gc
     import sys
 
-    from crmsync.flows.pull import _tuned_for_bulk_work
+    from crmsync.flows.common import tuned_for_bulk_work
 
     interval, frozen = sys.getswitchinterval(), gc.get_freeze_count()
     with pytest.raises(RuntimeError):
-        with _tuned_for_bulk_work():
+        with tuned_for_bulk_work():
             assert sys.getswitchinterval() <= 0.001
             assert gc.get_freeze_count() > frozen  # the older objects are left alone meanwhile
             raise RuntimeError("the pull failed")

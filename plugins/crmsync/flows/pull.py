@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ from crmsync.core.pulled import PulledPage
 from crmsync.core.summary import SyncCounts
 from crmsync.db import plans
 from crmsync.db.store import CustomerStore
-from crmsync.flows.common import CrmClient, note_gave_up, utcnow
+from crmsync.flows.common import CrmClient, note_gave_up, tuned_for_bulk_work, utcnow
 from crmsync.flows.lost_creates import link_lost_creates
 from crmsync.flows.matching import link_matches
 from crmsync.flows.memory import release_freed_memory
@@ -68,34 +66,9 @@ def run_pull(
     back, and kept with the listing it came from for :func:`apply_held_pull` once a person
     approves it. A pull that stops half way writes nothing; running again starts over.
     """
-    with _tuned_for_bulk_work():
+    with tuned_for_bulk_work():
         return _pull(client, store, policy=policy, full_resync=full_resync, rules=rules, limits=limits,
                      match_keys=tuple(match_keys), log=log, now=now)
-
-
-@contextlib.contextmanager
-def _tuned_for_bulk_work() -> Iterator[None]:
-    """Two interpreter settings for the pull's duration, put back afterwards (measured on a
-    100,000-customer pull, docs/performance.md):
-
-    - the garbage collector leaves alone the objects that existed before the pull (a task
-      process holds a million, Airflow's among them): the objects the pull creates trigger
-      full collections, and each one walked that whole heap, 0.4 s in all. Objects the pull
-      creates are collected as usual. (Where the process had frozen objects itself, as a
-      forking parent does, they stay frozen: only a freeze of our own is undone.)
-    - threads hand the interpreter over every millisecond instead of every five: the thread
-      waiting for PostgreSQL's answer otherwise waits up to 5 ms more for the page-preparing
-      thread to let go, on every page (0.5 s per 100 pages, with the database idle).
-    """
-    interval, frozen_before = sys.getswitchinterval(), gc.get_freeze_count()
-    gc.freeze()
-    sys.setswitchinterval(min(interval, 0.001))
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
-        if not frozen_before:
-            gc.unfreeze()
 
 
 def _pull(client: CrmClient, store: CustomerStore, *, policy: ConflictPolicy, full_resync: bool, rules: FieldRules,
@@ -153,7 +126,7 @@ def apply_held_pull(store: CustomerStore, *, rules: FieldRules = FieldRules(), l
         )
     approved = PullPlan.from_dict(held.plan)
     settings = held.settings
-    with _tuned_for_bulk_work():
+    with tuned_for_bulk_work():
         store.journal_as("pull")
         match_keys = tuple(settings.get("match_keys", ()))
         linked = plans.linked_count(store)

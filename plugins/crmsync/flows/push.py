@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
+from queue import SimpleQueue
 
 from psycopg import IntegrityError
 
@@ -15,7 +16,7 @@ from crmsync.core.field_rules import FieldRules
 from crmsync.core.model import LocalCustomer, PushResult
 from crmsync.core.summary import SyncCounts
 from crmsync.db.store import CustomerStore, ErrorRow
-from crmsync.flows.common import PROGRESS_EVERY_SECONDS, CrmClient, note_gave_up, utcnow
+from crmsync.flows.common import PROGRESS_EVERY_SECONDS, CrmClient, note_gave_up, tuned_for_bulk_work, utcnow
 from crmsync.flows.lost_creates import find_lost_creates
 from crmsync.sumit.budget import BURST
 
@@ -91,8 +92,8 @@ def run_push(
     workers = BURST * limit
     batch = _PushBatch(store, counts, now=now, flush_every=flush_every, streak_limit=max(3, limit))
     last_progress = time.monotonic()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sumit-push") as pool:
-        in_flight: dict[Future, LocalCustomer] = {}
+    with tuned_for_bulk_work(), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sumit-push") as pool:
+        in_flight = _InFlight()
         try:
             for customer in _candidates(passes, before_chunk=None if store.dry_run else _mark_creates(store)):
                 if not _has_name(customer):
@@ -103,18 +104,19 @@ def run_push(
                     # Only what the field rules send; the same id and fingerprint as read, so the
                     # batch records the row as before and journals exactly the values sent.
                     sent = rules.outgoing(customer)
-                    in_flight[pool.submit(client.push_customer, sent)] = sent
+                    in_flight.add(pool.submit(client.push_customer, sent), sent)
                     while len(in_flight) >= 2 * workers:
-                        batch.collect(_wait_some(in_flight))
+                        batch.collect(in_flight.finished())
                 if time.monotonic() - last_progress >= PROGRESS_EVERY_SECONDS:
                     log.info("Pushed %d so far (failed %d, skipped %d)", counts.pushed, counts.failed, counts.skipped)
                     last_progress = time.monotonic()
             while in_flight:
-                batch.collect(_wait_some(in_flight))
+                batch.collect(in_flight.finished())
         except BaseException:
-            for future in in_flight:
+            for future in in_flight.customers:
                 future.cancel()
-            batch.collect([(f, c) for f, c in in_flight.items() if f.done() and not f.cancelled()], raise_fatal=False)
+            batch.collect([(f, c) for f, c in in_flight.customers.items() if f.done() and not f.cancelled()],
+                          raise_fatal=False)
             batch.flush()
             raise
         batch.flush()
@@ -151,9 +153,28 @@ def _mark_creates(store: CustomerStore) -> Callable[[list[LocalCustomer]], None]
     return mark
 
 
-def _wait_some(in_flight: dict[Future, LocalCustomer]) -> list[tuple[Future, LocalCustomer]]:
-    done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
-    return [(future, in_flight.pop(future)) for future in done]
+class _InFlight:
+    """The pushes sent and not yet collected. Each tells a queue when it finishes, so the main
+    thread wakes once for what finished meanwhile (``concurrent.futures.wait`` would hang a waiter
+    on every push in flight, 48 by default, and take it off again, each time)."""
+
+    def __init__(self) -> None:
+        self.customers: dict[Future, LocalCustomer] = {}
+        self._done: SimpleQueue[Future] = SimpleQueue()
+
+    def __len__(self) -> int:
+        return len(self.customers)
+
+    def add(self, future: Future, customer: LocalCustomer) -> None:
+        self.customers[future] = customer
+        future.add_done_callback(self._done.put)
+
+    def finished(self) -> list[tuple[Future, LocalCustomer]]:
+        """At least one finished push (waiting for one), with every other one finished by now."""
+        done = [self._done.get()]
+        while not self._done.empty():
+            done.append(self._done.get_nowait())
+        return [(future, self.customers.pop(future)) for future in done]
 
 
 def _surely_not_carried_out(error: BaseException) -> bool:
