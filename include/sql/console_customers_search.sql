@@ -6,17 +6,26 @@
 -- The page and the count are two reads of `matching` (NOT MATERIALIZED: each is planned on its
 -- own), each stopping early: a common word finds its page in id order through the primary key
 -- and its count after count_limit matches (a page that is not full is its own count); a rare one is found through the trigram indexes of
--- `crmsync search-index` (include/sql/search_indexes.sql) when they exist, else by reading every
--- customer. One row per customer of the page, each with the total; a single row of NULLs but
--- the total when none matches.
+-- `crmsync search-index` (include/sql/search_indexes.sql) when they exist (switch search_rows
+-- off), else by reading every customer's narrow search row (switch search_rows on). One row per
+-- customer of the page, each with the total; a single row of NULLs but the total when none matches.
 WITH matching AS NOT MATERIALIZED (
     SELECT c.id FROM sumit_customers AS c
     -- an e-mail: the part up to its "@" through the index, then the whole search (email_key)
-    WHERE (%(kind)s::text = 'email' AND c.email ILIKE %(email_key)s AND (c.email || '') ILIKE %(pattern)s)
+    WHERE ((%(kind)s::text = 'email' AND c.email ILIKE %(email_key)s AND (c.email || '') ILIKE %(pattern)s)
        OR (%(kind)s::text = 'number' AND (translate(c.phone, ' -().+/', '') LIKE %(digits)s
                                           OR c.id = %(search_id)s::bigint OR c.sumit_customer_id = %(search)s::text))
        OR (%(kind)s::text = 'text' AND (c.name ILIKE %(pattern)s OR c.email ILIKE %(pattern)s
-                                        OR c.sumit_customer_id = %(search)s::text))
+                                        OR c.sumit_customer_id = %(search)s::text)))
+    -- without the trigram indexes, only customers whose search row (crm_sync_customer_search, a
+    -- seventh of their row's size) holds the search, or whose id or CRM id it is, are checked
+    -- when search_rows: begin
+    AND EXISTS (SELECT FROM crm_sync_customer_search AS s
+                WHERE s.id = c.id
+                  AND ((CASE WHEN %(kind)s::text = 'number' THEN s.digits LIKE %(digits)s ELSE s.doc LIKE lower(%(pattern)s) END)
+                       OR s.id = %(search_id)s::bigint
+                       OR s.id = (SELECT k.id FROM sumit_customers AS k WHERE k.sumit_customer_id = %(search)s::text)))
+    -- when search_rows: end
 ), page AS MATERIALIZED (
     SELECT id FROM matching ORDER BY id LIMIT %(limit)s OFFSET %(offset)s
 ), counted AS MATERIALIZED (

@@ -63,7 +63,7 @@ os.environ.update(airflow_env(
 
 CRM_TABLES = ("sumit_customers, crm_sync_runs, crm_sync_errors, crm_sync_conflicts, crm_sync_changes, crm_sync_created, "
               "crm_sync_plans, crm_sync_listing, crm_inbox, crm_sumit_subscriptions, crm_sync_matches, crm_sync_match_exclusions, "
-              "crm_sync_schema, crm_sync_customer_counts")
+              "crm_sync_schema, crm_sync_customer_counts, crm_sync_customer_search")
 
 
 @pytest.fixture(scope="session")

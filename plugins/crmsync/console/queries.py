@@ -13,7 +13,7 @@ from typing import Any
 
 from crmsync.console.inputs import MAX_BIGINT, MAX_PAGE, MAX_SEARCH_LENGTH
 from crmsync.console.outcome import STATE_KEYS
-from crmsync.db import sql
+from crmsync.db import search_indexes, sql
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -144,7 +144,10 @@ class ConsoleQueries:
             rows = self._rows("console_customers_scan", query.params(), switch=(
                 "all", query.state is None, "synced", query.state == "synced", "changed", query.state == "changed"))
         elif query.counted():
-            rows = self._rows("console_customers_search", query.params(), no_bitmaps=query.short())
+            # the trigram indexes when the operator built them all, else the narrow search rows
+            indexed = bool(self._value("console_search_indexed", {"names": list(search_indexes.NAMES)}))
+            rows = self._rows("console_customers_search", query.params(), switch=("search_rows", not indexed),
+                              no_bitmaps=query.short())
         else:
             rows = self._rows("console_customers_page", query.params(), switch=("state", query.state is not None))
         total = int(rows[0]["total"]) if rows else 0
