@@ -610,6 +610,15 @@ FROM (
                FROM crm_sync_conflicts WHERE resolution IS NULL GROUP BY customer_id) AS k ON k.customer_id = c.id
 ) AS s;
 
+-- One customer's sync state (crm_sync_customer_states), NULL for no such customer. A function
+-- costed as cheap: the console's synced filter with a search asks it of each customer it reads
+-- (console_customers_search.sql), and with the view's own cost the planner read every customer
+-- a common word matches rather than stopping at a page.
+CREATE OR REPLACE FUNCTION crmsync_customer_sync_state(customer_id bigint) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE COST 10 AS $$
+    SELECT v.sync_state FROM crm_sync_customer_states AS v WHERE v.id = customer_id
+$$;
+
 -- How many customers the table holds, and how many are linked to a CRM id, for the console's
 -- totals: counting a million index entries takes 100-150 ms, summing this table's few rows
 -- well under one. Every statement that inserts, deletes or links/unlinks customers adds a row of

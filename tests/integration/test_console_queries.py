@@ -67,6 +67,13 @@ def test_every_sync_state_comes_from_real_runs(pg, sandbox, run_dag, queries):
         rows, total = listed(queries, state=state)
         assert customer in {r["id"] for r in rows} and total == len(rows)
         assert all(r["sync_state"] == state for r in rows)
+        # a search within the state finds its customer (by name and by e-mail), and none of the others
+        name, email = queries.customer(customer)["name"], queries.customer(customer)["email"]
+        for search in (name, email):
+            rows, total = listed(queries, search=search, state=state)
+            assert [r["id"] for r in rows] == [customer] and total == 1, (state, search)
+            other = next(s for s in expected if s != state)
+            assert listed(queries, search=search, state=other) == ([], 0), (other, search)
     [row] = [r for r in listed(queries, state="push_failed")[0] if r["id"] == failed]
     assert row["push_error"]["status"] == "pending" and row["push_error"]["attempts"] == 1
     assert row["push_error"]["error"].startswith("SUMIT rejected the request on ")  # SUMIT's answer, kept whole

@@ -77,6 +77,32 @@ def test_a_common_word_counts_up_to_the_limit_and_still_pages_on(pg, queries):
     assert found(queries, "common", state="changed", page_size=500)[1] == 1200
 
 
+def test_a_search_within_the_synced_filter_finds_only_synced_customers_and_counts_up_to_the_limit(pg, queries):
+    fill(pg, 1_200)
+    with pg.connect() as conn:
+        # in sync, as a pull leaves them; every tenth edited since
+        conn.execute("UPDATE sumit_customers AS c SET synced_fingerprint = crmsync_local_fingerprint(c), "
+                     "crm_fingerprint = 'crm', local_changed = false")
+        conn.execute("UPDATE sumit_customers SET city = 'Edited' WHERE id % 10 = 0")
+        states = dict(conn.execute("SELECT name, sync_state FROM crm_sync_customer_states").fetchall())
+        ids = dict(conn.execute("SELECT name, id FROM sumit_customers").fetchall())
+        conn.commit()
+    synced = sorted(ids[name] for name, state in states.items() if state == "synced")
+    assert SEARCH_COUNT_LIMIT < len(synced) < 1_200
+
+    rows, total = found(queries, "common", state="synced")
+    assert rows == synced[:50] and total == SEARCH_COUNT_LIMIT + 1  # counted no further
+    values = customers_page_values(queries, CustomerQuery.parse("common", "synced"))
+    assert values["more"] and "more than 1,000 customers: narrow the search" in render_customers(values)
+    # a rarer one: exactly the synced customers it matches, counted
+    expected = sorted(ids[name] for name in ids if "Common 17" in name and states[name] == "synced")
+    assert 0 < len(expected) < len([name for name in ids if "Common 17" in name])
+    assert found(queries, "common 17", state="synced") == (expected, len(expected))
+    edited = next(name for name in ids if "Common 17" in name and states[name] == "changed")
+    assert found(queries, edited, state="synced") == ([], 0)
+    assert found(queries, edited, state="changed") == ([ids[edited]], 1)
+
+
 def test_an_email_search_finds_the_address_anywhere_inside(pg, queries):
     with pg.connect() as conn:
         conn.execute("INSERT INTO sumit_customers (name, email) VALUES ('A', 'john@acme.com'), "

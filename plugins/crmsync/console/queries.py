@@ -73,8 +73,9 @@ class CustomerQuery:
         return "".join(ch for ch in self.search or "" if ch.isdigit())
 
     def counted(self) -> bool:
-        """Whether the total is counted only up to SEARCH_COUNT_LIMIT (a search, no state)."""
-        return self.search is not None and self.state is None
+        """Whether the total is counted only up to SEARCH_COUNT_LIMIT: a search with no state, or
+        with the synced one (nearly every customer is synced: a common word matches as many)."""
+        return self.search is not None and self.state in (None, "synced")
 
     def params(self) -> dict[str, Any]:
         kind = self.kind()
@@ -90,7 +91,7 @@ class CustomerQuery:
             email_key = f"%{_like_escaped(local)}@%" if kind == "email" and len(local) >= 3 else pattern
         return {"search": self.search, "kind": kind, "pattern": pattern, "email_key": email_key, "digits": f"%{digits}%" if digits else None,
                 "search_id": search_id, "state": self.state, "limit": self.page_size,
-                "count_limit": SEARCH_COUNT_LIMIT + 1,
+                "count_limit": SEARCH_COUNT_LIMIT + 1, "other_states": [s for s in STATE_KEYS if s != self.state],
                 "offset": (self.page - 1) * self.page_size}
 
 
@@ -146,8 +147,8 @@ class ConsoleQueries:
         elif query.counted():
             # the trigram indexes when the operator built them all, else the narrow search rows
             indexed = bool(self._value("console_search_indexed", {"names": list(search_indexes.NAMES)}))
-            rows = self._rows("console_customers_search", query.params(), switch=("search_rows", not indexed),
-                              no_bitmaps=query.short())
+            rows = self._rows("console_customers_search", query.params(), no_bitmaps=query.short(),
+                              switch=("search_rows", not indexed, "synced", query.state == "synced"))
         else:
             rows = self._rows("console_customers_page", query.params(), switch=("state", query.state is not None))
         total = int(rows[0]["total"]) if rows else 0
