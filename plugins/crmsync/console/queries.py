@@ -146,7 +146,8 @@ class ConsoleQueries:
                 "all", query.state is None, "synced", query.state == "synced", "changed", query.state == "changed"))
         elif query.counted():
             # the trigram indexes when the operator built them all, else the narrow search rows
-            indexed = bool(self._value("console_search_indexed", {"names": list(search_indexes.NAMES)}))
+            present = self._rows("search_indexes_present", {"names": list(search_indexes.NAMES)})
+            indexed = sum(1 for index in present if index["valid"]) == len(search_indexes.NAMES)
             rows = self._rows("console_customers_search", query.params(), no_bitmaps=query.short(),
                               switch=("search_rows", not indexed, "synced", query.state == "synced"))
         else:

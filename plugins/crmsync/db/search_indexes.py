@@ -23,9 +23,7 @@ class SearchIndexError(RuntimeError):
 def present(conn: Any) -> dict[str, bool]:
     """Each search index that exists, and whether it is valid (a build that was interrupted
     leaves an invalid one, which answers nothing)."""
-    rows = conn.execute(
-        "SELECT c.relname, i.indisvalid FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid "
-        "WHERE i.indrelid = to_regclass('sumit_customers') AND c.relname = ANY(%s)", [list(NAMES)]).fetchall()
+    rows = conn.execute(sql.load("search_indexes_present"), {"names": list(NAMES)}).fetchall()
     return {name: bool(valid) for name, valid in rows}
 
 
