@@ -254,6 +254,11 @@ class Bench:
             env["AIRFLOW_CONN_CRM_POSTGRES"] = json.dumps({"conn_type": "postgres", "host": self.pg.host,
                                                            "port": self.pg.port, "login": self.pg.user,
                                                            "schema": database})
+        # Every measured run starts as the floor's does (scripts/bench_floor.py): with the pages the
+        # runs before it dirtied (a truncated table, the floor's own rows) written out, not written
+        # by the checkpointer while it runs: a pull paid for the floor's writes before it, and the
+        # floor never for the pull's (docs/performance.md, 2026-12-07, night).
+        self.sql(database, "CHECKPOINT")
         before_xid = self.sql(database, "SELECT txid_current()")[0][0]
         requests_before = sum(self.sandbox.control.stats().values())
         result = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], env=env,
