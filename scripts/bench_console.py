@@ -146,6 +146,13 @@ def _cases(conn: Any) -> list[tuple[str, Callable[[], tuple[int | str | None, in
             (f"Customers, search by a name's first two words ({two_words!r}) among the synced",
              customers(two_words, "synced")),
             (f"Customers, search by a name's word ({name_word!r}) among the changed", customers(name_word, "changed")),
+            # the word of the local customers add_states wrote last: none among the first customers,
+            # and none of them in sync
+            ("Customers, search by a word only the newest customers hold ('Local')", customers("Local", None)),
+            ("Customers, search by a word only the newest customers hold ('Local') among the synced",
+             customers("Local", "synced")),
+            ("Customers, search by a word only the newest customers hold ('Local') among the never synced",
+             customers("Local", "never_synced")),
             ("Runs (28 days)", other("runs.html", lambda: runs_page_values(queries))),
             ("Errors (the retry queue)", other("errors.html", lambda: errors_page_values(queries))),
             ("Conflicts", other("conflicts.html", lambda: conflicts_page_values(queries))),

@@ -1,18 +1,35 @@
--- One page of the console's Customers list (crm_sync_customer_states, in id order) and how many
--- customers match, for a search or a sync state other than synced (console_customers_scan.sql
--- lists the others). The search's kind picks the columns (see CustomerQuery.params): an e-mail
--- ("@"): e-mail; a number: phone (with or without its dashes and spaces), local id, CRM id;
--- other text: name, e-mail, CRM id. Planned with the values, so the unused branches fold away.
--- A state starts from its candidates, never from every row: those with a push error or an open
--- conflict (the two small tables), those flagged missing or not linked (partial indexes), those
--- waiting for a match, and those whose local_changed flag is not false (a partial index; the
--- flag is kept by crmsync_touch_updated_at, include/sql/schema.sql); the state of each candidate
--- is then computed as the view computes it, one candidate at a time. With a search and no
--- state, every row is searched (the parts marked "when state" and "unless state" are chosen by
--- crmsync.db.sql.load_switched).
--- One row per customer of the page, each with the total; a single row of NULLs but the total
--- when none matches.
-WITH candidates AS MATERIALIZED (
+-- One page of the console's Customers list (crm_sync_customer_states, in id order) for a search,
+-- a sync state, or both (console_customers_scan.sql lists every customer, the synced and the
+-- changed without a search), and how many customers match: every one for a state alone, up to
+-- count_limit with a search (CustomerQuery.SEARCH_COUNT_LIMIT + 1: the page says "more than
+-- 1,000" past it). The search's kind picks the columns (see CustomerQuery.params): an e-mail
+-- ("@"): e-mail; a number: phone (with or without its dashes and spaces), local id, CRM id; other
+-- text: name, e-mail, CRM id. Planned with the values, so the unused branches fold away; the
+-- parts marked "when <switch>" and "unless <switch>" are chosen by crmsync.db.sql.load_switched.
+--
+-- In two steps, so that the planner never reads a million customers' wide rows to find a few:
+-- the candidates (customers who could match), then each candidate in id order checked against the
+-- search and the state through its customer row, found by id, until the page and the count's
+-- limit are filled (`hits`: one read for both). The check is a subquery per candidate, which the
+-- planner cannot turn into a read of every customer: asked as a join, it costed ILIKE on the wide
+-- row as free and read customers in id order, 50,000 of them for a name's two words (141-195 ms
+-- at 1,000,000) and all of them for a word only the newest customers hold (818 ms). The
+-- candidates (ConsoleQueries.customers chooses):
+--   * a state (switch state_sets): its customers, from the two small tables (push errors, open
+--     conflicts), the matches waiting, and partial indexes (the missing flag, the unlinked, the
+--     local_changed flag that crmsync_touch_updated_at keeps, include/sql/schema.sql);
+--   * a search, with no state or the synced one, when the first search rows hold it often (switch
+--     stream, console_customers_search_probe.sql): the search rows (crm_sync_customer_search, a
+--     seventh of a customer's row) in id order, read only until the page and the count are filled;
+--   * a rarer one, with the trigram indexes of `crmsync search-index` (switch trigram): the
+--     customers those indexes find;
+--   * a rarer one, without them (switch search_rows): every search row that holds it, read at
+--     once (in parallel).
+-- One row per customer of the page, each with the total; a single row of NULLs but the total when
+-- none matches.
+WITH candidates AS MATERIALIZED (  -- unless stream
+WITH candidates AS NOT MATERIALIZED (  -- when stream
+    -- when state_sets: begin
     SELECT customer_id AS id FROM crm_sync_errors
     WHERE %(state)s::text IN ('push_failed', 'given_up')
       AND phase = 'push' AND status IN ('pending', 'gave_up') AND customer_id IS NOT NULL
@@ -29,26 +46,59 @@ WITH candidates AS MATERIALIZED (
     UNION
     SELECT id FROM sumit_customers
     WHERE %(state)s::text = 'changed' AND local_changed IS NOT FALSE AND sumit_customer_id IS NOT NULL
-), matched AS MATERIALIZED (
-    SELECT s.id
-    FROM candidates AS k  -- when state
-    -- one candidate at a time (OFFSET 0 keeps it so): its row and its two small joins by index
-    CROSS JOIN LATERAL (SELECT * FROM crm_sync_customer_states AS v WHERE v.id = k.id OFFSET 0) AS s  -- when state
-    FROM crm_sync_customer_states AS s  -- unless state
-    WHERE s.sync_state = %(state)s::text  -- when state
-    WHERE true  -- unless state
-      AND (%(search)s::text IS NULL
-           OR (%(kind)s::text = 'email' AND s.email ILIKE %(pattern)s)
-           OR (%(kind)s::text = 'number' AND (translate(s.phone, ' -().+/', '') LIKE %(digits)s
-                                              OR s.id = %(search_id)s::bigint OR s.sumit_customer_id = %(search)s::text))
-           OR (%(kind)s::text = 'text' AND (s.name ILIKE %(pattern)s OR s.email ILIKE %(pattern)s
-                                            OR s.sumit_customer_id = %(search)s::text)))
+    -- when state_sets: end
+    -- when search_rows: begin
+    -- the search in the row's text (name and e-mail) or digits (phone), or the search is its id
+    -- or CRM id
+    SELECT s.id FROM crm_sync_customer_search AS s
+    WHERE ((CASE WHEN %(kind)s::text = 'number' THEN s.digits LIKE %(digits)s ELSE s.doc LIKE lower(%(pattern)s) END)
+           OR s.id = %(search_id)s::bigint
+           OR s.id = (SELECT k.id FROM sumit_customers AS k WHERE k.sumit_customer_id = %(search)s::text))
+    -- when search_rows: end
+    -- when trigram: begin
+    -- in the words of the indexes; an e-mail: the part up to its "@" (email_key, see
+    -- CustomerQuery.params), the whole search is checked below
+    SELECT c.id FROM sumit_customers AS c
+    WHERE ((%(kind)s::text = 'email' AND c.email ILIKE %(email_key)s)
+       OR (%(kind)s::text = 'number' AND (translate(c.phone, ' -().+/', '') LIKE %(digits)s
+                                          OR c.id = %(search_id)s::bigint OR c.sumit_customer_id = %(search)s::text))
+       OR (%(kind)s::text = 'text' AND (c.name ILIKE %(pattern)s OR c.email ILIKE %(pattern)s
+                                        OR c.sumit_customer_id = %(search)s::text)))
+    -- when trigram: end
+), matching AS NOT MATERIALIZED (
+    -- DISTINCT: a customer has one search row, but no unique key says so
+    SELECT f.id FROM (SELECT DISTINCT id FROM candidates ORDER BY id) AS f  -- unless stream
+    SELECT DISTINCT f.id FROM candidates AS f  -- when stream
+    -- the customer's row and, with a state, its two small joins (crm_sync_customer_states):
+    -- the search and whether it is linked (the synced and changed states need it) are tested on
+    -- the row, the state after the joins; a state written as "none of the other states"
+    -- (other_states; a state is never NULL)
+    WHERE (SELECT true FROM crm_sync_customer_states AS c
+           WHERE c.id = f.id
+             AND (%(search)s::text IS NULL
+                  OR (%(kind)s::text = 'email' AND c.email ILIKE %(pattern)s)
+                  OR (%(kind)s::text = 'number' AND (translate(c.phone, ' -().+/', '') LIKE %(digits)s
+                                                     OR c.id = %(search_id)s::bigint OR c.sumit_customer_id = %(search)s::text))
+                  OR (%(kind)s::text = 'text' AND (c.name ILIKE %(pattern)s OR c.email ILIKE %(pattern)s
+                                                   OR c.sumit_customer_id = %(search)s::text)))
+             AND c.sumit_customer_id IS NOT NULL  -- when linked
+             AND c.sync_state <> ALL (%(other_states)s::text[])  -- when state
+          )
+), hits AS MATERIALIZED (  -- the first matches in id order, for the page and the count (all, without count_limit)
+    SELECT id FROM matching ORDER BY id
+    LIMIT CASE WHEN %(count_limit)s::bigint IS NOT NULL THEN greatest(%(offset)s + %(limit)s, %(count_limit)s::bigint) END
+), page AS MATERIALIZED (
+    SELECT id FROM hits ORDER BY id LIMIT %(limit)s OFFSET %(offset)s
+), counted AS MATERIALIZED (
+    -- a page not full tells the total, which can be over count_limit on a later page
+    SELECT CASE WHEN (SELECT count(*) FROM page) < %(limit)s AND ((SELECT count(*) FROM page) > 0 OR %(offset)s = 0)
+                THEN %(offset)s + (SELECT count(*) FROM page)
+                ELSE least((SELECT count(*) FROM hits), %(count_limit)s::bigint) END AS total
 )
 SELECT t.total, s.id, s.sumit_customer_id, s.name, s.email, s.phone, s.company_name, s.city, s.updated_at,
        s.synced_at, s.crm_missing_since, s.push_error, s.open_conflicts, s.sync_state
-FROM (SELECT count(*) AS total FROM matched) AS t
+FROM counted AS t
 LEFT JOIN LATERAL (
-    SELECT * FROM crm_sync_customer_states
-    WHERE id IN (SELECT id FROM matched ORDER BY id LIMIT %(limit)s OFFSET %(offset)s)
+    SELECT * FROM crm_sync_customer_states WHERE id IN (SELECT id FROM page)
 ) AS s ON true
 ORDER BY s.id

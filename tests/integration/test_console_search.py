@@ -13,7 +13,7 @@ import pytest
 
 from crmsync.console.pages import customers_page_values, render_customers
 from crmsync.console.queries import SEARCH_COUNT_LIMIT, ConsoleQueries, CustomerQuery
-from crmsync.db import search_indexes, sql
+from crmsync.db import search_indexes
 
 from conftest import ensure_schema
 
@@ -72,9 +72,14 @@ def test_a_common_word_counts_up_to_the_limit_and_still_pages_on(pg, queries):
     values = customers_page_values(queries, CustomerQuery.parse("exact", None))
     assert not values["more"] and values["total"] == 1000
     assert "1,000 customers" in render_customers(values) and "more than" not in render_customers(values)
-    # a state filter with a search counts every match (its candidates are few): rows written by
+    # a search within another state counts up to the limit too, and pages on: rows written by
     # another program than a sync are "changed" (no synced fingerprint)
-    assert found(queries, "common", state="changed", page_size=500)[1] == 1200
+    assert found(queries, "common", state="changed", page_size=500) == (all_common[:500], SEARCH_COUNT_LIMIT + 1)
+    assert found(queries, "common", state="changed", page=3, page_size=500) == (all_common[1000:1200], 1200)
+    values = customers_page_values(queries, CustomerQuery.parse("common", "changed"))
+    assert values["more"] and "more than 1,000 customers: narrow the search" in render_customers(values)
+    # a state alone is counted whole
+    assert found(queries, None, state="changed")[1] == 2_200
 
 
 def test_a_search_within_the_synced_filter_finds_only_synced_customers_and_counts_up_to_the_limit(pg, queries):
@@ -159,11 +164,9 @@ def test_search_indexes_answer_the_same_customers_through_the_indexes(pg, querie
 def plan(pg, search: str) -> str:
     query = CustomerQuery.parse(search, None)
     with pg.connect() as conn:
+        statement, params = ConsoleQueries(conn).customers_statement(query)
         conn.execute("SET enable_seqscan = off")  # a 6,000-row table: make the planner show its index choice
-        if query.short():
-            conn.execute("SET enable_bitmapscan = off")
-        return "\n".join(r[0] for r in conn.execute(
-            "EXPLAIN " + sql.load("console_customers_search"), query.params(), prepare=False))
+        return "\n".join(r[0] for r in conn.execute("EXPLAIN " + statement, params, prepare=False))
 
 
 def test_the_command_says_what_is_wrong_and_never_prints_the_password(pg):
@@ -175,3 +178,120 @@ def test_the_command_says_what_is_wrong_and_never_prints_the_password(pg):
     refused = crmsync_cli("search-index", "--dsn", "postgresql://someone:Sec-ret-9f2c@127.0.0.1:9/customers")
     assert refused.returncode == 2 and "could not connect to the customers database" in refused.stderr
     assert "Sec-ret-9f2c" not in refused.stderr + refused.stdout
+
+
+# Every way the console can reach a search's candidates (console_customers_page.sql) answers
+# exactly what a plain reading of crm_sync_customer_states says: the search rows in id order
+# (stream), every search row at once, the trigram indexes, a state's own customers.
+PATH_SEARCHES = ("common", "Common 17", "common1@shop1", "@shop3.example", "050-0000017", "17", "C17", "newest",
+                 "Newest 9", "stale", "no such customer", "a", "%")
+
+
+def expected_page(states, search, state, page, page_size=50):
+    """The page and total by the console's rules, from every row of the view, in Python."""
+    def matches(row):
+        if search is None:
+            return True
+        query = CustomerQuery.parse(search, state)
+        if query.kind() == "email":
+            return search.lower() in (row["email"] or "").lower()
+        if query.kind() == "number":
+            digits = "".join(ch for ch in search if ch.isdigit())
+            phone = "".join(ch for ch in row["phone"] or "" if ch.isdigit())
+            return digits in phone or str(row["id"]) == search or row["sumit_customer_id"] == search
+        return any(search.lower() in (row[key] or "").lower() for key in ("name", "email")) \
+            or row["sumit_customer_id"] == search
+
+    ids = [row["id"] for row in states if (state is None or row["sync_state"] == state) and matches(row)]
+    offset = (page - 1) * page_size
+    shown = ids[offset:offset + page_size]
+    if len(shown) < page_size and (shown or offset == 0):
+        return shown, offset + len(shown)
+    return shown, min(len(ids), SEARCH_COUNT_LIMIT + 1) if search is not None else len(ids)
+
+
+def test_every_way_to_the_candidates_finds_what_the_view_says(pg, queries, monkeypatch):
+    import crmsync.console.queries as console_queries
+
+    fill(pg, 1_200)
+    with pg.connect() as conn:
+        # in sync, as a pull leaves them; every tenth edited since; then customers only the
+        # newest rows hold a word of: local ones never pushed, and linked ones in sync
+        conn.execute("UPDATE sumit_customers AS c SET synced_fingerprint = crmsync_local_fingerprint(c), "
+                     "crm_fingerprint = 'crm', local_changed = false")
+        conn.execute("UPDATE sumit_customers SET city = 'Edited' WHERE id % 10 = 0")
+    fill(pg, 300, name="Newest", start=2_000)
+    with pg.connect() as conn:
+        conn.execute("UPDATE sumit_customers SET sumit_customer_id = NULL WHERE name LIKE 'Newest %' AND id % 2 = 0")
+        conn.execute("UPDATE sumit_customers AS c SET synced_fingerprint = crmsync_local_fingerprint(c), "
+                     "crm_fingerprint = 'crm', local_changed = false WHERE name LIKE 'Newest %'")
+        # a customer with two search rows (no unique key keeps them one), and one renamed with the
+        # triggers off: its search row still holds the old name, which no path may answer
+        conn.execute("INSERT INTO crm_sync_customer_search SELECT * FROM crm_sync_customer_search "
+                     "WHERE id = (SELECT id FROM sumit_customers WHERE name = 'Common 17')")
+        conn.execute("INSERT INTO sumit_customers (name, email) VALUES ('Stale Name', 'stale@old.example')")
+        conn.execute("SET session_replication_role = replica")
+        conn.execute("UPDATE sumit_customers SET name = 'Renamed', email = 'renamed@new.example' WHERE name = 'Stale Name'")
+        conn.execute("RESET session_replication_role")
+        conn.execute("ANALYZE sumit_customers")
+        conn.execute("ANALYZE crm_sync_customer_search")
+        states = conn.execute("SELECT id, sumit_customer_id, name, email, phone, sync_state "
+                              "FROM crm_sync_customer_states ORDER BY id").fetchall()
+    columns = ("id", "sumit_customer_id", "name", "email", "phone", "sync_state")
+    states = [dict(zip(columns, row)) for row in states]
+    assert {row["sync_state"] for row in states} >= {"synced", "changed", "never_synced"}
+
+    cases = [(search, state, page) for search in PATH_SEARCHES for state in (None, "synced", "changed", "never_synced")
+             for page in (1, 2)] + [(None, state, 1) for state in ("never_synced", "missing")]
+    expected = {case: expected_page(states, *case) for case in cases}
+    assert expected[("common", None, 1)][1] == SEARCH_COUNT_LIMIT + 1 and expected[("newest", "synced", 1)][1] == 150
+    assert expected[("stale", None, 1)] == ([], 0) and expected[("Common 17", None, 1)][1] == 11
+
+    def answers():
+        return {case: found(queries, case[0], case[1], case[2]) for case in cases}
+
+    monkeypatch.setattr(console_queries, "SEARCH_PROBE_ROWS", 200)  # "newest": none in the first rows
+    for hits in (0, 10**9, console_queries.SEARCH_STREAM_HITS):  # always stream, never, as chosen
+        monkeypatch.setattr(console_queries, "SEARCH_STREAM_HITS", hits)
+        assert answers() == expected, f"stream hits {hits}"
+    with pg.connect(autocommit=True) as conn:
+        search_indexes.build(conn, log=lambda *_: None)
+        conn.execute("ANALYZE sumit_customers")
+    try:
+        for hits in (10**9, console_queries.SEARCH_STREAM_HITS):
+            monkeypatch.setattr(console_queries, "SEARCH_STREAM_HITS", hits)
+            assert answers() == expected, f"with the trigram indexes, stream hits {hits}"
+    finally:
+        with pg.connect(autocommit=True) as conn:
+            search_indexes.drop(conn, log=lambda *_: None)
+
+
+def test_a_search_reads_on_in_id_order_only_when_the_first_search_rows_hold_it_often(pg, queries, monkeypatch):
+    import crmsync.console.queries as console_queries
+
+    fill(pg, 1_000)
+    fill(pg, 100, name="Newest", start=5_000)
+    monkeypatch.setattr(console_queries, "SEARCH_PROBE_ROWS", 500)
+
+    def statement(search, state=None):
+        return queries.customers_statement(CustomerQuery.parse(search, state))[0]
+
+    # "common": every one of the first 500 search rows; "Common 17": 11 of them, under the 20 asked
+    assert "candidates AS NOT MATERIALIZED" in statement("common")
+    assert "candidates AS NOT MATERIALIZED" in statement("common", "synced")
+    for rarer in ("Common 17", "newest"):  # the newest customers' word: none among the first rows
+        text = statement(rarer)
+        assert "candidates AS MATERIALIZED" in text and "FROM crm_sync_customer_search AS s" in text
+    # another state: its own customers, whatever the search
+    assert "FROM crm_sync_errors" in statement("common", "push_failed")
+    with pg.connect(autocommit=True) as conn:
+        search_indexes.build(conn, log=lambda *_: None)
+    try:
+        assert "FROM crm_sync_customer_search AS s" not in statement("newest")  # through the indexes
+        assert "candidates AS NOT MATERIALIZED" in statement("common")
+        assert "FROM crm_sync_customer_search AS s" in statement("ne")  # no trigram in two letters
+        assert "FROM crm_sync_customer_search AS s" in statement("st@new.example")  # the domain's trigrams
+        assert "FROM crm_sync_customer_search AS s" not in statement("newest7@shop")
+    finally:
+        with pg.connect(autocommit=True) as conn:
+            search_indexes.drop(conn, log=lambda *_: None)

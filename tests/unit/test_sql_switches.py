@@ -15,6 +15,10 @@ def test_lines_and_blocks_follow_their_switch(tmp_path, monkeypatch):
         "-- when fancy: end\n"
         ", 4  -- when fancy\n"
         ", 5  -- unless fancy\n"
+        "-- unless fancy: begin\n"
+        ", 7\n"
+        ", 8  -- when other\n"
+        "-- unless fancy: end\n"
         ", 6  -- when other\n", encoding="utf-8")
     monkeypatch.setenv("CRMSYNC_SQL_DIR", str(tmp_path))
     sql.load.cache_clear()
@@ -22,13 +26,16 @@ def test_lines_and_blocks_follow_their_switch(tmp_path, monkeypatch):
     try:
         on = sql.load_switched("demo", "fancy", True)
         off = sql.load_switched("demo", "fancy", False)
+        off_and_other_off = sql.load_switched("demo", "fancy", False, "other", False)
     finally:
         sql.load.cache_clear()
         sql.load_switched.cache_clear()
     assert [line.split("--")[0].strip() for line in on.splitlines() if not line.startswith("--")] == \
         ["SELECT 1", ", 2", ", 3", ", 4", ", 6"]
     assert [line.split("--")[0].strip() for line in off.splitlines() if not line.startswith("--")] == \
-        ["SELECT 1", ", 5", ", 6"]
+        ["SELECT 1", ", 5", ", 7", ", 8", ", 6"]
+    assert [line.split("--")[0].strip() for line in off_and_other_off.splitlines() if not line.startswith("--")] == \
+        ["SELECT 1", ", 5", ", 7"]
 
 
 def test_a_pull_with_nothing_to_match_sends_no_matching_part():

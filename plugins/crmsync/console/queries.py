@@ -20,6 +20,12 @@ MAX_PAGE_SIZE = 500
 # A search with no state filter counts its matches up to this many; past it the page says "more
 # than 1,000" (counting every customer a common word matches is what made such searches slow).
 SEARCH_COUNT_LIMIT = 1000
+# A search first reads this many search rows in id order (console_customers_search_probe.sql); when
+# at least SEARCH_STREAM_HITS of them hold it (one in 500), it reads on in id order and stops after
+# the page and the count's limit, which it reaches before half a million rows. A rarer search
+# reads every search row at once (in parallel), or asks the trigram indexes.
+SEARCH_PROBE_ROWS = 10_000
+SEARCH_STREAM_HITS = 20
 _NUMBER = re.compile(r"[0-9 ()+\-./]+")
 
 
@@ -60,22 +66,28 @@ class CustomerQuery:
             return "number"
         return "text"
 
-    def short(self) -> bool:
-        """A search of fewer than three characters (of digits, for a number): no trigram of it
-        exists, so a trigram index would read all of itself to answer it."""
+    def indexable(self) -> bool:
+        """Whether a trigram index can find this search's customers without reading long lists:
+        not for fewer than three characters (of digits, for a number), which have no trigram,
+        nor for an e-mail with fewer than three before its "@", whose other trigrams are its
+        domain's, shared by most customers."""
         kind = self.kind()
+        search = self.search or ""
         if kind is None:
             return False
-        return len(self._digits() if kind == "number" else self.search or "") < 3
+        if kind == "email":
+            return len(search.split("@", 1)[0]) >= 3
+        return len(self._digits() if kind == "number" else search) >= 3
 
     def _digits(self) -> str:
         """The search's digits (a number's: its phone, id or CRM id)."""
         return "".join(ch for ch in self.search or "" if ch.isdigit())
 
     def counted(self) -> bool:
-        """Whether the total is counted only up to SEARCH_COUNT_LIMIT: a search with no state, or
-        with the synced one (nearly every customer is synced: a common word matches as many)."""
-        return self.search is not None and self.state in (None, "synced")
+        """Whether the total is counted only up to SEARCH_COUNT_LIMIT: any search (a common word
+        matches as many customers as the table holds, or a state holds); a state alone is
+        counted whole."""
+        return self.search is not None
 
     def params(self) -> dict[str, Any]:
         kind = self.kind()
@@ -88,10 +100,10 @@ class CustomerQuery:
             # for each of its trigrams): the index is asked for the part up to the "@", and each
             # row it finds is checked against the whole search.
             local = self.search.split("@", 1)[0]
-            email_key = f"%{_like_escaped(local)}@%" if kind == "email" and len(local) >= 3 else pattern
+            email_key = f"%{_like_escaped(local)}@%" if kind == "email" else pattern
         return {"search": self.search, "kind": kind, "pattern": pattern, "email_key": email_key, "digits": f"%{digits}%" if digits else None,
                 "search_id": search_id, "state": self.state, "limit": self.page_size,
-                "count_limit": SEARCH_COUNT_LIMIT + 1, "other_states": [s for s in STATE_KEYS if s != self.state],
+                "count_limit": SEARCH_COUNT_LIMIT + 1 if self.counted() else None, "other_states": [s for s in STATE_KEYS if s != self.state],
                 "offset": (self.page - 1) * self.page_size}
 
 
@@ -103,19 +115,19 @@ class ConsoleQueries:
     def __init__(self, conn: Any) -> None:
         self.conn = conn
 
-    def _rows(self, name: str, params: dict[str, Any] | None = None, *, write: bool = False,
-              switch: tuple[str | bool, ...] | None = None, no_bitmaps: bool = False) -> list[dict[str, Any]]:
+    def _rows(self, name: str, params: dict[str, Any] | None = None, *, write: bool = False) -> list[dict[str, Any]]:
+        """Statement ``name`` (a file in include/sql) in a transaction of its own."""
+        return self._run(sql.load(name), params, write=write)
+
+    def _run(self, statement: str, params: dict[str, Any] | None = None, *, write: bool = False) -> list[dict[str, Any]]:
         """One statement in a transaction of its own (a page never holds a lock while it renders)."""
         try:
             with self.conn.cursor() as cur:
                 # Planned with the values each time (never a generic prepared plan): "no search" and
                 # "any state" then fold away, and the sync state is computed only for the page's rows.
-                statement = sql.load_switched(name, *switch) if switch else sql.load(name)
                 # No JIT compiling: it costs a second before a page over a big table answers
                 # (PostgreSQL compiles any statement its planner costs high), and saves nothing here.
                 cur.execute("SET LOCAL jit = off")
-                if no_bitmaps:  # a short search: no trigram index (they answer through bitmaps only)
-                    cur.execute("SET LOCAL enable_bitmapscan = off")
                 cur.execute(statement, params or {}, prepare=False)
                 rows = cur.fetchall() if cur.description else []
                 columns = [d.name for d in cur.description or ()]
@@ -137,23 +149,37 @@ class ConsoleQueries:
 
     # -- customers ----------------------------------------------------------------------------
     def customers(self, query: CustomerQuery) -> tuple[list[dict[str, Any]], int]:
-        # No search, and every customer, those in sync or those changed: counts of small sets and
-        # the page through the primary key; else the matching customers (a search, or a state's
-        # candidates) first.
-        listing = query.search is None and query.state in (None, "synced", "changed")
-        if listing:
-            rows = self._rows("console_customers_scan", query.params(), switch=(
-                "all", query.state is None, "synced", query.state == "synced", "changed", query.state == "changed"))
-        elif query.counted():
-            # the trigram indexes when the operator built them all, else the narrow search rows
-            present = self._rows("search_indexes_present", {"names": list(search_indexes.NAMES)})
-            indexed = sum(1 for index in present if index["valid"]) == len(search_indexes.NAMES)
-            rows = self._rows("console_customers_search", query.params(), no_bitmaps=query.short(),
-                              switch=("search_rows", not indexed, "synced", query.state == "synced"))
-        else:
-            rows = self._rows("console_customers_page", query.params(), switch=("state", query.state is not None))
+        rows = self._run(*self.customers_statement(query))
         total = int(rows[0]["total"]) if rows else 0
         return [{k: v for k, v in row.items() if k != "total"} for row in rows if row["id"] is not None], total
+
+    def customers_statement(self, query: CustomerQuery) -> tuple[str, dict[str, Any]]:
+        """The statement that reads the Customers page for ``query``, and its parameters.
+
+        No search, and every customer, those in sync or those changed: counts of small sets and
+        the page through the primary key. Else the candidates (see console_customers_page.sql):
+        a state's own customers; for a search with no state or the synced one, the search rows
+        in id order when the first ones hold it often, else the trigram indexes when the operator
+        built them (a search of fewer than three characters has no trigram), else every search
+        row that holds it."""
+        params = query.params()
+        if query.search is None and query.state in (None, "synced", "changed"):
+            return sql.load_switched("console_customers_scan", "all", query.state is None, "synced",
+                                     query.state == "synced", "changed", query.state == "changed"), params
+        source, stream = "state_sets", False
+        if query.search is not None and query.state in (None, "synced"):
+            hits = self._value("console_customers_search_probe", {**params, "probe_rows": SEARCH_PROBE_ROWS})
+            stream = int(hits) >= SEARCH_STREAM_HITS
+            source = "trigram" if not stream and query.indexable() and self._search_indexed() else "search_rows"
+        return sql.load_switched(
+            "console_customers_page", "state_sets", source == "state_sets", "search_rows", source == "search_rows",
+            "trigram", source == "trigram", "stream", stream, "linked", query.state in ("synced", "changed"),
+            "state", query.state is not None), params
+
+    def _search_indexed(self) -> bool:
+        """Whether the operator built every trigram index of `crmsync search-index`."""
+        present = self._rows("search_indexes_present", {"names": list(search_indexes.NAMES)})
+        return sum(1 for index in present if index["valid"]) == len(search_indexes.NAMES)
 
     def customer(self, customer_id: int) -> dict[str, Any] | None:
         rows = self._rows("console_customer", {"id": customer_id})

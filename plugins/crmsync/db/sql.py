@@ -50,7 +50,8 @@ def load_switched(name: str, *switches: str | bool) -> str:
     ``switch, on[, switch, on ...]``), so that a part a run does not need is not even planned: a
     line ending in ``-- when <switch>`` is kept only when ``on``, one ending in ``-- unless
     <switch>`` only when not, and the lines from ``-- when <switch>: begin`` to ``-- when
-    <switch>: end`` are a block kept only when ``on``."""
+    <switch>: end`` are a block kept only when ``on`` (from ``-- unless <switch>: begin`` to ``-- unless
+    <switch>: end``, only when not)."""
     text = load(name)
     for switch, on in zip(switches[::2], switches[1::2]):
         text = _choose(text, str(switch), bool(on))
@@ -58,14 +59,14 @@ def load_switched(name: str, *switches: str | bool) -> str:
 
 
 def _choose(text: str, switch: str, on: bool) -> str:
-    kept, in_block = [], False
+    kept, block = [], None  # in a block: whether it is kept
     for line in text.splitlines():
         marker = line.rstrip()
-        if marker.endswith(f"-- when {switch}: begin"):
-            in_block = True
-        elif marker.endswith(f"-- when {switch}: end"):
-            in_block = False
-        elif in_block and not on:
+        if marker.endswith((f"-- when {switch}: begin", f"-- unless {switch}: begin")):
+            block = on if marker.endswith(f"-- when {switch}: begin") else not on
+        elif marker.endswith((f"-- when {switch}: end", f"-- unless {switch}: end")):
+            block = None
+        elif block is False:
             continue
         elif re.search(rf"-- when {re.escape(switch)}$", marker) and not on:
             continue
