@@ -208,11 +208,28 @@ def test_each_state_filter_lists_and_counts_exactly_what_the_view_says(pg, sandb
         conn.execute("UPDATE sumit_customers SET sumit_customer_id = NULL WHERE id = %s", [linked[6]])
         conn.execute("INSERT INTO crm_sync_errors (dag_id, dag_run_id, phase, customer_id, error, record_key, status) "
                      "VALUES ('t', 't', 'push', %s, 'HTTP 400', %s, 'pending')", [linked[0], str(linked[0])])
+        # the states ahead of "never synced" on customers not linked (a push error, the missing
+        # flag, an open conflict, a match waiting), one left never synced; the flagged customer
+        # above gets an open conflict, which comes ahead of "missing"
+        local = [r[0] for r in conn.execute("INSERT INTO sumit_customers (name) SELECT 'Local ' || g "
+                                            "FROM generate_series(1, 5) AS g RETURNING id").fetchall()]
+        conn.execute("INSERT INTO crm_sync_errors (dag_id, dag_run_id, phase, customer_id, error, record_key, status) "
+                     "VALUES ('t', 't', 'push', %s, 'HTTP 400', %s, 'pending')", [local[0], str(local[0])])
+        conn.execute("UPDATE sumit_customers SET metadata = metadata || '{\"crm_missing_since\": \"2026-12-01\"}' "
+                     "WHERE id = %s", [local[1]])
+        conn.execute("INSERT INTO crm_sync_conflicts (dag_id, dag_run_id, customer_id, sumit_customer_id, winner, "
+                     "policy, local_values, crm_values) SELECT 't', 't', id, 'K', 'crm', 'newer_wins', '{}', '{}' "
+                     "FROM unnest(%s::bigint[]) AS id", [[local[2], linked[4]]])
+        conn.execute("INSERT INTO crm_sync_matches (side, customer_id, match_key, match_value, candidates, dag_id, "
+                     "dag_run_id) VALUES ('local', %s, 'email', 'x', '[]', 't', 't')", [local[3]])
         truth: dict[str, set[int]] = {}
         for customer, state in conn.execute("SELECT id, sync_state FROM crm_sync_customer_states").fetchall():
             truth.setdefault(state, set()).add(customer)
     assert {"push_failed", "missing", "changed", "synced", "never_synced"} <= set(truth)
     assert len(truth["changed"]) == 3  # two edited (the third has a push error) and W2
+    assert {local[0], linked[0]} <= truth["push_failed"] and local[1] in truth["missing"]
+    assert {local[2], linked[4]} <= truth["conflict"] and truth["awaiting_match"] == {local[3]}
+    assert local[4] in truth["never_synced"] and not set(local[:4]) & truth["never_synced"]
     for state in ("push_failed", "given_up", "conflict", "missing", "awaiting_match", "never_synced", "changed",
                   "synced"):
         rows, total = listed(queries, state=state, page_size=2)  # a short page: the total counts them all

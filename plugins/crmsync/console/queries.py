@@ -25,6 +25,9 @@ SEARCH_COUNT_LIMIT = 1000
 # the page and the count's limit, which it reaches before half a million rows. A rarer search
 # reads every search row at once (in parallel), or asks the trigram indexes.
 SEARCH_PROBE_ROWS = 10_000
+# Listed with no search by console_customers_scan.sql, from sets of ids (no customer's state computed
+# but the page's): every customer, and the states whose customers can be most of the table.
+SCANNED_STATES = (None, "synced", "changed", "missing", "never_synced")
 SEARCH_STREAM_HITS = 20
 _NUMBER = re.compile(r"[0-9 ()+\-./]+")
 
@@ -156,16 +159,17 @@ class ConsoleQueries:
     def customers_statement(self, query: CustomerQuery) -> tuple[str, dict[str, Any]]:
         """The statement that reads the Customers page for ``query``, and its parameters.
 
-        No search, and every customer, those in sync or those changed: counts of small sets and
-        the page through the primary key. Else the candidates (see console_customers_page.sql):
+        No search, and every customer or one of SCANNED_STATES: counts of sets of ids and the page
+        in id order through an index. Else the candidates (see console_customers_page.sql):
         a state's own customers; for a search with no state or the synced one, the search rows
         in id order when the first ones hold it often, else the trigram indexes when the operator
         built them (a search of fewer than three characters has no trigram), else every search
         row that holds it."""
         params = query.params()
-        if query.search is None and query.state in (None, "synced", "changed"):
-            return sql.load_switched("console_customers_scan", "all", query.state is None, "synced",
-                                     query.state == "synced", "changed", query.state == "changed"), params
+        if query.search is None and query.state in SCANNED_STATES:
+            return sql.load_switched(
+                "console_customers_scan", "all", query.state is None, "linked", query.state in ("synced", "changed"),
+                *(part for state in SCANNED_STATES[1:] for part in (state, query.state == state))), params
         source, stream = "state_sets", False
         if query.search is not None and query.state in (None, "synced"):
             hits = self._value("console_customers_search_probe", {**params, "probe_rows": SEARCH_PROBE_ROWS})
