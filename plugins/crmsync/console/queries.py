@@ -17,18 +17,19 @@ from crmsync.db import search_indexes, sql
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-# A search with no state filter counts its matches up to this many; past it the page says "more
-# than 1,000" (counting every customer a common word matches is what made such searches slow).
+# A search counts its matches up to this many, with or without a state filter; past it the page
+# says "more than 1,000" (counting every customer a common word matches is what made such searches
+# slow). A state filter alone counts every customer in it.
 SEARCH_COUNT_LIMIT = 1000
 # A search first reads this many search rows in id order (console_customers_search_probe.sql); when
 # at least SEARCH_STREAM_HITS of them hold it (one in 500), it reads on in id order and stops after
 # the page and the count's limit, which it reaches before half a million rows. A rarer search
 # reads every search row at once (in parallel), or asks the trigram indexes.
 SEARCH_PROBE_ROWS = 10_000
+SEARCH_STREAM_HITS = 20
 # Listed with no search by console_customers_scan.sql, from sets of ids (no customer's state computed
 # but the page's): every customer, and the states whose customers can be most of the table.
 SCANNED_STATES = (None, "synced", "changed", "missing", "never_synced")
-SEARCH_STREAM_HITS = 20
 _NUMBER = re.compile(r"[0-9 ()+\-./]+")
 
 
@@ -104,10 +105,11 @@ class CustomerQuery:
             # row it finds is checked against the whole search.
             local = self.search.split("@", 1)[0]
             email_key = f"%{_like_escaped(local)}@%" if kind == "email" else pattern
-        return {"search": self.search, "kind": kind, "pattern": pattern, "email_key": email_key, "digits": f"%{digits}%" if digits else None,
-                "search_id": search_id, "state": self.state, "limit": self.page_size,
-                "count_limit": SEARCH_COUNT_LIMIT + 1 if self.counted() else None, "other_states": [s for s in STATE_KEYS if s != self.state],
-                "offset": (self.page - 1) * self.page_size}
+        return {"search": self.search, "kind": kind, "pattern": pattern, "email_key": email_key,
+                "digits": f"%{digits}%" if digits else None, "search_id": search_id, "state": self.state,
+                "limit": self.page_size, "offset": (self.page - 1) * self.page_size,
+                "count_limit": SEARCH_COUNT_LIMIT + 1 if self.counted() else None,
+                "other_states": [s for s in STATE_KEYS if s != self.state]}
 
 
 def _like_escaped(text: str) -> str:
@@ -163,8 +165,8 @@ class ConsoleQueries:
         in id order through an index. Else the candidates (see console_customers_page.sql):
         a state's own customers; for a search with no state or the synced one, the search rows
         in id order when the first ones hold it often, else the trigram indexes when the operator
-        built them (a search of fewer than three characters has no trigram), else every search
-        row that holds it."""
+        built them and they can narrow it (CustomerQuery.indexable), else every search row that
+        holds it."""
         params = query.params()
         if query.search is None and query.state in SCANNED_STATES:
             return sql.load_switched(
