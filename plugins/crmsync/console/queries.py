@@ -30,6 +30,8 @@ SEARCH_STREAM_HITS = 20
 # Listed with no search by console_customers_scan.sql, from sets of ids (no customer's state computed
 # but the page's): every customer, and the states whose customers can be most of the table.
 SCANNED_STATES = (None, "synced", "changed", "missing", "never_synced")
+# The states only a linked customer can be in (a cheap test before a customer's state is computed).
+LINKED_STATES = ("synced", "changed")
 _NUMBER = re.compile(r"[0-9 ()+\-./]+")
 
 
@@ -170,7 +172,7 @@ class ConsoleQueries:
         params = query.params()
         if query.search is None and query.state in SCANNED_STATES:
             return sql.load_switched(
-                "console_customers_scan", "all", query.state is None, "linked", query.state in ("synced", "changed"),
+                "console_customers_scan", "all", query.state is None, "linked", query.state in LINKED_STATES,
                 *(part for state in SCANNED_STATES[1:] for part in (state, query.state == state))), params
         source, stream = "state_sets", False
         if query.search is not None and query.state in (None, "synced"):
@@ -179,7 +181,7 @@ class ConsoleQueries:
             source = "trigram" if not stream and query.indexable() and self._search_indexed() else "search_rows"
         return sql.load_switched(
             "console_customers_page", "state_sets", source == "state_sets", "search_rows", source == "search_rows",
-            "trigram", source == "trigram", "stream", stream, "linked", query.state in ("synced", "changed"),
+            "trigram", source == "trigram", "stream", stream, "linked", query.state in LINKED_STATES,
             "state", query.state is not None), params
 
     def _search_indexed(self) -> bool:
