@@ -52,6 +52,10 @@ def test_the_search_rows_follow_every_kind_of_write(fresh):
             "UPDATE sumit_customers SET email = NULL, phone = '+972 (3) 555/1234' WHERE name = 'Dana COHEN 2'",
             "UPDATE sumit_customers SET city = 'Eilat', metadata = '{\"x\": 1}'",  # neither name, e-mail nor phone
             "UPDATE sumit_customers SET id = id + 1000 WHERE name = 'Dana COHEN 3'",
+            # one statement: some rows change, some are written unchanged, one changes id and name at once
+            "UPDATE sumit_customers SET name = CASE WHEN name = 'Dana COHEN 5' THEN 'Dana Levi 5' ELSE name END, "
+            "phone = CASE WHEN id % 3 = 0 THEN NULL ELSE phone END, "
+            "id = CASE WHEN name = 'Dana COHEN 6' THEN id + 2000 ELSE id END",
             "DELETE FROM sumit_customers WHERE name IN ('Dana COHEN 4', 'No Contact')",
             "INSERT INTO sumit_customers (sumit_customer_id, name) VALUES ('S5', 'Clash') "
             "ON CONFLICT (sumit_customer_id) DO UPDATE SET name = 'Merged Miriam'",
@@ -104,6 +108,21 @@ def test_an_upgraded_table_gets_its_rows_once_and_a_rebuild_mends_writes_made_wi
         assert kept(conn) != expected(conn)
         assert conn.execute("SELECT crmsync_rebuild_customer_search()").fetchone()[0] == 10
         assert kept(conn) == expected(conn)
+
+
+def test_a_table_with_the_row_trigger_of_an_earlier_build_gets_the_statement_trigger(fresh):
+    with fresh.connect(autocommit=True) as conn:
+        conn.execute("""CREATE OR REPLACE TRIGGER sumit_customers_search_updated
+                        AFTER UPDATE OF id, name, email, phone ON sumit_customers FOR EACH ROW
+                        WHEN (OLD.name IS DISTINCT FROM NEW.name) EXECUTE FUNCTION crmsync_search_updated()""")
+        conn.execute("INSERT INTO sumit_customers (name, phone) SELECT 'Tal ' || g, '03-' || g FROM generate_series(1, 4) AS g")
+    ensure_schema(fresh)
+    with fresh.connect(autocommit=True) as conn:
+        levels = conn.execute("SELECT tgtype & 1 FROM pg_trigger WHERE tgrelid = 'sumit_customers'::regclass "
+                              "AND tgname = 'sumit_customers_search_updated'").fetchall()
+        assert levels == [(0,)]  # one trigger, for each statement (a row trigger has bit 1 set)
+        conn.execute("UPDATE sumit_customers SET phone = '04-' || id WHERE name IN ('Tal 1', 'Tal 2')")
+        assert kept(conn) == expected(conn) and kept(conn)[min(kept(conn))][1].startswith("04")
 
 
 def test_a_search_reads_the_rows_checks_each_customer_and_answers_as_the_trigram_indexes_do(fresh):
