@@ -7,12 +7,12 @@
 -- as the next run would see it); a CRM customer left with no candidate (its pairs excluded by a
 -- person, or linked to others) is new. Written to crmsync_match_found; counts by kind.
 WITH crm_keys AS (
-    SELECT c.sumit_customer_id, k.key, k.value, o.ord
+    SELECT c.sumit_customer_id, k.key, k.value, k.ord
     FROM crmsync_match_crm AS c
-    CROSS JOIN LATERAL (VALUES ('tax_id', crmsync_match_value('tax_id', c.row ->> 5)),
-                               ('email', crmsync_match_value('email', c.row ->> 2)),
-                               ('phone', crmsync_match_value('phone', c.row ->> 3))) AS k(key, value)
-    JOIN unnest(%(keys)s::text[]) WITH ORDINALITY AS o(key, ord) ON o.key = k.key
+    CROSS JOIN LATERAL (SELECT o.key, o.ord, crmsync_match_value(o.key, CASE o.key WHEN 'tax_id' THEN c.row ->> 5
+                                                                                  WHEN 'email' THEN c.row ->> 2
+                                                                                  WHEN 'phone' THEN c.row ->> 3 END)
+                        FROM unnest(%(keys)s::text[]) WITH ORDINALITY AS o(key, ord)) AS k(key, ord, value)
     WHERE k.value IS NOT NULL
 ), pairs AS (
     SELECT l.customer_id, c.sumit_customer_id, c.key, c.value, c.ord

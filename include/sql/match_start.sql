@@ -6,11 +6,12 @@ WITH filled AS (
     INSERT INTO crmsync_match_local (customer_id, key, value)
     SELECT c.id, k.key, k.value
     FROM sumit_customers AS c
-    CROSS JOIN LATERAL (VALUES ('tax_id', crmsync_match_value('tax_id', c.tax_id)),
-                               ('email', crmsync_match_value('email', c.email)),
-                               ('phone', crmsync_match_value('phone', c.phone))) AS k(key, value)
+    CROSS JOIN LATERAL (SELECT u.key, crmsync_match_value(u.key, CASE u.key WHEN 'tax_id' THEN c.tax_id
+                                                                          WHEN 'email' THEN c.email
+                                                                          WHEN 'phone' THEN c.phone END)
+                        FROM unnest(%(keys)s::text[]) AS u(key)) AS k(key, value)  -- the keys in force only
     WHERE c.sumit_customer_id IS NULL AND c.create_sent_at IS NULL
-      AND k.value IS NOT NULL AND k.key = ANY(%(keys)s::text[])
+      AND k.value IS NOT NULL
     RETURNING customer_id
 )
 SELECT count(DISTINCT customer_id) FROM filled

@@ -55,9 +55,10 @@ WITH page AS (
 ), hits AS (
     SELECT DISTINCT v.sumit_customer_id
     FROM page AS v
-    CROSS JOIN LATERAL (VALUES ('tax_id', crmsync_match_value('tax_id', v.tax_id)),
-                               ('email', crmsync_match_value('email', v.email)),
-                               ('phone', crmsync_match_value('phone', v.phone))) AS k(key, value)
+    CROSS JOIN LATERAL (SELECT u.key, crmsync_match_value(u.key, CASE u.key WHEN 'tax_id' THEN v.tax_id
+                                                                          WHEN 'email' THEN v.email
+                                                                          WHEN 'phone' THEN v.phone END)
+                        FROM unnest(%(match_keys)s::text[]) AS u(key)) AS k(key, value)  -- the keys in force only
     JOIN crmsync_match_local AS m ON m.value = k.value AND m.key = k.key
     WHERE NOT EXISTS (SELECT 1 FROM sumit_customers AS c WHERE c.sumit_customer_id = v.sumit_customer_id)
 ), set_aside AS (

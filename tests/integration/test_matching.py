@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from crmsync.db import match_statements
+
 from conftest import ensure_schema, insert_local, push_requests, rows
 
 pytestmark = pytest.mark.usefixtures("env")
@@ -81,6 +83,22 @@ def test_a_first_sync_links_the_customers_both_sides_hold_and_a_second_is_quiet(
     assert len(push_requests(sandbox, profile)) == sent  # no create, no update
     run = last_run(pg)
     assert (run["created"], run["updated"], run["pushed"], run["linked"], run["changed"]) == (0, 0, 0, 0, 0)
+
+
+def test_the_pairs_are_read_and_linked_a_chunk_at_a_time_each_once(pg, sandbox, run_dag, monkeypatch):
+    monkeypatch.setattr(match_statements, "LINK_CHUNK", 2)  # five pairs: three chunks, the last one short
+    ids = sandbox.control.add_customers([{"Name": f"Chunk {n}", "Email": f"chunk{n}@example.com"} for n in range(5)])
+    ensure_schema(pg)
+    pairs = []
+    for n in range(5):
+        insert_local(pg, f"Other {n}", email=f"other{n}@example.com")  # between the pairs' ids: never linked
+        pairs.append(insert_local(pg, f"Chunk {n}", email=f"CHUNK{n}@example.com"))
+
+    assert run_dag(PULL) == "success"
+    assert [local(pg, i)["sumit_customer_id"] for i in pairs] == [str(i) for i in ids]
+    assert last_run(pg)["linked"] == 5
+    assert rows(pg, "SELECT customer_id FROM crm_sync_changes WHERE direction = 'link' ORDER BY 1") == [(i,) for i in pairs]
+    assert rows(pg, "SELECT count(*) FROM sumit_customers WHERE sumit_customer_id IS NULL")[0][0] == 5  # the others
 
 
 def test_ambiguous_groups_are_held_on_either_side_and_cross_neither_way(pg, sandbox, run_dag, profile):

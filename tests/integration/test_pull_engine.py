@@ -57,3 +57,20 @@ def test_a_first_pull_notes_no_seen_ids_and_the_next_one_notes_them_all(pg, sand
         flagged = conn.execute("SELECT sumit_customer_id FROM sumit_customers "
                                "WHERE metadata ? 'crm_missing_since'").fetchall()
     assert flagged == [(str(ids[0]),)]
+
+
+def test_the_store_compiles_no_statement_even_after_a_rollback(pg):
+    """JIT off for the store's whole session: a statement whose plan the store makes costly (nested
+    loops disabled) is never compiled, whatever PostgreSQL's default."""
+    with CustomerStore(pg.connect(), RunRef("test", "manual__jit")) as store:
+        store.fetch("SELECT 1 FROM pg_class", raw=True)
+        store.rollback()  # a failed batch: the setting stays
+        assert store.fetch("SHOW jit", raw=True) == [("off",)]
+        with store.hash_joins():
+            # a join only a nested loop can do: disabled, it costs the planner's 10^10
+            plan = store.fetch("EXPLAIN (ANALYZE, FORMAT JSON) SELECT count(*) FROM generate_series(1, 300) AS a(i) "
+                               "JOIN generate_series(1, 300) AS b(j) ON a.i < b.j", raw=True)[0][0][0]
+        assert plan["Plan"]["Total Cost"] > 100_000  # PostgreSQL's default jit_above_cost
+        assert "JIT" not in plan
+    with pg.connect() as plain:
+        assert plain.execute("SHOW jit").fetchone() == ("on",)  # the server's own default, untouched

@@ -108,6 +108,7 @@ class LinkDecision:
     conflict: Conflict | None = None  # columns filled differently on both sides, decided by the policy
     expected_fingerprint: str | None = None  # the local row's as read: a racing edit is not overwritten
     synced_fingerprint: str = ""  # what the push compares with: the CRM's when the CRM still lacks something
+    fields_fingerprint: str = ""  # of ``fields``, computed once by plan_link
 
     @property
     def crm_fingerprint(self) -> str:
@@ -119,7 +120,7 @@ class LinkDecision:
 
     @property
     def needs_push(self) -> bool:
-        return self.synced_fingerprint != fields_fingerprint(self.fields)
+        return self.synced_fingerprint != (self.fields_fingerprint or fields_fingerprint(self.fields))
 
 
 def _blank(value: str | None) -> bool:
@@ -188,8 +189,9 @@ def plan_link(
     # Agreed when the CRM holds every value a push would send (a spelling apart counts as held);
     # else the CRM copy's fingerprint, so that the push sends them.
     agreed = rules.crm_holds({**result, **{c: customer.fields.get(c) for c in spelled}}, customer)
-    decision.synced_fingerprint = fields_fingerprint(result) if agreed else customer_fingerprints(customer)[0]
-    if not agreed and decision.synced_fingerprint == fields_fingerprint(result):
+    decision.fields_fingerprint = fields_fingerprint(result)
+    decision.synced_fingerprint = decision.fields_fingerprint if agreed else customer_fingerprints(customer)[0]
+    if not agreed and decision.synced_fingerprint == decision.fields_fingerprint:
         decision.synced_fingerprint = ""  # never equal to the row's: the push still sends it
     return decision
 

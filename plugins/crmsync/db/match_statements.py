@@ -41,6 +41,9 @@ class HeldMatch:
     record: list[Any] | None  # a held CRM customer's row as pulled
 
 
+LINK_CHUNK = 2000  # linked pairs read, decided and written at a time
+
+
 class MatchStatements(StoreSession):
     """Matching's statements of :class:`crmsync.db.store.CustomerStore`."""
 
@@ -49,6 +52,7 @@ class MatchStatements(StoreSession):
         many customers have one (0: nothing to match, nothing set aside)."""
         if not keys:
             return 0
+        self.match_keys = tuple(keys)  # the values pull_page.sql looks up, of these keys only
         found = self.fetch("match_start", {"keys": list(keys)})[0][0]
         if found:
             self.fetch("ANALYZE crmsync_match_local", raw=True)  # a temporary table: never analyzed otherwise
@@ -73,8 +77,9 @@ class MatchStatements(StoreSession):
         self.fetch("ANALYZE crmsync_match_found", raw=True)
         return found
 
-    def matched_pairs(self, chunk_size: int = 2000) -> Iterator[list[MatchedPair]]:
-        """The linked pairs, chunk by chunk in local id order."""
+    def matched_pairs(self, chunk_size: int | None = None) -> Iterator[list[MatchedPair]]:
+        """The linked pairs, chunk by chunk (``LINK_CHUNK``) in local id order."""
+        chunk_size = chunk_size or LINK_CHUNK
         after_id = 0
         while True:
             rows = self.fetch("match_links", {"after_id": after_id, "limit": chunk_size})

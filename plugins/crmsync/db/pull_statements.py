@@ -56,6 +56,7 @@ class PullStatements(StoreSession):
         result = self.fetch("pull_page", {
             "rows": rows, "also_seen": rows_json(list(also_seen)), "synced_at": synced_at,
             "synced_at_text": synced_at.isoformat(), "full_resync": full_resync, "note_seen": note_seen,
+            "match_keys": list(self.match_keys),
         }, switch=("matching", matching, "known", known))
         states = {}
         for row in result:

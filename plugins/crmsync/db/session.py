@@ -97,6 +97,25 @@ class StoreSession:
         self.max_attempts = max_attempts  # failures of one record before it is given up
         self.round_trips = 0  # statements sent, for the logs and the benchmark
         self.phase_seconds: dict[str, float] = {}  # time in each phase of the job (read, merge), for its metrics
+        self.match_keys: tuple[str, ...] = ()  # the keys of this pull's matching (MatchStatements.start_matching)
+        self._no_jit()
+
+    def _no_jit(self) -> None:
+        """No JIT compiling in this session. PostgreSQL compiles a statement whose estimated cost is
+        high, and :meth:`hash_joins` makes every plan's cost enormous by disabling nested loops: the
+        set-based match of an adoption spent 1 s of its 1.8 s compiling (docs/performance.md). The
+        store's statements read indexed rows or a set once; compiling never pays for itself."""
+        self._set_for_session("jit", "off")
+
+    def _set_for_session(self, name: str, value: str) -> None:
+        """Set PostgreSQL setting ``name`` for the rest of the session: in a transaction of its own
+        when none is open, so a later rollback of the store's work does not undo it."""
+        query = "SELECT set_config(%(name)s, %(value)s, false)"
+        if self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            with self.conn.transaction():
+                self.fetch(query, {"name": name, "value": value}, raw=True)
+        else:
+            self.fetch(query, {"name": name, "value": value}, raw=True)
 
     # -- transactions -----------------------------------------------------------------------
 
@@ -144,13 +163,8 @@ class StoreSession:
         run's, in ``direction`` (pull, push or revert), by the table's triggers (include/sql/schema.sql),
         in the same transaction as the change. Set in a transaction of its own when none is open,
         so a later rollback of the store's work does not undo it."""
-        value = json_text({"dag_id": self.run.dag_id, "dag_run_id": self.run.dag_run_id, "direction": direction})
-        query = "SELECT set_config('crmsync.journal_run', %(run)s, false)"
-        if self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-            with self.conn.transaction():
-                self.fetch(query, {"run": value}, raw=True)
-        else:
-            self.fetch(query, {"run": value}, raw=True)
+        self._set_for_session("crmsync.journal_run", json_text(
+            {"dag_id": self.run.dag_id, "dag_run_id": self.run.dag_run_id, "direction": direction}))
 
     @contextlib.contextmanager
     def hash_joins(self) -> Iterator[None]:
