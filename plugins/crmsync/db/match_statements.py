@@ -77,18 +77,17 @@ class MatchStatements(StoreSession):
         self.fetch("ANALYZE crmsync_match_found", raw=True)
         return found
 
-    def matched_pairs(self, chunk_size: int | None = None) -> Iterator[list[MatchedPair]]:
-        """The linked pairs, chunk by chunk (``LINK_CHUNK``) in local id order."""
-        chunk_size = chunk_size or LINK_CHUNK
+    def matched_pairs(self) -> Iterator[list[MatchedPair]]:
+        """The linked pairs, ``LINK_CHUNK`` at a time, in local id order."""
         after_id = 0
         while True:
-            rows = self.fetch("match_links", {"after_id": after_id, "limit": chunk_size})
+            rows = self.fetch("match_links", {"after_id": after_id, "limit": LINK_CHUNK})
             if not rows:
                 return
             yield [MatchedPair(local_id=row[0], key=row[2], local=dict(zip(SYNCED_COLUMNS, row[3:13])),
                                local_updated_at=row[13], local_fingerprint=row[14], customer=row_customer(row[15]))
                    for row in rows]
-            if len(rows) < chunk_size:
+            if len(rows) < LINK_CHUNK:
                 return
             after_id = rows[-1][0]
 
