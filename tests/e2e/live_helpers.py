@@ -55,7 +55,7 @@ class AirflowApi:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{dag_id} run {run_id} still {run['state']} after {timeout} s; tasks: "
                                      f"{self.task_states(dag_id, run_id)}\n{self.live.logs_tail()}")
-            time.sleep(1)
+            time.sleep(0.3)
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         tis = self.ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
