@@ -55,7 +55,7 @@ WITH candidates AS NOT MATERIALIZED (  -- when stream
     -- reads the table in one process)
     SELECT s.id FROM crm_sync_customer_search AS s
     WHERE ((CASE WHEN %(kind)s::text = 'number'
-                 THEN strpos(s.digits, substr(%(digits)s, 2, length(%(digits)s) - 2)) > 0 AND s.digits LIKE %(digits)s
+                 THEN strpos(s.digits, %(digits_only)s) > 0 AND s.digits LIKE %(digits)s
                  ELSE strpos(s.doc, lower(%(search)s)) > 0 AND s.doc LIKE lower(%(pattern)s) END)
            OR s.id = %(search_id)s::bigint
            OR s.id = (SELECT k.id FROM sumit_customers AS k WHERE k.sumit_customer_id = %(search)s::text))

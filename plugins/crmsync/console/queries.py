@@ -108,7 +108,8 @@ class CustomerQuery:
             local = self.search.split("@", 1)[0]
             email_key = f"%{_like_escaped(local)}@%" if kind == "email" else pattern
         return {"search": self.search, "kind": kind, "pattern": pattern, "email_key": email_key,
-                "digits": f"%{digits}%" if digits else None, "search_id": search_id, "state": self.state,
+                "digits": f"%{digits}%" if digits else None, "digits_only": digits or None,
+                "search_id": search_id, "state": self.state,
                 "limit": self.page_size, "offset": (self.page - 1) * self.page_size,
                 "count_limit": SEARCH_COUNT_LIMIT + 1 if self.counted() else None,
                 "other_states": [s for s in STATE_KEYS if s != self.state]}
