@@ -734,11 +734,47 @@ CREATE TABLE IF NOT EXISTS crm_sync_customer_search (
 );
 CREATE INDEX IF NOT EXISTS crm_sync_customer_search_id ON crm_sync_customer_search (id);
 
+-- The search rows packed, for the searches that read all of them (a whole name, an e-mail, a
+-- phone, an id): the customers of each run of 56 ids in a row (56 where no id is missing), their
+-- texts joined by E'\x1f' (`ids` says whose text is where): 3.9 KB, two rows to a page. Testing
+-- one such row costs far less than testing 56 rows of 50 bytes: a million customers' texts are
+-- searched in about 30 ms instead of 100-140 (docs/performance.md).
+-- A pack is a picture of the search rows at the time crmsync_pack_customer_search() made it; what
+-- it does not hold is read from the search rows as before: the customers with an id above
+-- `packed_through` (inserted since), and the search rows written again since, which the triggers
+-- copy into crm_sync_customer_search_recent. A pack may name a customer whose text has changed
+-- or who is gone: a search checks every customer it finds against the search itself, so a pack's
+-- old text only adds a candidate, never an answer. A sync packs again when what the packs do not
+-- hold reaches 200,000 customers (crmsync.db.pull_statements.SEARCH_PACK_AFTER). Texts holding
+-- E'\x1f' are not packed (they would shift their neighbours): they stay in the recent rows.
+-- Added by 1.3.0.
+CREATE TABLE IF NOT EXISTS crm_sync_customer_search_packed (
+    ids    bigint[] NOT NULL,  -- the packed customers, in the order of their texts
+    doc    text NOT NULL,      -- their search rows' doc, joined by E'\x1f'
+    digits text NOT NULL       -- their digits ('' for none), joined likewise
+) WITH (toast_tuple_target = 8160);  -- a pack is not compressed (it is read whole by every such search)
+CREATE TABLE IF NOT EXISTS crm_sync_customer_search_pack (
+    one               boolean PRIMARY KEY DEFAULT true CHECK (one),
+    packed_through    bigint NOT NULL,       -- the highest id among the search rows packed
+    packed_customers  bigint NOT NULL,       -- how many search rows the packs hold
+    packed_at         timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS crm_sync_customer_search_recent (
+    id     bigint NOT NULL,
+    doc    text NOT NULL,
+    digits text
+);
+
 CREATE OR REPLACE FUNCTION crmsync_search_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO crm_sync_customer_search (id, doc, digits)
     SELECT n.id, crmsync_search_doc(n.name, n.email), crmsync_search_digits(n.phone) FROM crmsync_searched_new AS n;
+    IF EXISTS (SELECT 1 FROM crm_sync_customer_search_pack) THEN  -- an id the packs cover (one written back)
+        INSERT INTO crm_sync_customer_search_recent (id, doc, digits)
+        SELECT n.id, crmsync_search_doc(n.name, n.email), crmsync_search_digits(n.phone) FROM crmsync_searched_new AS n
+        WHERE n.id <= (SELECT packed_through FROM crm_sync_customer_search_pack);
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -762,6 +798,10 @@ BEGIN
                                 (SELECT o.id FROM crmsync_searched_old AS o
                                  EXCEPT
                                  SELECT n.id FROM crmsync_searched_new AS n)))
+    ), recent AS (  -- and, once the rows are packed, beside the packs (whose text for them is old)
+        INSERT INTO crm_sync_customer_search_recent (id, doc, digits)
+        SELECT c.id, crmsync_search_doc(c.name, c.email), crmsync_search_digits(c.phone) FROM changed AS c
+        WHERE EXISTS (SELECT 1 FROM crm_sync_customer_search_pack)
     )
     INSERT INTO crm_sync_customer_search (id, doc, digits)
     SELECT c.id, crmsync_search_doc(c.name, c.email), crmsync_search_digits(c.phone) FROM changed AS c;
@@ -780,7 +820,8 @@ $$;
 CREATE OR REPLACE FUNCTION crmsync_search_truncated() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    TRUNCATE crm_sync_customer_search;
+    TRUNCATE crm_sync_customer_search, crm_sync_customer_search_packed, crm_sync_customer_search_pack,
+             crm_sync_customer_search_recent;
     RETURN NULL;
 END
 $$;
@@ -798,7 +839,36 @@ BEGIN
     SELECT c.id, crmsync_search_doc(c.name, c.email), crmsync_search_digits(c.phone) FROM sumit_customers AS c;
     GET DIAGNOSTICS written = ROW_COUNT;
     ANALYZE crm_sync_customer_search;  -- a search's plan needs to know how often a word occurs
+    PERFORM crmsync_pack_customer_search();  -- the packs: writes with the triggers off left them stale
     RETURN written;
+END
+$$;
+
+-- The search rows packed again (crm_sync_customer_search_packed, above), from the search rows as
+-- they are; writers wait meanwhile (about 2 s at 1,000,000 customers), and so do searches, which
+-- then find the new packs. Returns the customers packed.
+CREATE OR REPLACE FUNCTION crmsync_pack_customer_search() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    packed bigint;
+BEGIN
+    LOCK TABLE sumit_customers IN SHARE MODE;  -- no search row written while the packs are made
+    TRUNCATE crm_sync_customer_search_packed, crm_sync_customer_search_pack, crm_sync_customer_search_recent;
+    -- each run of 56 ids; the three aggregates read a pack's rows in the same order, whichever it
+    -- is, so `ids` and the texts line up (an ORDER BY in each, or packs numbered by a window over
+    -- id order, took 1.8-2.1 s at 1,000,000 instead of 1.0-1.4)
+    INSERT INTO crm_sync_customer_search_packed (ids, doc, digits)
+    SELECT array_agg(r.id), string_agg(r.doc, E'\x1f'), string_agg(coalesce(r.digits, ''), E'\x1f')
+    FROM crm_sync_customer_search AS r
+    WHERE strpos(r.doc, E'\x1f') = 0 AND strpos(coalesce(r.digits, ''), E'\x1f') = 0
+    GROUP BY r.id / 56;
+    INSERT INTO crm_sync_customer_search_recent (id, doc, digits)
+    SELECT r.id, r.doc, r.digits FROM crm_sync_customer_search AS r
+    WHERE strpos(r.doc, E'\x1f') > 0 OR strpos(coalesce(r.digits, ''), E'\x1f') > 0;
+    SELECT coalesce(sum(cardinality(p.ids)), 0) INTO packed FROM crm_sync_customer_search_packed AS p;
+    INSERT INTO crm_sync_customer_search_pack (packed_through, packed_customers)
+    SELECT coalesce(max(r.id), 0), packed FROM crm_sync_customer_search AS r;
+    RETURN packed;  -- not analysed (0.5 s at 1,000,000): a search's plan reads every pack whatever they hold
 END
 $$;
 

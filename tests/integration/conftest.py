@@ -63,7 +63,8 @@ os.environ.update(airflow_env(
 
 CRM_TABLES = ("sumit_customers, crm_sync_runs, crm_sync_errors, crm_sync_conflicts, crm_sync_changes, crm_sync_created, "
               "crm_sync_plans, crm_sync_listing, crm_inbox, crm_sumit_subscriptions, crm_sync_matches, crm_sync_match_exclusions, "
-              "crm_sync_schema, crm_sync_customer_counts, crm_sync_customer_search")
+              "crm_sync_schema, crm_sync_customer_counts, crm_sync_customer_search, crm_sync_customer_search_packed, "
+              "crm_sync_customer_search_pack, crm_sync_customer_search_recent")
 
 
 @pytest.fixture(scope="session")

@@ -295,3 +295,62 @@ def test_a_search_reads_on_in_id_order_only_when_the_first_search_rows_hold_it_o
     finally:
         with pg.connect(autocommit=True) as conn:
             search_indexes.drop(conn, log=lambda *_: None)
+
+
+def test_the_packed_search_rows_answer_what_the_view_says_after_every_kind_of_write_since(pg, queries, monkeypatch):
+    """A search that reads every search row reads most of them from the packs of 56
+    (crm_sync_customer_search_packed); what was written since the packing (renamed, new, moved,
+    deleted customers, a text the packs cannot hold) comes from the search rows, so the answers
+    are those of the view itself."""
+    import crmsync.console.queries as console_queries
+
+    fill(pg, 1_200)
+    with pg.connect() as conn:
+        assert conn.execute("SELECT crmsync_pack_customer_search()").fetchone()[0] == 1_200
+        assert conn.execute("SELECT count(*), max(cardinality(ids)) FROM crm_sync_customer_search_packed").fetchone() \
+            == (22, 56)
+        conn.execute("UPDATE sumit_customers SET name = 'Renamed Rina', email = 'rina@moved.example' WHERE name = 'Common 17'")
+        conn.execute("UPDATE sumit_customers SET phone = '03-7654321' WHERE name = 'Common 18'")
+        conn.execute("UPDATE sumit_customers SET id = id + 10000 WHERE name = 'Common 19'")
+        conn.execute("DELETE FROM sumit_customers WHERE name = 'Common 20'")
+        conn.execute("INSERT INTO sumit_customers (name, email) VALUES (E'Unit\\x1fSep', 'sep@x.example')")
+        # deleted, then written back with the same id (restored): the packs hold the old text
+        gone = [r[0] for r in conn.execute("DELETE FROM sumit_customers WHERE name IN ('Common 30', 'Common 31') RETURNING id")]
+        conn.execute("INSERT INTO sumit_customers (id, name) VALUES (%s, 'Restored Rut')", [min(gone)])
+        conn.execute("INSERT INTO sumit_customers (id, name, phone) VALUES (%s, 'Back Boaz', '09-1112223')", [max(gone)])
+        conn.commit()
+    fill(pg, 300, name="Newest", start=2_000)  # inserted since: ids above the packs'
+    with pg.connect() as conn:
+        # a customer renamed with the triggers off: its search row (and pack) holds the old name
+        conn.execute("SET session_replication_role = replica")
+        conn.execute("UPDATE sumit_customers SET name = 'Quiet Name' WHERE name = 'Common 21'")
+        conn.execute("RESET session_replication_role")
+        states = conn.execute("SELECT id, sumit_customer_id, name, email, phone, sync_state "
+                              "FROM crm_sync_customer_states ORDER BY id").fetchall()
+        recent = conn.execute("SELECT count(*) FROM crm_sync_customer_search_recent").fetchone()[0]
+        conn.commit()
+    assert recent == 5  # the three changed and the two written back (the others have ids above the packs')
+    columns = ("id", "sumit_customer_id", "name", "email", "phone", "sync_state")
+    states = [dict(zip(columns, row)) for row in states]
+    searches = ("Common 17", "renamed rina", "rina@moved", "7654321", "050-0000018", "Common 19", "Common 20",
+                "Common 21", "unit", "sep@x", "Restored", "back boaz", "1112223", "Newest 2099",
+                "newest", "C1100", "common1100@shop", "0001100", "1100", "no such customer", "%")
+    cases = [(search, state, 1) for search in searches for state in (None, "changed")] + [("newest", None, 2)]
+    expected = {case: expected_page(states, *case) for case in cases}
+    assert expected[("renamed rina", None, 1)][1] == expected[("rina@moved", None, 1)][1] == 1
+    assert expected[("Restored", None, 1)][1] == expected[("back boaz", None, 1)][1] == expected[("unit", None, 1)][1] == 1
+
+    monkeypatch.setattr(console_queries, "SEARCH_STREAM_HITS", 10**9)  # never in id order: every row at once
+    statement = queries.customers_statement(CustomerQuery.parse("renamed rina", None))[0]
+    assert "FROM crm_sync_customer_search_packed" in statement
+    assert {case: found(queries, case[0], case[1], case[2]) for case in cases} == expected
+    with pg.connect() as conn:  # packed again: the same answers, nothing left beside the packs
+        assert conn.execute("SELECT crmsync_pack_customer_search()").fetchone()[0] == len(states) - 1  # not E'\x1f'
+        assert conn.execute("SELECT count(*) FROM crm_sync_customer_search_recent").fetchone()[0] == 1
+        conn.commit()
+    assert {case: found(queries, case[0], case[1], case[2]) for case in cases} == expected
+    with pg.connect() as conn:  # emptied with the table
+        conn.execute("TRUNCATE sumit_customers")
+        assert conn.execute("SELECT (SELECT count(*) FROM crm_sync_customer_search_packed) "
+                            "+ (SELECT count(*) FROM crm_sync_customer_search_pack)").fetchone()[0] == 0
+        conn.commit()

@@ -89,6 +89,39 @@ def test_a_pull_writes_the_search_rows_of_what_it_inserts_and_changes(pg, sandbo
         assert found(conn, "054 700 0004") == ["Pulled Pnina 4"]
 
 
+@pytest.mark.usefixtures("guide_env")
+def test_a_pull_packs_the_search_rows_once_enough_are_not_packed_and_a_search_still_finds_every_change(
+        pg, sandbox, run_dag, monkeypatch):
+    from crmsync.db import pull_statements
+
+    monkeypatch.setattr(pull_statements, "SEARCH_PACK_AFTER", 4)  # 200,000 in production
+    ids = sandbox.control.add_customers([{"Name": f"Packed Pazit {n}", "Email": f"pazit{n}@example.co.il",
+                                          "Phone": f"054-800-00{n:02d}"} for n in range(3)])
+    set_sumit_connection(sandbox.url, page_size=2)
+
+    def packs(conn):
+        return conn.execute("SELECT packed_customers FROM crm_sync_customer_search_pack").fetchall()
+
+    assert run_dag("crm_pull_customers") == "success"
+    with pg.connect() as conn:  # three customers are not enough
+        assert packs(conn) in ([], [(0,)]) and found(conn, "PAZIT 2") == ["Packed Pazit 2"]
+    sandbox.control.add_customers([{"Name": "Packed Pazit 3", "Email": "pazit3@example.co.il"}])
+    assert run_dag("crm_pull_customers") == "success"
+    with pg.connect() as conn:  # four are: packed by the pull
+        assert packs(conn) == [(4,)]
+        assert conn.execute("SELECT count(*) FROM crm_sync_customer_search_packed").fetchone()[0] == 1
+        assert found(conn, "pazit 3") == ["Packed Pazit 3"] and found(conn, "054 800 0001") == ["Packed Pazit 1"]
+
+    # renamed in SUMIT after the packing: found by the new name only, and not packed again for one
+    sandbox.control.add_customers([{"CustomerID": ids[0], "Name": "Renamed Rachel", "Email": "pazit0@example.co.il",
+                                    "Phone": "054-800-0000"}])
+    assert run_dag("crm_pull_customers") == "success"
+    with pg.connect() as conn:
+        assert packs(conn) == [(4,)]
+        assert found(conn, "renamed rachel") == ["Renamed Rachel"] and found(conn, "packed pazit 0") == []
+        assert found(conn, "pazit") == ["Packed Pazit 1", "Packed Pazit 2", "Packed Pazit 3", "Renamed Rachel"]
+
+
 def test_an_upgraded_table_gets_its_rows_once_and_a_rebuild_mends_writes_made_without_triggers(fresh):
     with fresh.connect(autocommit=True) as conn:
         # a table crmsync 1.2.0 made: customers, and neither the search rows nor their triggers

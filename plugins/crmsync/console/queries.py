@@ -169,7 +169,7 @@ class ConsoleQueries:
         a state's own customers; for a search with no state or the synced one, the search rows
         in id order when the first ones hold it often, else the trigram indexes when the operator
         built them and they can narrow it (CustomerQuery.indexable), else every search row that
-        holds it."""
+        holds it, most of them read from the packed search rows."""
         params = query.params()
         if query.search is None and query.state in SCANNED_STATES:
             return sql.load_switched(
@@ -179,9 +179,11 @@ class ConsoleQueries:
         if query.search is not None and query.state in (None, "synced"):
             hits = self._value("console_customers_search_probe", {**params, "probe_rows": SEARCH_PROBE_ROWS})
             stream = int(hits) >= SEARCH_STREAM_HITS
-            source = "trigram" if not stream and query.indexable() and self._search_indexed() else "search_rows"
+            source = ("search_rows" if stream else "trigram" if query.indexable() and self._search_indexed()
+                      else "search_packs")
         return sql.load_switched(
             "console_customers_page", "state_sets", source == "state_sets", "search_rows", source == "search_rows",
+            "search_packs", source == "search_packs",
             "trigram", source == "trigram", "stream", stream, "linked", query.state in LINKED_STATES,
             "state", query.state is not None), params
 

@@ -16,6 +16,12 @@ from crmsync.core.model import SYNCED_COLUMNS, RejectedRecord
 from crmsync.db.session import FAST_JSON, ErrorRow, GaveUp, StoreSession, as_columns, json_text, rows_json
 
 
+# The console's search reads the customers the packs do not hold row by row (about 25 ms for
+# 200,000 on the project's machine): past this many, a pull packs them again (2 s at 1,000,000;
+# docs/performance.md). Below it a table is never packed, so a first pull of 100,000 pays nothing.
+SEARCH_PACK_AFTER = 200_000
+
+
 def encode_rows(rows: Sequence[list[Any]]) -> bytes:
     """Pulled rows (crmsync.core.pulled) as :meth:`CustomerStore.pull_page` takes them: one JSON array
     of arrays, by position (include/sql/pull_page.sql reads them by index), as UTF-8 bytes,
@@ -114,6 +120,14 @@ class PullStatements(StoreSession):
     def compact_customer_counts(self) -> None:
         """Fold crm_sync_customer_counts' rows into one (the console's totals; never waits)."""
         self.fetch("compact_customer_counts")
+
+    def pack_search_rows_if_due(self) -> int | None:
+        """Pack the console's search rows again (crm_sync_customer_search_packed, include/sql/schema.sql)
+        when the packs leave SEARCH_PACK_AFTER customers or more to the search rows; the customers
+        packed, or None when not due. Writers to sumit_customers wait until the pull commits."""
+        if not self.fetch("search_pack_due", {"pack_after": SEARCH_PACK_AFTER})[0][0]:
+            return None
+        return int(self.fetch("search_pack")[0][0])
 
     # -- vanished customers ---------------------------------------------------------------------
 

@@ -260,6 +260,9 @@ def _merge_listing(pages: Iterator["PreparedPage | PulledPage"], store: Customer
     counts.vanished, back = store.flag_vanished(pulled_at=pulled_at) if vanishing else (0, 0)
     store.resolve_pull_errors_after_complete_pull(still_rejected)
     store.compact_customer_counts()  # the rows this pull's pages (and writers since the last pull) added
+    packed = store.pack_search_rows_if_due()
+    if packed is not None:
+        log.info("The console's search rows were packed again: %d customers.", packed)
     if counts.vanished or back:
         log.warning("%d customers are no longer listed by the CRM and are flagged crm_missing_since; "
                     "%d flagged earlier are listed again.", counts.vanished, back)
