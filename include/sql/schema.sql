@@ -798,10 +798,10 @@ BEGIN
                                 (SELECT o.id FROM crmsync_searched_old AS o
                                  EXCEPT
                                  SELECT n.id FROM crmsync_searched_new AS n)))
-    ), recent AS (  -- and, once the rows are packed, beside the packs (whose text for them is old)
+    ), recent AS (  -- and, for an id the packs cover, beside them (their text for it is old)
         INSERT INTO crm_sync_customer_search_recent (id, doc, digits)
         SELECT c.id, crmsync_search_doc(c.name, c.email), crmsync_search_digits(c.phone) FROM changed AS c
-        WHERE EXISTS (SELECT 1 FROM crm_sync_customer_search_pack)
+        WHERE c.id <= (SELECT k.packed_through FROM crm_sync_customer_search_pack AS k)
     )
     INSERT INTO crm_sync_customer_search (id, doc, digits)
     SELECT c.id, crmsync_search_doc(c.name, c.email), crmsync_search_digits(c.phone) FROM changed AS c;
