@@ -770,11 +770,10 @@ LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO crm_sync_customer_search (id, doc, digits)
     SELECT n.id, crmsync_search_doc(n.name, n.email), crmsync_search_digits(n.phone) FROM crmsync_searched_new AS n;
-    IF EXISTS (SELECT 1 FROM crm_sync_customer_search_pack) THEN  -- an id the packs cover (one written back)
-        INSERT INTO crm_sync_customer_search_recent (id, doc, digits)
-        SELECT n.id, crmsync_search_doc(n.name, n.email), crmsync_search_digits(n.phone) FROM crmsync_searched_new AS n
-        WHERE n.id <= (SELECT packed_through FROM crm_sync_customer_search_pack);
-    END IF;
+    -- an id the packs cover (a customer written back with its id), beside them: their text for it is old
+    INSERT INTO crm_sync_customer_search_recent (id, doc, digits)
+    SELECT n.id, crmsync_search_doc(n.name, n.email), crmsync_search_digits(n.phone) FROM crmsync_searched_new AS n
+    WHERE n.id <= (SELECT k.packed_through FROM crm_sync_customer_search_pack AS k);
     RETURN NULL;
 END
 $$;
